@@ -8,5 +8,6 @@ export default defineConfig({
     // e2e tests start real processes on free ports; two cores, so keep parallelism modest
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     pool: 'forks',
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 })

@@ -1,0 +1,159 @@
+// Benchmark plumbing: child processes for the simulator and gateway, a bounded load loop,
+// percentiles. Traffic goes to 127.0.0.1 only; every loop stops on a deadline.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Pool } from 'undici'
+import { stringify } from 'yaml'
+
+const CLI = new URL('../src/cli/index.js', import.meta.url).pathname
+const HAS_TASKSET = spawnSync('taskset', ['--version']).status === 0
+
+export interface Proc {
+  readonly url: string
+  readonly child: ChildProcess
+  stop(): Promise<void>
+}
+
+/** Spawns `switchyard <args>` pinned to a core, waits for its URL on stdout/stderr. */
+export async function spawnCli(args: string[], core: number, urlPattern: RegExp): Promise<Proc> {
+  const cmd = HAS_TASKSET ? 'taskset' : process.execPath
+  const argv = HAS_TASKSET ? ['-c', String(core), process.execPath, CLI, ...args] : [CLI, ...args]
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let text = ''
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (d: Buffer): void => {
+      text += d.toString()
+      const m = urlPattern.exec(text)
+      if (m) resolve(m[1]!)
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`switchyard ${args[0]} exited ${code}: ${text}`)))
+    setTimeout(() => reject(new Error(`switchyard ${args[0]} did not start: ${text}`)), 15_000).unref()
+  })
+  child.stdout!.resume()
+  child.stderr!.resume()
+  return {
+    url,
+    child,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve()
+        child.once('exit', () => resolve())
+        child.kill('SIGTERM')
+      }),
+  }
+}
+
+export function startSimProc(core: number, extra: string[] = []): Promise<Proc> {
+  return spawnCli(['sim', '--port', '0', '--ttft', '0ms', '--tokens-per-second', '0', ...extra], core, /at (http:\/\/[\d.:]+)\/v1/)
+}
+
+export function startGatewayProc(config: Record<string, unknown>, core: number): Promise<Proc> {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-'))
+  const file = join(dir, 'switchyard.yaml')
+  writeFileSync(file, stringify(config))
+  return spawnCli(['start', '--config', file], core, /"url":"(http:\/\/[^"]+)"/)
+}
+
+export function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024
+}
+
+export interface LoadResult {
+  readonly requests: number
+  readonly errors: number
+  readonly rps: number
+  readonly p50: number
+  readonly p99: number
+}
+
+/** `concurrency` loops POST `body` to `url` until `seconds` pass (or `maxRequests`). */
+export async function load(
+  url: string,
+  body: string,
+  concurrency: number,
+  seconds: number,
+  maxRequests = Number.POSITIVE_INFINITY
+): Promise<LoadResult> {
+  const u = new URL(url)
+  const pool = new Pool(u.origin, { connections: concurrency, pipelining: 1 })
+  const latencies: number[] = []
+  let errors = 0
+  let sent = 0
+  const start = performance.now()
+  const until = start + seconds * 1000
+  const worker = async (): Promise<void> => {
+    while (performance.now() < until && sent < maxRequests) {
+      sent++
+      const t0 = performance.now()
+      try {
+        const res = await pool.request({ path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json' }, body })
+        await res.body.dump({ limit: Number.MAX_SAFE_INTEGER })
+        if (res.statusCode !== 200) errors++
+        else latencies.push(performance.now() - t0)
+      } catch {
+        errors++
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  const elapsed = (performance.now() - start) / 1000
+  await pool.close()
+  latencies.sort((a, b) => a - b)
+  return { requests: latencies.length + errors, errors, rps: latencies.length / elapsed, p50: pct(latencies, 50), p99: pct(latencies, 99) }
+}
+
+export interface StreamResult {
+  readonly streams: number
+  readonly errors: number
+  readonly ttfbP50: number
+  readonly ttfbP99: number
+  readonly totalP50: number
+  readonly totalP99: number
+}
+
+/** Opens `n` streams at once, measuring time to first byte and to the end of each. */
+export async function streams(url: string, body: string, n: number): Promise<StreamResult> {
+  const u = new URL(url)
+  const pool = new Pool(u.origin, { connections: n })
+  const ttfb: number[] = []
+  const total: number[] = []
+  let errors = 0
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      const t0 = performance.now()
+      try {
+        const res = await pool.request({ path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json' }, body })
+        let first = true
+        for await (const _ of res.body) {
+          if (first) {
+            ttfb.push(performance.now() - t0)
+            first = false
+          }
+        }
+        if (res.statusCode !== 200) errors++
+        else total.push(performance.now() - t0)
+      } catch {
+        errors++
+      }
+    })
+  )
+  await pool.close()
+  ttfb.sort((a, b) => a - b)
+  total.sort((a, b) => a - b)
+  return { streams: n, errors, ttfbP50: pct(ttfb, 50), ttfbP99: pct(ttfb, 99), totalP50: pct(total, 50), totalP99: pct(total, 99) }
+}
+
+export function pct(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!
+}
+
+export function fmt(n: number, digits = 2): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : '-'
+}

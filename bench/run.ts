@@ -1,0 +1,61 @@
+// `npm run bench`: direct-to-simulator against through-the-gateway, on this machine.
+// The gateway is pinned to core 0; the simulator and the load generator share core 1.
+import { fmt, load, rssMiB, startGatewayProc, startSimProc, streams, type LoadResult } from './lib.js'
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const SOAK_REQUESTS = Number(process.env.BENCH_SOAK ?? 200_000)
+const CHAT = JSON.stringify({ model: 'bench', max_tokens: 16, messages: [{ role: 'user', content: 'Hello, benchmark' }] })
+const STREAM = JSON.stringify({ model: 'bench', stream: true, max_tokens: 50, ignore_eos: true, messages: [{ role: 'user', content: 'stream' }] })
+
+function row(name: string, direct: LoadResult, via: LoadResult): string {
+  return `| ${name} | ${fmt(direct.rps, 0)} | ${fmt(via.rps, 0)} | ${fmt((100 * via.rps) / direct.rps, 0)}% | ${fmt(direct.p50, 3)} / ${fmt(direct.p99, 3)} | ${fmt(via.p50, 3)} / ${fmt(via.p99, 3)} | ${fmt(via.p50 - direct.p50, 3)} | ${via.errors} |`
+}
+
+async function main(): Promise<void> {
+  const sim = await startSimProc(1)
+  const slowSim = await startSimProc(1, ['--ttft', '100ms', '--tokens-per-second', '50'])
+  const gw = await startGatewayProc(
+    {
+      server: { port: 0 },
+      logging: { access_log: '/dev/null' },
+      models: [
+        { name: 'bench', upstreams: [{ url: `${sim.url}/v1` }] },
+        { name: 'bench-stream', upstreams: [{ url: `${slowSim.url}/v1` }] },
+      ],
+    },
+    0
+  )
+  try {
+    console.log(`# Switchyard benchmark (${SECONDS}s per run; gateway on one core)\n`)
+    // Warm-up: JIT, connection pools.
+    await load(`${gw.url}/v1/chat/completions`, CHAT, 16, 2)
+    await load(`${sim.url}/v1/chat/completions`, CHAT, 16, 1)
+    const rssWarm = rssMiB(gw.child.pid!)
+
+    console.log('| non-streaming | direct req/s | gateway req/s | ratio | direct p50 / p99 ms | gateway p50 / p99 ms | added p50 ms | errors |')
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |')
+    for (const c of [1, 64]) {
+      const direct = await load(`${sim.url}/v1/chat/completions`, CHAT, c, SECONDS)
+      const via = await load(`${gw.url}/v1/chat/completions`, CHAT, c, SECONDS)
+      console.log(row(`concurrency ${c}`, direct, via))
+    }
+
+    const sbody = STREAM.replace('"bench"', '"bench-stream"')
+    const sd = await streams(`${slowSim.url}/v1/chat/completions`, sbody, 256)
+    const sg = await streams(`${gw.url}/v1/chat/completions`, sbody, 256)
+    console.log('\n| 256 concurrent streams (ttft 100 ms, 50 tok/s, 50 tokens) | ttfb p50 / p99 ms | total p50 / p99 ms | errors |')
+    console.log('| --- | --- | --- | --- |')
+    console.log(`| direct | ${fmt(sd.ttfbP50, 1)} / ${fmt(sd.ttfbP99, 1)} | ${fmt(sd.totalP50, 0)} / ${fmt(sd.totalP99, 0)} | ${sd.errors} |`)
+    console.log(`| gateway | ${fmt(sg.ttfbP50, 1)} / ${fmt(sg.ttfbP99, 1)} | ${fmt(sg.totalP50, 0)} / ${fmt(sg.totalP99, 0)} | ${sg.errors} |`)
+
+    const soak = await load(`${gw.url}/v1/chat/completions`, CHAT, 64, 600, SOAK_REQUESTS)
+    const rssAfter = rssMiB(gw.child.pid!)
+    console.log(`\nRSS: ${fmt(rssWarm, 1)} MiB after warm-up, ${fmt(rssAfter, 1)} MiB after ${soak.requests} more requests (${soak.errors} errors, ${fmt(soak.rps, 0)} req/s)`)
+  } finally {
+    await gw.stop()
+    await sim.stop()
+    await slowSim.stop()
+  }
+}
+
+await main()

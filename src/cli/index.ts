@@ -1,0 +1,74 @@
+// The `switchyard` command line: start | validate | init | sim | demo.
+import { Command, InvalidArgumentError } from 'commander'
+import { parseDuration } from '../config/units.js'
+import { runDemo } from './demo.js'
+import { runInit } from './init.js'
+import { runSim } from './sim.js'
+import { runStart } from './start.js'
+import { runValidate } from './validate.js'
+
+const DEFAULT_CONFIG = 'switchyard.yaml'
+
+function durationArg(value: string): number {
+  const ms = parseDuration(value)
+  if (Number.isNaN(ms)) throw new InvalidArgumentError('expected a duration like 150ms or 2s')
+  return ms
+}
+
+function intArg(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number')
+  return n
+}
+
+function numberArg(value: string): number {
+  const n = Number(value)
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number')
+  return n
+}
+
+const program = new Command()
+  .name('switchyard')
+  .description('Reverse proxy and gateway for OpenAI-compatible model servers')
+  .showHelpAfterError()
+
+program
+  .command('start')
+  .description('run the gateway on a config file')
+  .option('-c, --config <file>', 'config file', DEFAULT_CONFIG)
+  .action((opts: { config: string }) => runStart(opts.config))
+
+program
+  .command('validate')
+  .description('check a config file; exits 1 naming each bad field by its path')
+  .option('-c, --config <file>', 'config file', DEFAULT_CONFIG)
+  .action((opts: { config: string }) => runValidate(opts.config))
+
+program
+  .command('init')
+  .description('write a commented starter config')
+  .option('-c, --config <file>', 'where to write it', DEFAULT_CONFIG)
+  .option('-f, --force', 'overwrite an existing file', false)
+  .action((opts: { config: string; force: boolean }) => runInit(opts.config, opts.force))
+
+program
+  .command('sim')
+  .description('run an OpenAI-compatible model-server simulator')
+  .option('-p, --port <port>', 'port to listen on (0 = any free port)', intArg, 9001)
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('-m, --model <name>', 'model id it serves', 'sim-model')
+  .option('--ttft <duration>', 'time to first token', durationArg, 150)
+  .option('--tokens-per-second <n>', 'generation speed (0 = as fast as possible)', numberArg, 50)
+  .option('--max-concurrency <n>', 'requests generated at once; more wait in a queue (0 = no limit)', intArg, 0)
+  .option('--seed <n>', 'seed for the deterministic text', intArg, 1)
+  .option('--name <label>', 'instance label, returned as x-sim-name')
+  .action(runSim)
+
+program
+  .command('demo', { isDefault: false })
+  .description('start three simulators and the gateway in front of them (what `npm start` runs)')
+  .option('-p, --port <port>', 'gateway port', intArg, 8080)
+  .option('--sim-port <port>', 'first simulator port (three in a row)', intArg, 9001)
+  .action(runDemo)
+
+await program.parseAsync(process.argv)

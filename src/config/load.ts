@@ -1,0 +1,97 @@
+// YAML file → interpolated secrets → schema → frozen Config. Everything that can be
+// wrong with a config is reported at once, each problem named by its field path.
+import { readFile } from 'node:fs/promises'
+import { parseDocument } from 'yaml'
+import type { z } from 'zod'
+import { configSchema, type Config } from './schema.js'
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly issues: readonly string[]
+  ) {
+    super(`invalid config ${source}:\n  ${issues.join('\n  ')}`)
+  }
+}
+
+/** `models[1].upstreams[0].url` from ['models', 1, 'upstreams', 0, 'url']. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = ''
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`
+    else out += out === '' ? String(p) : `.${String(p)}`
+  }
+  return out === '' ? '(root)' : out
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  let message = issue.message
+  if (issue.code === 'unrecognized_keys') message = `unknown field(s): ${issue.keys.join(', ')}`
+  else if (issue.code === 'invalid_type' && issue.input === undefined) message = 'is required'
+  else if (issue.code === 'invalid_value' && 'values' in issue) {
+    message = `must be one of: ${issue.values.map(String).join(', ')}`
+  }
+  return `${formatPath(issue.path)}: ${message}`
+}
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+
+/** Replaces ${VAR} and ${VAR:-default} in every string of the tree; collects missing names. */
+function interpolate(node: unknown, env: NodeJS.ProcessEnv, path: PropertyKey[], missing: string[]): unknown {
+  if (typeof node === 'string') {
+    return node.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
+      const value = env[name]
+      if (value !== undefined && value !== '') return value
+      if (fallback !== undefined) return fallback
+      missing.push(`${formatPath(path)}: environment variable ${name} is not set`)
+      return ''
+    })
+  }
+  if (Array.isArray(node)) return node.map((v, i) => interpolate(v, env, [...path, i], missing))
+  if (node !== null && typeof node === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(node)) out[k] = interpolate(v, env, [...path, k], missing)
+    return out
+  }
+  return node
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}
+
+/** Validates an already-parsed object (from YAML, or built in code by tests and the demo). */
+export function parseConfig(raw: unknown, source = '(inline)', env = process.env): Config {
+  const missing: string[] = []
+  const data = interpolate(raw ?? {}, env, [], missing)
+  if (missing.length > 0) throw new ConfigError(source, missing)
+  const result = configSchema.safeParse(data)
+  if (!result.success) throw new ConfigError(source, result.error.issues.map(formatIssue))
+  return deepFreeze(result.data)
+}
+
+export function parseConfigText(text: string, source: string, env = process.env): Config {
+  const doc = parseDocument(text, { prettyErrors: true })
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`)
+    )
+  }
+  return parseConfig(doc.toJS(), source, env)
+}
+
+export async function loadConfig(file: string, env = process.env): Promise<Config> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new ConfigError(file, [code === 'ENOENT' ? 'file not found' : `cannot read: ${String(err)}`])
+  }
+  return parseConfigText(text, file, env)
+}

@@ -1,0 +1,179 @@
+// The config schema: the single source of truth for the shape of switchyard.yaml.
+// Types come from it (z.output); nothing in src/ reads raw YAML.
+import { z } from 'zod'
+import { strategyNames } from '../balancing/registry.js'
+import { parseDuration, parseSize } from './units.js'
+
+/** A duration ("250ms", "5s", "2m"; a number is ms) → milliseconds. */
+export const duration = () =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const ms = parseDuration(v)
+    if (Number.isNaN(ms)) {
+      ctx.issues.push({ code: 'custom', input: v, message: 'must be a duration like 250ms, 5s or 2m' })
+      return z.NEVER
+    }
+    return ms
+  })
+
+/** A size ("10MiB", "512KB"; a number is bytes) → bytes. */
+export const size = () =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const bytes = parseSize(v)
+    if (Number.isNaN(bytes)) {
+      ctx.issues.push({ code: 'custom', input: v, message: 'must be a size like 10MiB or 512KB' })
+      return z.NEVER
+    }
+    return bytes
+  })
+
+const httpUrl = z.string().refine(
+  (s) => {
+    try {
+      const u = new URL(s)
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== ''
+    } catch {
+      return false
+    }
+  },
+  { message: 'must be an http(s) URL' }
+)
+
+const port = z.number().int().min(0).max(65535)
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]*$/, {
+  message: 'must be letters, digits and . _ : @ / - (starting with a letter or digit)',
+})
+
+export const upstreamSchema = z.strictObject({
+  url: httpUrl,
+  name: name.optional(),
+  model: z.string().min(1).optional(),
+  api_key: z.string().min(1).optional(),
+  weight: z.number().positive().default(1),
+  max_concurrency: z.number().int().positive().optional(),
+  discovery: z.enum(['dns']).optional(),
+  /** Extra headers sent upstream (e.g. OpenAI-Organization); never returned to clients. */
+  headers: z.record(z.string(), z.string()).optional(),
+})
+
+export const timeoutsSchema = z.strictObject({
+  connect: duration().default(5_000),
+  /** Until the first response byte; for a non-streaming call that is the whole generation. */
+  first_token: duration().default(120_000),
+  /** Longest gap between two body chunks. */
+  idle: duration().default(60_000),
+  total: duration().default(600_000),
+  /** Commit the stream early and send `: ping` this often until the first byte (0 = off). */
+  keepalive: duration().default(0),
+})
+
+export const retriesSchema = z.strictObject({
+  /** Further tries after the first, each on a different upstream. */
+  attempts: z.number().int().min(0).max(10).default(2),
+  /** Retries may be at most this share of requests over a sliding window. */
+  budget_percent: z.number().min(0).max(100).default(20),
+})
+
+export const healthSchema = z.strictObject({
+  path: z.string().startsWith('/').default('/health'),
+  interval: duration().default(2_000),
+  timeout: duration().default(1_000),
+  healthy_threshold: z.number().int().positive().default(2),
+  unhealthy_threshold: z.number().int().positive().default(3),
+  slow_start: duration().default(0),
+})
+
+export const outlierSchema = z.strictObject({
+  consecutive_failures: z.number().int().positive().default(5),
+  base_ejection_time: duration().default(30_000),
+  max_ejection_percent: z.number().min(0).max(100).default(50),
+})
+
+export const queueSchema = z.strictObject({
+  max: z.number().int().min(0).default(1000),
+  timeout: duration().default(10_000),
+})
+
+export const affinitySchema = z.strictObject({
+  header: z.string().min(1).default('x-session-id'),
+  max_load_factor: z.number().min(1).default(1.25),
+})
+
+export const modelSchema = z.strictObject({
+  name,
+  strategy: z.enum(strategyNames).default('round-robin'),
+  upstreams: z.array(upstreamSchema).min(1, { message: 'needs at least one upstream' }),
+  timeouts: timeoutsSchema.prefault({}),
+  retries: retriesSchema.prefault({}),
+  /** Active health checks; off unless the section is present. */
+  health: healthSchema.optional(),
+  outlier: outlierSchema.prefault({}),
+  queue: queueSchema.prefault({}),
+  affinity: affinitySchema.prefault({}),
+  fallback: z.array(name).default([]),
+})
+
+export const serverSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: port.default(8080),
+  max_body: size().default(10 * 1024 * 1024),
+  /** How long in-flight requests may run on after SIGTERM. */
+  drain_timeout: duration().default(30_000),
+  keep_alive_timeout: duration().default(65_000),
+})
+
+export const adminSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: port.default(8081),
+  token: z.string().min(1).optional(),
+})
+
+export const loggingSchema = z.strictObject({
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** stdout, off, or a file path. */
+  access_log: z.string().min(1).default('stdout'),
+})
+
+export const configSchema = z
+  .strictObject({
+    server: serverSchema.prefault({}),
+    admin: adminSchema.prefault({}),
+    logging: loggingSchema.prefault({}),
+    models: z.array(modelSchema).min(1, { message: 'needs at least one model' }),
+  })
+  .superRefine((cfg, ctx) => {
+    const names = new Set<string>()
+    cfg.models.forEach((m, i) => {
+      if (names.has(m.name)) {
+        ctx.addIssue({ code: 'custom', path: ['models', i, 'name'], message: `duplicate model name '${m.name}'` })
+      }
+      names.add(m.name)
+      const upstreamNames = new Set<string>()
+      m.upstreams.forEach((u, j) => {
+        if (u.name === undefined) return
+        if (upstreamNames.has(u.name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['models', i, 'upstreams', j, 'name'],
+            message: `duplicate upstream name '${u.name}' in model '${m.name}'`,
+          })
+        }
+        upstreamNames.add(u.name)
+      })
+    })
+    cfg.models.forEach((m, i) => {
+      m.fallback.forEach((f, j) => {
+        if (f === m.name || !names.has(f)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['models', i, 'fallback', j],
+            message: f === m.name ? 'a model cannot fall back to itself' : `unknown model '${f}'`,
+          })
+        }
+      })
+    })
+  })
+
+export type ConfigInput = z.input<typeof configSchema>
+export type Config = z.output<typeof configSchema>
+export type ModelConfig = Config['models'][number]
+export type UpstreamConfig = ModelConfig['upstreams'][number]

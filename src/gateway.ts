@@ -1,0 +1,99 @@
+// Composition root: builds everything from a Config, swaps snapshots on reload, and owns
+// the start/stop of every listener and background task.
+import type { AddressInfo } from 'node:net'
+import type { Config } from './config/schema.js'
+import { buildSnapshot, type Snapshot } from './config/snapshot.js'
+import { accessLogHook } from './observability/access-log.js'
+import { createLogger, flushLogger, type Logger } from './observability/logger.js'
+import type { Upstream } from './routing/upstream.js'
+import { createHandler, type HandlerState } from './server/handler.js'
+import { emptyHooks, type Hooks } from './server/hooks.js'
+import { Listener } from './server/listener.js'
+
+export interface GatewayOptions {
+  /** Process log (startup, reloads, warnings). Defaults to stderr at the configured level. */
+  readonly logger?: Logger
+  /** Access log; defaults to what `logging.access_log` says. */
+  readonly accessLog?: Logger | null
+}
+
+export class Gateway implements HandlerState {
+  snapshot: Snapshot
+  readonly hooks: Hooks = emptyHooks()
+  draining = false
+  readonly log: Logger
+  private readonly accessLog: Logger | null
+  private readonly listener: Listener
+  private address: AddressInfo | undefined
+  private flushTimer: NodeJS.Timeout | undefined
+
+  constructor(config: Config, options: GatewayOptions = {}) {
+    this.log = options.logger ?? createLogger({ level: config.logging.level })
+    this.accessLog = options.accessLog !== undefined ? options.accessLog : openAccessLog(config)
+    this.snapshot = buildSnapshot(config).snapshot
+    if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
+    const s = config.server
+    this.listener = new Listener(createHandler(() => this), {
+      host: s.host,
+      port: s.port,
+      keepAliveTimeout: s.keep_alive_timeout,
+    })
+  }
+
+  get config(): Config {
+    return this.snapshot.config
+  }
+
+  /** The data-plane URL once started, e.g. http://127.0.0.1:8080. */
+  get url(): string {
+    if (this.address === undefined) throw new Error('gateway not started')
+    const host = this.address.family === 'IPv6' ? `[${this.address.address}]` : this.address.address
+    return `http://${host}:${this.address.port}`
+  }
+
+  async start(): Promise<void> {
+    this.address = await this.listener.listen()
+    // The access log is written in batches; a quiet gateway still shows its lines within a second.
+    const accessLog = this.accessLog
+    if (accessLog !== null) this.flushTimer = setInterval(() => flushLogger(accessLog), 1000).unref()
+    this.log.info({ url: this.url, models: this.snapshot.routes.names }, 'switchyard listening')
+  }
+
+  /**
+   * Swaps in a new config for new requests; in-flight requests finish on the snapshot they
+   * started with, and upstreams that are gone are closed once their requests end.
+   */
+  apply(config: Config): void {
+    const { snapshot, removed } = buildSnapshot(config, this.snapshot)
+    this.snapshot = snapshot
+    for (const u of removed) void retire(u, this.log)
+    this.log.info({ models: snapshot.routes.names, removed: removed.length }, 'config applied')
+  }
+
+  /** Graceful stop: no new requests, in-flight ones run up to the drain timeout. */
+  async stop(drainMs = this.config.server.drain_timeout): Promise<void> {
+    if (this.draining) return
+    this.draining = true
+    this.log.info({ drain_ms: drainMs }, 'draining')
+    const { cut } = await this.listener.close(drainMs)
+    clearInterval(this.flushTimer)
+    if (cut) this.log.warn('drain timeout reached; remaining connections were closed')
+    await Promise.all(this.snapshot.upstreams.map((u) => u.destroy()))
+    if (this.accessLog !== null) flushLogger(this.accessLog)
+    flushLogger(this.log)
+  }
+}
+
+async function retire(u: Upstream, log: Logger): Promise<void> {
+  try {
+    await u.close()
+  } catch (err) {
+    log.warn({ upstream: u.id, err: String(err) }, 'closing a removed upstream failed')
+  }
+}
+
+function openAccessLog(config: Config): Logger | null {
+  const target = config.logging.access_log
+  if (target === 'off') return null
+  return createLogger({ destination: target === 'stdout' ? 1 : target === 'stderr' ? 2 : target, async: true })
+}

@@ -1,0 +1,48 @@
+// OpenAI-compatible upstreams (vLLM, llama.cpp, Ollama, TGI, OpenAI): the body passes
+// through, except the upstream's own model name and the usage request on streams.
+import { upstreamRequestHeaders } from '../proxy/headers.js'
+import type { Upstream } from '../routing/upstream.js'
+import type { RequestContext } from '../server/context.js'
+import type { Provider, UpstreamRequest } from './provider.js'
+
+/** ctx.locals key: the body serialised for one upstream model name, reused across retries. */
+const BODY_CACHE = 'openai.body'
+
+interface BodyCache {
+  readonly model: string
+  readonly bytes: Buffer
+}
+
+export const openAiProvider: Provider = {
+  name: 'openai',
+  prepare(ctx: RequestContext, upstream: Upstream, model: string): UpstreamRequest {
+    return {
+      path: upstream.basePath + ctx.path.slice(3) + ctx.search,
+      method: 'POST',
+      headers: upstreamRequestHeaders(ctx, upstream),
+      body: bodyFor(ctx, model),
+    }
+  },
+}
+
+/**
+ * The original bytes when nothing needs changing; otherwise one re-serialisation per
+ * distinct upstream model name (cached, so retries do not redo it).
+ */
+function bodyFor(ctx: RequestContext, model: string): Buffer {
+  const body = ctx.body!
+  const askUsage = ctx.usageInjected
+  const rename = model !== body.model
+  if (!rename && !askUsage) return ctx.rawBody!
+  const cached = ctx.locals[BODY_CACHE] as BodyCache | undefined
+  if (cached !== undefined && cached.model === model) return cached.bytes
+  const out: Record<string, unknown> = { ...body }
+  if (rename) out.model = model
+  if (askUsage) {
+    const opts = body.stream_options
+    out.stream_options = { ...(typeof opts === 'object' && opts !== null ? opts : {}), include_usage: true }
+  }
+  const bytes = Buffer.from(JSON.stringify(out))
+  ctx.locals[BODY_CACHE] = { model, bytes } satisfies BodyCache
+  return bytes
+}

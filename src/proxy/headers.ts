@@ -1,0 +1,113 @@
+// Header rules at the proxy boundary: hop-by-hop removal (RFC 9110 §7.6.1), client
+// credentials never forwarded, the upstream's secret added, tracing ids and forwarding info.
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Upstream } from '../routing/upstream.js'
+import type { RequestContext } from '../server/context.js'
+
+/** Never copied client → upstream: hop-by-hop, credentials, and what we set ourselves. */
+const DROP_REQUEST = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'expect',
+  'authorization',
+  'api-key',
+  'x-api-key',
+  'cookie',
+  'accept-encoding',
+  'x-request-id',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'forwarded',
+  'x-real-ip',
+])
+
+/** Never copied upstream → client. */
+const DROP_RESPONSE = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'x-request-id',
+  'set-cookie',
+  'date',
+])
+
+/** Headers sent upstream, as a flat name/value list. */
+export function upstreamRequestHeaders(ctx: RequestContext, upstream: Upstream): string[] {
+  const raw = ctx.req.rawHeaders
+  const connectionTokens = ctx.req.headers.connection
+  const out: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase()
+    if (DROP_REQUEST.has(name) || name.startsWith('x-switchyard-')) continue
+    if (connectionTokens !== undefined && listsToken(connectionTokens, name)) continue
+    out.push(name, raw[i + 1]!)
+  }
+  out.push(
+    'x-request-id',
+    ctx.id,
+    'x-forwarded-for',
+    ctx.clientIp,
+    'x-forwarded-proto',
+    ctx.forwardedProto,
+    // SSE must stay byte-for-byte readable: never let the upstream compress it.
+    'accept-encoding',
+    'identity'
+  )
+  if (upstream.authorization !== undefined) out.push('authorization', upstream.authorization)
+  const extra = upstream.extraHeaders
+  for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
+  return out
+}
+
+function listsToken(header: string, name: string): boolean {
+  if (header === 'keep-alive' || header === 'close') return false
+  return header
+    .toLowerCase()
+    .split(',')
+    .some((t) => t.trim() === name)
+}
+
+/**
+ * Headers sent to the client for a proxied response. `dropLength` when the body is
+ * rewritten on the way (the length would lie).
+ */
+export function clientResponseHeaders(
+  ctx: RequestContext,
+  upstream: Upstream,
+  headers: IncomingHttpHeaders,
+  eventStream: boolean,
+  dropLength: boolean
+): string[] {
+  const out: string[] = []
+  for (const name in headers) {
+    if (DROP_RESPONSE.has(name) || name.startsWith('x-switchyard-')) continue
+    if (dropLength && name === 'content-length') continue
+    if (eventStream && (name === 'cache-control' || name === 'x-accel-buffering')) continue
+    const value = headers[name]
+    if (value === undefined) continue
+    if (typeof value === 'string') out.push(name, value)
+    else for (const v of value) out.push(name, v)
+  }
+  out.push('x-request-id', ctx.id, 'x-switchyard-upstream', upstream.id)
+  if (ctx.servedModel !== undefined) out.push('x-switchyard-model', ctx.servedModel)
+  // A buffering ingress in front would hold tokens back; both headers tell it not to.
+  if (eventStream) out.push('cache-control', 'no-cache', 'x-accel-buffering', 'no')
+  const extra = ctx.responseHeaders
+  for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
+  return out
+}

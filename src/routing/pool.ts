@@ -1,0 +1,105 @@
+// Pool: the members serving one model, and pick() through its Balancer. Membership
+// changes swap a new member list and balancer in (never patch them in place).
+import type { Balancer, PickFilter } from '../balancing/balancer.js'
+import { createBalancer, type StrategyName } from '../balancing/registry.js'
+import type { Upstream } from './upstream.js'
+
+/** Accepts members that are up, have capacity, and were not tried yet. */
+class Eligible implements PickFilter<Upstream> {
+  now = 0
+  constructor(
+    readonly exclude: readonly Upstream[] | undefined,
+    readonly affinityKey: string | undefined,
+    readonly panic: boolean
+  ) {}
+  accepts(u: Upstream): boolean {
+    if (this.exclude !== undefined && this.exclude.includes(u)) return false
+    if (!u.hasCapacity()) return false
+    return this.panic ? !u.draining : u.isUp(this.now)
+  }
+}
+
+const PLAIN = new Eligible(undefined, undefined, false)
+
+export interface PoolOptions {
+  readonly strategy: StrategyName
+  readonly maxLoadFactor?: number
+}
+
+export class Pool {
+  private balancer: Balancer<Upstream>
+  private _members: readonly Upstream[]
+
+  constructor(
+    readonly model: string,
+    members: readonly Upstream[],
+    readonly options: PoolOptions
+  ) {
+    this._members = members
+    this.balancer = this.build(members)
+  }
+
+  get members(): readonly Upstream[] {
+    return this._members
+  }
+
+  private build(members: readonly Upstream[]): Balancer<Upstream> {
+    return createBalancer(this.options.strategy, members, { maxLoadFactor: this.options.maxLoadFactor })
+  }
+
+  /**
+   * Picks a member for a new attempt, or undefined when none is eligible.
+   * `exclude` holds the members this request already tried.
+   */
+  pick(exclude?: readonly Upstream[], affinityKey?: string): Upstream | undefined {
+    const filter =
+      exclude === undefined && affinityKey === undefined
+        ? PLAIN
+        : new Eligible(exclude, affinityKey, false)
+    filter.now = Date.now()
+    return this.balancer.pick(filter)
+  }
+
+  /** Panic mode (Envoy): when no member is up, try them all rather than fail everything. */
+  pickPanic(exclude?: readonly Upstream[], affinityKey?: string): Upstream | undefined {
+    if (this.upCount() > 0) return undefined
+    const filter = new Eligible(exclude, affinityKey, true)
+    filter.now = Date.now()
+    return this.balancer.pick(filter)
+  }
+
+  upCount(now = Date.now()): number {
+    let n = 0
+    for (const u of this._members) if (u.isUp(now)) n++
+    return n
+  }
+
+  /** True when some member is up but every up member is at max_concurrency. */
+  isSaturated(now = Date.now()): boolean {
+    let up = 0
+    for (const u of this._members) {
+      if (!u.isUp(now)) continue
+      up++
+      if (u.hasCapacity()) return false
+    }
+    return up > 0
+  }
+
+  find(id: string): Upstream | undefined {
+    return this._members.find((u) => u.id === id)
+  }
+
+  add(upstream: Upstream): void {
+    this.setMembers([...this._members, upstream])
+  }
+
+  /** Takes it out of rotation at once; the caller closes it once in-flight requests end. */
+  remove(upstream: Upstream): void {
+    this.setMembers(this._members.filter((u) => u !== upstream))
+  }
+
+  setMembers(members: readonly Upstream[]): void {
+    this.balancer = this.build(members)
+    this._members = members
+  }
+}

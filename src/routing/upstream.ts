@@ -1,0 +1,154 @@
+// Upstream: one model-server endpoint — its spec, its undici connection pool, and the
+// live state strategies and health read (in flight, latency, availability).
+import { Pool as ConnectionPool } from 'undici'
+import type { BalanceTarget } from '../balancing/balancer.js'
+import type { UpstreamConfig } from '../config/schema.js'
+
+export interface UpstreamOptions {
+  /** Identity within the pool: the configured name, else the index. */
+  readonly id: string
+  /** Connect timeout (ms) for new connections. */
+  readonly connectTimeout: number
+  /** Overrides the URL's host (DNS discovery hands one address per endpoint). */
+  readonly address?: string
+}
+
+/** How one attempt on an upstream ended, as health and outlier detection see it. */
+export type AttemptOutcome =
+  | 'success'
+  | 'client_error' // a 4xx other than 429: the request's fault, not the upstream's
+  | 'http_error' // 5xx
+  | 'rate_limited' // 429
+  | 'connect_error'
+  | 'timeout'
+  | 'broken' // failed after the first byte (reset, idle timeout)
+  | 'cancelled' // the client left: never the upstream's fault
+
+/** Told of every finished attempt (the outlier detector is one). */
+export type AttemptObserver = (upstream: Upstream, outcome: AttemptOutcome, retryAfterMs: number) => void
+
+/** Why an upstream takes no new requests (absent = available). */
+export type UpstreamState = 'healthy' | 'unhealthy' | 'ejected' | 'cooling-down' | 'draining'
+
+const PEAK_EWMA_DECAY_MS = 10_000
+
+export class Upstream implements BalanceTarget {
+  readonly id: string
+  readonly origin: string
+  /** The URL's path without a trailing slash, e.g. '/v1'. */
+  readonly basePath: string
+  /** `Bearer <api_key>`; kept off every log and response. */
+  readonly authorization: string | undefined
+  /** Extra configured headers as a flat name/value list. */
+  readonly extraHeaders: readonly string[]
+  readonly dispatcher: ConnectionPool
+
+  configuredWeight: number
+  maxConcurrency: number | undefined
+  inflight = 0
+  latencyEwma = 0
+  requests = 0
+  failures = 0
+  /** Set by the health checker; true until a check says otherwise. */
+  healthy = true
+  /** Epoch ms until which passive outlier detection keeps it out. */
+  ejectedUntil = 0
+  /** Epoch ms until which a 429's Retry-After keeps it out. */
+  cooldownUntil = 0
+  draining = false
+  /** Epoch ms when it last became healthy again (slow start ramps from here). */
+  recoveredAt = 0
+  slowStartMs = 0
+  observer: AttemptObserver | undefined = undefined
+  private lastLatencyAt = 0
+
+  constructor(
+    readonly spec: UpstreamConfig,
+    options: UpstreamOptions
+  ) {
+    const url = new URL(spec.url)
+    this.id = options.id
+    if (options.address !== undefined) {
+      url.hostname = options.address.includes(':') ? `[${options.address}]` : options.address
+    }
+    this.origin = url.origin
+    this.basePath = url.pathname.replace(/\/+$/, '')
+    this.authorization = spec.api_key === undefined ? undefined : `Bearer ${spec.api_key}`
+    this.extraHeaders = Object.entries(spec.headers ?? {}).flat()
+    this.configuredWeight = spec.weight
+    this.maxConcurrency = spec.max_concurrency
+    this.dispatcher = new ConnectionPool(this.origin, {
+      connect: { timeout: options.connectTimeout },
+      keepAliveTimeout: 60_000,
+      // Our own deadlines (proxy/deadlines) bound every request; undici's defaults would cut
+      // long generations at 300 s.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    })
+  }
+
+  /** Effective weight: ramps linearly from 10% to 100% over slow start after recovery. */
+  get weight(): number {
+    if (this.slowStartMs > 0 && this.recoveredAt > 0) {
+      const since = Date.now() - this.recoveredAt
+      if (since < this.slowStartMs) {
+        return this.configuredWeight * Math.max(0.1, since / this.slowStartMs)
+      }
+    }
+    return this.configuredWeight
+  }
+
+  /** The state an operator sees; 'healthy' means it takes traffic. */
+  state(now = Date.now()): UpstreamState {
+    if (this.draining) return 'draining'
+    if (!this.healthy) return 'unhealthy'
+    if (now < this.ejectedUntil) return 'ejected'
+    if (now < this.cooldownUntil) return 'cooling-down'
+    return 'healthy'
+  }
+
+  /** May the balancer hand it a request now (ignoring concurrency limits)? */
+  isUp(now: number): boolean {
+    return !this.draining && this.healthy && now >= this.ejectedUntil && now >= this.cooldownUntil
+  }
+
+  /** Has it room for one more request under max_concurrency? */
+  hasCapacity(): boolean {
+    return this.maxConcurrency === undefined || this.inflight < this.maxConcurrency
+  }
+
+  begin(): void {
+    this.inflight++
+    this.requests++
+  }
+
+  /** Every begin() is matched by exactly one end(), on every exit path. */
+  end(outcome: AttemptOutcome, retryAfterMs = 0): void {
+    if (this.inflight > 0) this.inflight--
+    if (outcome !== 'success' && outcome !== 'client_error' && outcome !== 'cancelled') this.failures++
+    this.observer?.(this, outcome, retryAfterMs)
+  }
+
+  /** Peak-EWMA (Finagle): jumps up to a slow sample at once, decays towards fast ones. */
+  observeLatency(ms: number, now = Date.now()): void {
+    if (this.latencyEwma === 0 || ms > this.latencyEwma) {
+      this.latencyEwma = ms
+    } else {
+      const elapsed = now - this.lastLatencyAt
+      const w = Math.exp(-elapsed / PEAK_EWMA_DECAY_MS)
+      this.latencyEwma = this.latencyEwma * w + ms * (1 - w)
+    }
+    this.lastLatencyAt = now
+  }
+
+  /** Stops taking requests; resolves once in-flight ones have finished, then closes connections. */
+  async close(): Promise<void> {
+    this.draining = true
+    await this.dispatcher.close()
+  }
+
+  destroy(): Promise<void> {
+    this.draining = true
+    return this.dispatcher.destroy()
+  }
+}

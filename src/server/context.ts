@@ -1,0 +1,88 @@
+// RequestContext: everything one request carries through the lifecycle, in one
+// monomorphic object (no per-request closures hang off it).
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { GatewayError } from '../errors.js'
+import type { Route } from '../routing/route-table.js'
+import type { Upstream } from '../routing/upstream.js'
+import type { Exchange } from '../proxy/exchange.js'
+import type { Snapshot } from '../config/snapshot.js'
+import type { Endpoint, Outcome, Usage } from '../types.js'
+
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
+
+export class RequestContext {
+  readonly id: string
+  /** Wall-clock start, for logs. */
+  readonly startTime = Date.now()
+  /** Monotonic start in ms (performance.now()). */
+  readonly startedAt = performance.now()
+  /** The peer's address (issue-level trusted-proxy rules may replace it). */
+  clientIp: string
+  readonly forwardedProto: 'http' | 'https'
+  readonly abort = new AbortController()
+
+  endpoint: Endpoint | undefined = undefined
+  body: Record<string, unknown> | undefined = undefined
+  rawBody: Buffer | undefined = undefined
+  /** The model the client asked for. */
+  model: string | undefined = undefined
+  route: Route | undefined = undefined
+  /** The model that finally served (differs after a fallback). */
+  servedModel: string | undefined = undefined
+  stream = false
+  /** We asked the upstream for stream usage the client did not request: strip it on the way back. */
+  usageInjected = false
+  upstream: Upstream | undefined = undefined
+  /** The attempt in progress, so a client disconnect can abort it. */
+  exchange: Exchange | undefined = undefined
+  attempts = 0
+  retries = 0
+  status = 0
+  outcome: Outcome = 'ok'
+  error: GatewayError | undefined = undefined
+  /** ms from start until the first response byte reached the client. */
+  firstByteMs = -1
+  bytesOut = 0
+  usage: Usage | undefined = undefined
+  /** Name of the virtual key that authenticated the request, if any. */
+  keyName: string | undefined = undefined
+  /** Extra response headers (flat name/value list) that hooks add, e.g. rate-limit headers. */
+  readonly responseHeaders: string[] = []
+  /** Per-request state owned by hooks (limits' admission, tracing span…). */
+  readonly locals: Record<string, unknown> = {}
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly snapshot: Snapshot,
+    readonly path: string,
+    readonly search: string
+  ) {
+    const given = req.headers['x-request-id']
+    this.id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    const ip = req.socket.remoteAddress ?? ''
+    this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip
+    this.forwardedProto = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal
+  }
+
+  get cancelled(): boolean {
+    return this.abort.signal.aborted
+  }
+
+  /** The client went away before the response was complete. */
+  cancel(): void {
+    if (this.abort.signal.aborted) return
+    this.outcome = 'cancelled'
+    this.abort.abort()
+    this.exchange?.cancel()
+  }
+
+  elapsedMs(): number {
+    return performance.now() - this.startedAt
+  }
+}

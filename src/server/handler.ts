@@ -1,0 +1,123 @@
+// The life of one request (docs/request-lifecycle.md): match → onRequest hooks → body →
+// route → preHandler hooks → forward → onResponse hooks. Errors from any step are mapped
+// once, in server/reply.ts.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ModelNotFoundError, ShuttingDownError, toGatewayError } from '../errors.js'
+import type { Snapshot } from '../config/snapshot.js'
+import { forward } from '../proxy/forward.js'
+import { parseJsonObject, readBody } from './body.js'
+import { RequestContext } from './context.js'
+import { checkRequiredFields, matchEndpoint, type EndpointDef } from './endpoints.js'
+import { runHooks, type Hooks } from './hooks.js'
+import { writeError, writeJson } from './reply.js'
+
+/** What the handler needs from the gateway; read once per request. */
+export interface HandlerState {
+  readonly snapshot: Snapshot
+  readonly hooks: Hooks
+  readonly draining: boolean
+}
+
+const kCtx = Symbol('switchyard.ctx')
+type WithCtx = ServerResponse & { [kCtx]?: RequestContext }
+
+/** Shared listeners (no per-request closures): they find the context on the response. */
+function onResponseClose(this: WithCtx): void {
+  const ctx = this[kCtx]
+  if (ctx !== undefined && !this.writableFinished) ctx.cancel()
+}
+
+function onResponseDrain(this: WithCtx): void {
+  this[kCtx]?.exchange?.resume()
+}
+
+export function createHandler(state: () => HandlerState): (req: IncomingMessage, res: ServerResponse) => void {
+  return function handle(req: IncomingMessage, res: ServerResponse): void {
+    const s = state()
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const ctx = new RequestContext(
+      req,
+      res,
+      s.snapshot,
+      q === -1 ? url : url.slice(0, q),
+      q === -1 ? '' : url.slice(q)
+    )
+    ;(res as WithCtx)[kCtx] = ctx
+    res.on('close', onResponseClose)
+    res.on('drain', onResponseDrain)
+    if (s.draining) res.shouldKeepAlive = false
+    void run(ctx, s)
+  }
+}
+
+async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
+  try {
+    const def = matchEndpoint(ctx.req.method ?? 'GET', ctx.path)
+    if (def.kind === 'local') {
+      serveLocal(ctx, def)
+    } else {
+      if (s.draining) throw new ShuttingDownError()
+      ctx.endpoint = def.endpoint
+      if (s.hooks.onRequest.length > 0) await runHooks(s.hooks.onRequest, ctx)
+      ctx.rawBody = await readBody(ctx.req, s.snapshot.config.server.max_body)
+      const body = parseJsonObject(ctx.rawBody)
+      ctx.body = body
+      const model = checkRequiredFields(def.endpoint, body)
+      ctx.model = model
+      ctx.stream = body.stream === true
+      const route = ctx.snapshot.routes.resolve(model)
+      if (route === undefined) throw new ModelNotFoundError(model)
+      ctx.route = route
+      if (ctx.stream && def.endpoint !== 'embeddings') ctx.usageInjected = !clientWantsUsage(body)
+      if (s.hooks.preHandler.length > 0) await runHooks(s.hooks.preHandler, ctx)
+      if (ctx.cancelled) return
+      await forward(ctx)
+    }
+  } catch (err) {
+    if (!ctx.cancelled) writeError(ctx, toGatewayError(err))
+  } finally {
+    const done = s.hooks.onResponse
+    for (let i = 0; i < done.length; i++) {
+      try {
+        done[i]!(ctx)
+      } catch {
+        // A reporting hook must never take a request down with it.
+      }
+    }
+  }
+}
+
+function clientWantsUsage(body: Record<string, unknown>): boolean {
+  const opts = body.stream_options
+  return typeof opts === 'object' && opts !== null && (opts as { include_usage?: unknown }).include_usage === true
+}
+
+function serveLocal(ctx: RequestContext, def: Extract<EndpointDef, { kind: 'local' }>): void {
+  const routes = ctx.snapshot.routes
+  switch (def.name) {
+    case 'healthz':
+      writeJson(ctx, 200, { status: 'ok' })
+      return
+    case 'readyz': {
+      const notReady = [...routes.routes].filter((r) => r.pool.upCount() === 0).map((r) => r.name)
+      writeJson(ctx, notReady.length === 0 ? 200 : 503, notReady.length === 0 ? { status: 'ready' } : { status: 'not_ready', models_without_upstream: notReady })
+      return
+    }
+    case 'models':
+      writeJson(ctx, 200, { object: 'list', data: routes.names.map(modelObject) })
+      return
+    case 'model': {
+      const name = decodeURIComponent(ctx.path.slice('/v1/models/'.length))
+      if (routes.resolve(name) === undefined) throw new ModelNotFoundError(name)
+      writeJson(ctx, 200, modelObject(name))
+      return
+    }
+  }
+}
+
+const CREATED = Math.floor(Date.now() / 1000)
+
+function modelObject(id: string): { id: string; object: 'model'; created: number; owned_by: string } {
+  return { id, object: 'model', created: CREATED, owned_by: 'switchyard' }
+}

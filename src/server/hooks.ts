@@ -1,0 +1,30 @@
+// Lifecycle hooks (after fastify's): features join the request path here instead of
+// editing the handler. See docs/request-lifecycle.md for where each runs.
+import type { RequestContext } from './context.js'
+
+/** May throw a GatewayError to refuse the request; may be async (e.g. a Redis round trip). */
+export type Hook = (ctx: RequestContext) => void | Promise<void>
+
+/** Runs once the response has ended, however it ended; must not throw. */
+export type DoneHook = (ctx: RequestContext) => void
+
+export interface Hooks {
+  /** Before the body is read: authentication, per-IP limits. */
+  readonly onRequest: Hook[]
+  /** Body parsed and route resolved: allow-lists, request filters, token and rate limits. */
+  readonly preHandler: Hook[]
+  /** After the response: access log, metrics, usage records, limit settlement. */
+  readonly onResponse: DoneHook[]
+}
+
+export function emptyHooks(): Hooks {
+  return { onRequest: [], preHandler: [], onResponse: [] }
+}
+
+/** Runs hooks in order, awaiting only those that return a promise. */
+export async function runHooks(hooks: readonly Hook[], ctx: RequestContext): Promise<void> {
+  for (let i = 0; i < hooks.length; i++) {
+    const r = hooks[i]!(ctx)
+    if (r !== undefined) await r
+  }
+}

@@ -1,0 +1,53 @@
+// The only place where the gateway makes response bytes of its own: JSON bodies, errors
+// (JSON before the commit point, an SSE error event after it).
+import type { ServerResponse } from 'node:http'
+import { toGatewayError, type GatewayError } from '../errors.js'
+import type { RequestContext } from './context.js'
+
+export function writeJson(ctx: RequestContext, status: number, body: unknown): void {
+  const payload = JSON.stringify(body)
+  const res = ctx.res
+  ctx.status = status
+  res.statusCode = status
+  const extra = ctx.responseHeaders
+  for (let i = 0; i < extra.length; i += 2) res.setHeader(extra[i]!, extra[i + 1]!)
+  res.setHeader('content-type', 'application/json')
+  res.setHeader('content-length', Buffer.byteLength(payload))
+  res.setHeader('x-request-id', ctx.id)
+  res.end(payload)
+}
+
+/** `data: {"error":{…}}` with no event field: the shape openai-node raises as APIError. */
+export function sseErrorFrame(err: GatewayError): Buffer {
+  return Buffer.from(`data: ${JSON.stringify(err.toBody())}\n\n`)
+}
+
+/**
+ * Reports a failure to the client in the only way still open: an error response before
+ * anything was sent; an SSE error event on a committed stream; otherwise cutting the
+ * connection so a truncated body can never pass for a complete one.
+ */
+export function writeError(ctx: RequestContext, error: unknown): void {
+  const err = toGatewayError(error)
+  ctx.error = err
+  ctx.outcome = 'error'
+  const res = ctx.res
+  if (res.destroyed || res.writableEnded) return
+  if (!res.headersSent) {
+    if (err.headers !== undefined) {
+      for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v)
+    }
+    writeJson(ctx, err.status, err.toBody())
+    return
+  }
+  if (isEventStream(res)) {
+    res.end(sseErrorFrame(err))
+    return
+  }
+  res.destroy()
+}
+
+function isEventStream(res: ServerResponse): boolean {
+  const type = res.getHeader('content-type')
+  return typeof type === 'string' && type.startsWith('text/event-stream')
+}

@@ -17,6 +17,7 @@ async function main(): Promise<void> {
   const gw = await startGatewayProc(
     {
       server: { port: 0 },
+      admin: { port: 0 },
       logging: { access_log: '/dev/null' },
       models: [
         { name: 'bench', upstreams: [{ url: `${sim.url}/v1` }] },

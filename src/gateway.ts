@@ -1,6 +1,7 @@
 // Composition root: builds everything from a Config, swaps snapshots on reload, and owns
 // the start/stop of every listener and background task.
 import type { AddressInfo } from 'node:net'
+import { AdminServer } from './admin/server.js'
 import type { Config } from './config/schema.js'
 import { buildSnapshot, type Snapshot } from './config/snapshot.js'
 import { accessLogHook } from './observability/access-log.js'
@@ -24,6 +25,8 @@ export class Gateway implements HandlerState {
   readonly log: Logger
   private readonly accessLog: Logger | null
   private readonly listener: Listener
+  /** The admin port: admin API, metrics, dashboard. Features register their routes on it. */
+  readonly admin: AdminServer
   private address: AddressInfo | undefined
   private flushTimer: NodeJS.Timeout | undefined
 
@@ -33,6 +36,7 @@ export class Gateway implements HandlerState {
     this.snapshot = buildSnapshot(config).snapshot
     if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
     const s = config.server
+    this.admin = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token, log: this.log })
     this.listener = new Listener(createHandler(() => this), {
       host: s.host,
       port: s.port,
@@ -53,10 +57,11 @@ export class Gateway implements HandlerState {
 
   async start(): Promise<void> {
     this.address = await this.listener.listen()
+    await this.admin.start()
     // The access log is written in batches; a quiet gateway still shows its lines within a second.
     const accessLog = this.accessLog
     if (accessLog !== null) this.flushTimer = setInterval(() => flushLogger(accessLog), 1000).unref()
-    this.log.info({ url: this.url, models: this.snapshot.routes.names }, 'switchyard listening')
+    this.log.info({ url: this.url, admin_url: this.admin.url, models: this.snapshot.routes.names }, 'switchyard listening')
   }
 
   /**
@@ -77,6 +82,7 @@ export class Gateway implements HandlerState {
     this.log.info({ drain_ms: drainMs }, 'draining')
     const { cut } = await this.listener.close(drainMs)
     clearInterval(this.flushTimer)
+    await this.admin.close()
     if (cut) this.log.warn('drain timeout reached; remaining connections were closed')
     await Promise.all(this.snapshot.upstreams.map((u) => u.destroy()))
     if (this.accessLog !== null) flushLogger(this.accessLog)

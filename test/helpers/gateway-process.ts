@@ -10,6 +10,7 @@ export const CLI = new URL('../../dist/src/cli/index.js', import.meta.url).pathn
 
 export interface GatewayProcess {
   readonly url: string
+  readonly adminUrl: string
   readonly proc: ChildProcess
   readonly configFile: string
   /** Everything written to stdout (access log) and stderr (process log) so far. */
@@ -31,7 +32,11 @@ export async function startGateway(
   const withDefaults =
     typeof config === 'string'
       ? config
-      : stringify({ ...config, server: { port: 0, ...(config.server as object | undefined) } })
+      : stringify({
+          ...config,
+          server: { port: 0, ...(config.server as object | undefined) },
+          admin: { port: 0, ...(config.admin as object | undefined) },
+        })
   await writeFile(configFile, withDefaults)
   const proc = spawn(process.execPath, [CLI, 'start', '--config', configFile], {
     env: { ...process.env, ...env },
@@ -53,8 +58,10 @@ export async function startGateway(
   }
   await waitForLog(/"msg":"switchyard listening"/)
   const url = /"url":"(http:\/\/[^"]+)"/.exec(err)![1]!
+  const adminUrl = /"admin_url":"(http:\/\/[^"]+)"/.exec(err)![1]!
   return {
     url,
+    adminUrl,
     proc,
     configFile,
     stdout: () => out,

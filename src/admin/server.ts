@@ -1,0 +1,191 @@
+// The admin listener: a separate port (never the data plane's) for the admin API, metrics
+// and the dashboard. Every route needs `Authorization: Bearer <admin.token>` unless it is
+// registered as public.
+import { timingSafeEqual, createHash } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Logger } from '../observability/logger.js'
+
+export interface AdminRequest {
+  readonly method: string
+  readonly path: string
+  readonly params: Readonly<Record<string, string>>
+  readonly query: URLSearchParams
+  /** The parsed JSON body (undefined when there is none). */
+  readonly body: unknown
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+}
+
+/** A JSON answer; `undefined` means the handler wrote the response itself (SSE, static files). */
+export type AdminReply = { readonly status?: number; readonly body: unknown; readonly headers?: Record<string, string> } | undefined
+
+export type AdminHandler = (req: AdminRequest) => AdminReply | Promise<AdminReply>
+
+/** Thrown by handlers for a clean error answer in OpenAI's error shape. */
+export class AdminError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code = status === 404 ? 'not_found' : 'invalid_request'
+  ) {
+    super(message)
+  }
+}
+
+interface RouteEntry {
+  readonly method: string
+  readonly parts: readonly string[]
+  readonly handler: AdminHandler
+  readonly public: boolean
+}
+
+export interface AdminServerOptions {
+  readonly host: string
+  readonly port: number
+  /** undefined: every protected route answers 401 saying the token is not configured. */
+  readonly token: string | undefined
+  readonly log: Logger
+  readonly maxBody?: number
+}
+
+export class AdminServer {
+  private readonly routes: RouteEntry[] = []
+  private readonly server: Server
+  private readonly tokenHash: Buffer | undefined
+  private address: AddressInfo | undefined
+
+  constructor(private readonly options: AdminServerOptions) {
+    this.tokenHash = options.token === undefined ? undefined : sha256(options.token)
+    this.server = createServer({ keepAliveTimeout: 5_000, headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
+      void this.handle(req, res)
+    })
+  }
+
+  /** Registers a route; `:name` segments become params (URL-decoded). */
+  route(method: string, pattern: string, handler: AdminHandler, options: { public?: boolean } = {}): void {
+    this.routes.push({ method, parts: pattern.split('/'), handler, public: options.public === true })
+  }
+
+  get url(): string {
+    if (this.address === undefined) throw new Error('admin server not started')
+    return `http://${this.address.address}:${this.address.port}`
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject)
+        resolve()
+      })
+    })
+    this.address = this.server.address() as AddressInfo
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve())
+      this.server.closeAllConnections()
+    })
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    if (this.tokenHash === undefined) return false
+    const header = req.headers.authorization
+    if (typeof header !== 'string' || !header.startsWith('Bearer ')) return false
+    // Compare digests: constant time, and no length leak.
+    return timingSafeEqual(sha256(header.slice(7)), this.tokenHash)
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin')
+    const method = req.method ?? 'GET'
+    try {
+      const match = this.match(method, url.pathname)
+      if (match === undefined) throw new AdminError(404, `Unknown admin URL: ${method} ${url.pathname}`)
+      if (match === 'method') throw new AdminError(405, `Method ${method} is not allowed on ${url.pathname}`, 'method_not_allowed')
+      const { entry, params } = match
+      if (!entry.public && !this.authorized(req)) {
+        throw new AdminError(
+          401,
+          this.tokenHash === undefined
+            ? 'The admin API is disabled: set admin.token in the config.'
+            : 'Missing or wrong admin token: send Authorization: Bearer <admin.token>.',
+          'invalid_admin_token'
+        )
+      }
+      const body = method === 'GET' || method === 'HEAD' ? undefined : await readJson(req, this.options.maxBody ?? 1 << 20)
+      const reply = await entry.handler({ method, path: url.pathname, params, query: url.searchParams, body, req, res })
+      if (reply === undefined) return
+      sendJson(res, reply.status ?? 200, reply.body, reply.headers)
+    } catch (err) {
+      if (res.headersSent) {
+        res.destroy()
+        return
+      }
+      if (err instanceof AdminError) {
+        sendJson(res, err.status, { error: { message: err.message, type: err.status === 401 ? 'authentication_error' : 'invalid_request_error', code: err.code } })
+        return
+      }
+      this.options.log.error({ err: String(err), path: url.pathname }, 'admin request failed')
+      sendJson(res, 500, { error: { message: 'The admin request failed.', type: 'server_error', code: 'internal_error' } })
+    }
+  }
+
+  private match(method: string, path: string): { entry: RouteEntry; params: Record<string, string> } | 'method' | undefined {
+    const parts = path.split('/')
+    let wrongMethod = false
+    for (const entry of this.routes) {
+      if (entry.parts.length !== parts.length) continue
+      const params: Record<string, string> = {}
+      let ok = true
+      for (let i = 0; i < parts.length; i++) {
+        const p = entry.parts[i]!
+        if (p.startsWith(':')) {
+          if (parts[i] === '') {
+            ok = false
+            break
+          }
+          params[p.slice(1)] = decodeURIComponent(parts[i]!)
+        } else if (p !== parts[i]) {
+          ok = false
+          break
+        }
+      }
+      if (!ok) continue
+      if (entry.method !== method && !(entry.method === 'GET' && method === 'HEAD')) {
+        wrongMethod = true
+        continue
+      }
+      return { entry, params }
+    }
+    return wrongMethod ? 'method' : undefined
+  }
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s).digest()
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
+  const payload = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), 'cache-control': 'no-store', ...headers })
+  res.end(payload)
+}
+
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > limit) throw new AdminError(413, 'Admin request body too large.', 'payload_too_large')
+    chunks.push(chunk as Buffer)
+  }
+  if (size === 0) return undefined
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch {
+    throw new AdminError(400, 'The request body is not valid JSON.', 'invalid_json')
+  }
+}

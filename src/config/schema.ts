@@ -2,6 +2,7 @@
 // Types come from it (z.output); nothing in src/ reads raw YAML.
 import { z } from 'zod'
 import { strategyNames } from '../balancing/registry.js'
+import { pricesSchema } from './prices.js'
 import { parseDuration, parseSize } from './units.js'
 
 /** A duration ("250ms", "5s", "2m"; a number is ms) → milliseconds. */
@@ -139,6 +140,8 @@ export const configSchema = z
     admin: adminSchema.prefault({}),
     logging: loggingSchema.prefault({}),
     models: z.array(modelSchema).min(1, { message: 'needs at least one model' }),
+    /** USD per 1M tokens, by model name (budgets and usage costs). */
+    prices: pricesSchema,
   })
   .superRefine((cfg, ctx) => {
     const names = new Set<string>()

@@ -89,3 +89,13 @@ models:
     expect(issues[0]).toMatch(/^YAML: /)
   })
 })
+
+describe('prices', () => {
+  it('validates prices and computes costs', async () => {
+    const { costUsd } = await import('../../src/config/prices.js')
+    const c = parseConfig({ ...minimal, prices: { m: { input: 0.15, output: 0.6 } } })
+    expect(costUsd(c.prices, 'm', { prompt_tokens: 1_000_000, completion_tokens: 500_000, total_tokens: 1_500_000 })).toBeCloseTo(0.45)
+    expect(costUsd(c.prices, 'other', { prompt_tokens: 10, completion_tokens: 10, total_tokens: 20 })).toBe(0)
+    expect(issuesOf(() => parseConfig({ ...minimal, prices: { m: { input: -1, output: 1 } } }))[0]).toMatch(/^prices\.m\.input:/)
+  })
+})

@@ -14,7 +14,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const sims: SimServer[] = []
   for (let i = 0; i < 3; i++) {
     sims.push(
-      await startSim({ port: opts.simPort + i, name: `sim-${i + 1}`, model: 'sim-model', ttftMs: 150, tokensPerSecond: 40, seed: i + 1 })
+      await startSim({ port: opts.simPort === 0 ? 0 : opts.simPort + i, name: `sim-${i + 1}`, model: 'sim-model', ttftMs: 150, tokensPerSecond: 40, seed: i + 1 })
     )
   }
   const config = parseConfig({

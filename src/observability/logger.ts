@@ -30,6 +30,11 @@ export interface LoggerOptions {
   readonly destination?: number | string
   /** Write asynchronously in batches (the access log): the hot path never waits on I/O. */
   readonly async?: boolean
+  /**
+   * Skip redaction: only for loggers whose every field is built by us from known-safe values
+   * (the access log). Redaction costs ~10% of the gateway's CPU per request.
+   */
+  readonly trustedFields?: boolean
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -43,7 +48,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     {
       level: options.level ?? 'info',
       base: undefined,
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      redact: options.trustedFields === true ? undefined : { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     dest

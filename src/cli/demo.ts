@@ -19,6 +19,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   }
   const config = parseConfig({
     server: { port: opts.port },
+    // Beside the gateway's port; any free one when the gateway's is.
+    admin: { port: opts.port === 0 ? 0 : opts.port + 1 },
     logging: { access_log: 'off' },
     models: [
       {

@@ -5,10 +5,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import OpenAI from 'openai'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { CLI } from '../helpers/gateway-process.js'
 
 const run = promisify(execFile)
+const started: { kill: () => void }[] = []
+afterAll(() => {
+  for (const p of started) p.kill()
+})
 
 async function cli(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -23,6 +27,7 @@ async function cli(args: string[], cwd?: string): Promise<{ code: number; stdout
 /** Runs a long-lived command until a line matches, returning the match and the process. */
 function spawnUntil(args: string[], pattern: RegExp): Promise<{ match: RegExpExecArray; stop: () => Promise<number | null> }> {
   const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  started.push({ kill: () => proc.exitCode === null && proc.kill('SIGKILL') })
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
   let text = ''
   return new Promise((resolve, reject) => {

@@ -2,6 +2,7 @@
 // the start/stop of every listener and background task.
 import type { AddressInfo } from 'node:net'
 import { AdminServer } from './admin/server.js'
+import { Gatekeeper } from './auth/gatekeeper.js'
 import type { Config } from './config/schema.js'
 import { buildSnapshot, type Snapshot } from './config/snapshot.js'
 import { accessLogHook } from './observability/access-log.js'
@@ -27,6 +28,8 @@ export class Gateway implements HandlerState {
   private readonly listener: Listener
   /** The admin port: admin API, metrics, dashboard. Features register their routes on it. */
   readonly admin: AdminServer
+  /** Keys, allow-lists, rate limits and budgets. */
+  readonly gatekeeper: Gatekeeper
   private address: AddressInfo | undefined
   private flushTimer: NodeJS.Timeout | undefined
 
@@ -37,6 +40,7 @@ export class Gateway implements HandlerState {
     if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
     const s = config.server
     this.admin = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token, log: this.log })
+    this.gatekeeper = new Gatekeeper(config, { log: this.log, hooks: this.hooks, admin: this.admin, config: () => this.config })
     this.listener = new Listener(createHandler(() => this), {
       host: s.host,
       port: s.port,
@@ -56,6 +60,7 @@ export class Gateway implements HandlerState {
   }
 
   async start(): Promise<void> {
+    await this.gatekeeper.start()
     this.address = await this.listener.listen()
     await this.admin.start()
     // The access log is written in batches; a quiet gateway still shows its lines within a second.
@@ -71,6 +76,7 @@ export class Gateway implements HandlerState {
   apply(config: Config): void {
     const { snapshot, removed } = buildSnapshot(config, this.snapshot)
     this.snapshot = snapshot
+    this.gatekeeper.apply(config)
     for (const u of removed) void retire(u, this.log)
     this.log.info({ models: snapshot.routes.names, removed: removed.length }, 'config applied')
   }
@@ -83,6 +89,7 @@ export class Gateway implements HandlerState {
     const { cut } = await this.listener.close(drainMs)
     clearInterval(this.flushTimer)
     await this.admin.close()
+    await this.gatekeeper.close()
     if (cut) this.log.warn('drain timeout reached; remaining connections were closed')
     await Promise.all(this.snapshot.upstreams.map((u) => u.destroy()))
     if (this.accessLog !== null) flushLogger(this.accessLog)

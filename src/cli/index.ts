@@ -1,31 +1,14 @@
-// The `switchyard` command line: start | validate | init | sim | demo.
-import { Command, InvalidArgumentError } from 'commander'
-import { parseDuration } from '../config/units.js'
+// The `switchyard` command line: start | validate | init | sim | demo | keys.
+import { Command } from 'commander'
+import { durationArg, intArg, numberArg } from './args.js'
 import { runDemo } from './demo.js'
 import { runInit } from './init.js'
+import { keysCommand } from './keys.js'
 import { runSim } from './sim.js'
 import { runStart } from './start.js'
 import { runValidate } from './validate.js'
 
 const DEFAULT_CONFIG = 'switchyard.yaml'
-
-function durationArg(value: string): number {
-  const ms = parseDuration(value)
-  if (Number.isNaN(ms)) throw new InvalidArgumentError('expected a duration like 150ms or 2s')
-  return ms
-}
-
-function intArg(value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number')
-  return n
-}
-
-function numberArg(value: string): number {
-  const n = Number(value)
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number')
-  return n
-}
 
 const program = new Command()
   .name('switchyard')
@@ -70,5 +53,7 @@ program
   .option('-p, --port <port>', 'gateway port (0 = any free port)', intArg, 8080)
   .option('--sim-port <port>', 'first simulator port, three in a row (0 = any free ports)', intArg, 9001)
   .action(runDemo)
+
+program.addCommand(keysCommand(DEFAULT_CONFIG))
 
 await program.parseAsync(process.argv)

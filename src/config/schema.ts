@@ -2,30 +2,12 @@
 // Types come from it (z.output); nothing in src/ reads raw YAML.
 import { z } from 'zod'
 import { strategyNames } from '../balancing/registry.js'
+import { authSchema, checkAccessRefs, storeSchema } from './auth-schema.js'
+import { limitsSchema, stateSchema } from './limits-schema.js'
 import { pricesSchema } from './prices.js'
-import { parseDuration, parseSize } from './units.js'
+import { duration, size } from './unit-schemas.js'
 
-/** A duration ("250ms", "5s", "2m"; a number is ms) → milliseconds. */
-export const duration = () =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    const ms = parseDuration(v)
-    if (Number.isNaN(ms)) {
-      ctx.issues.push({ code: 'custom', input: v, message: 'must be a duration like 250ms, 5s or 2m' })
-      return z.NEVER
-    }
-    return ms
-  })
-
-/** A size ("10MiB", "512KB"; a number is bytes) → bytes. */
-export const size = () =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    const bytes = parseSize(v)
-    if (Number.isNaN(bytes)) {
-      ctx.issues.push({ code: 'custom', input: v, message: 'must be a size like 10MiB or 512KB' })
-      return z.NEVER
-    }
-    return bytes
-  })
+export { duration, size }
 
 const httpUrl = z.string().refine(
   (s) => {
@@ -142,7 +124,14 @@ export const configSchema = z
     models: z.array(modelSchema).min(1, { message: 'needs at least one model' }),
     /** USD per 1M tokens, by model name (budgets and usage costs). */
     prices: pricesSchema,
+    /** Virtual keys; absent = open (with a warning at start). */
+    auth: authSchema.optional(),
+    limits: limitsSchema.prefault({}),
+    state: stateSchema.prefault({}),
+    /** Embedded store for run-time keys and spend; absent = config keys only, spend in memory. */
+    store: storeSchema.optional(),
   })
+  .superRefine(checkAccessRefs)
   .superRefine((cfg, ctx) => {
     const names = new Set<string>()
     cfg.models.forEach((m, i) => {

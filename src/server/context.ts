@@ -8,6 +8,7 @@ import type { Upstream } from '../routing/upstream.js'
 import type { Exchange } from '../proxy/exchange.js'
 import type { Snapshot } from '../config/snapshot.js'
 import type { Endpoint, Outcome, Usage } from '../types.js'
+import type { VirtualKey } from '../auth/keys.js'
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
 
@@ -49,6 +50,8 @@ export class RequestContext {
   usage: Usage | undefined = undefined
   /** Name of the virtual key that authenticated the request, if any. */
   keyName: string | undefined = undefined
+  /** That key's grants (allow-list, limits, budget); never the key itself. */
+  key: VirtualKey | undefined = undefined
   /** Extra response headers (flat name/value list) that hooks add, e.g. rate-limit headers. */
   readonly responseHeaders: string[] = []
   /** Per-request state owned by hooks (limits' admission, tracing span…). */

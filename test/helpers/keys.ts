@@ -1,0 +1,27 @@
+// Keys for tests: a fresh key and its config entry (only the hash goes into the config).
+import { formatKeyHash, generateKey } from '../../src/auth/keys.js'
+
+export interface TestKey {
+  readonly key: string
+  readonly entry: Record<string, unknown>
+}
+
+export function testKey(name: string, grants: Record<string, unknown> = {}): TestKey {
+  const key = generateKey()
+  return { key, entry: { name, hash: formatKeyHash(key), ...grants } }
+}
+
+/** Settles every promise and counts how they went (429s by error code). */
+export async function tally(promises: Promise<unknown>[]): Promise<{ ok: number; refused: number; codes: Record<string, number>; other: unknown[] }> {
+  const results = await Promise.allSettled(promises)
+  const out = { ok: 0, refused: 0, codes: {} as Record<string, number>, other: [] as unknown[] }
+  for (const r of results) {
+    if (r.status === 'fulfilled') out.ok++
+    else if ((r.reason as { status?: number }).status === 429) {
+      out.refused++
+      const code = String((r.reason as { code?: string }).code)
+      out.codes[code] = (out.codes[code] ?? 0) + 1
+    } else out.other.push(r.reason)
+  }
+  return out
+}

@@ -1,5 +1,6 @@
 // `npm run bench`: direct-to-simulator against through-the-gateway, on this machine.
 // The gateway is pinned to core 0; the simulator and the load generator share core 1.
+import { benchAuthLimits } from './auth-limits.js'
 import { cpuMs, fmt, load, rssMiB, startGatewayProc, startSimProc, streams, type LoadResult } from './lib.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -56,6 +57,10 @@ async function main(): Promise<void> {
     console.log(`\nRSS: ${fmt(rssWarm, 1)} MiB after warm-up, ${fmt(rssAfter, 1)} MiB after ${soak.requests} more requests (${soak.errors} errors, ${fmt(soak.rps, 0)} req/s)`)
   } finally {
     await gw.stop()
+  }
+  try {
+    await benchAuthLimits(sim, SECONDS)
+  } finally {
     await sim.stop()
     await slowSim.stop()
   }

@@ -5,7 +5,7 @@
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../observability/logger.js'
 import type { KeyStore, StoredKey } from './key-store.js'
-import { hashHex, hashKeyHex, sameDigest, type VirtualKey } from './keys.js'
+import { hashHex, keyDigest, sameDigest, type VirtualKey } from './keys.js'
 
 export class KeyRing {
   private byHash = new Map<string, VirtualKey>()
@@ -21,10 +21,10 @@ export class KeyRing {
   /** The key a client presented, if it is known (revoked and expired ones included). */
   lookup(config: Config, presented: string): VirtualKey | undefined {
     if (config !== this.builtFor) this.rebuild(config)
-    const hex = hashKeyHex(presented)
-    const key = this.byHash.get(hex)
+    const digest = keyDigest(presented)
+    const key = this.byHash.get(digest.toString('hex'))
     // The map found a candidate by hash; the constant-time compare confirms it.
-    if (key === undefined || !sameDigest(key.digest, Buffer.from(hex, 'hex'))) return undefined
+    if (key === undefined || !sameDigest(key.digest, digest)) return undefined
     return key
   }
 

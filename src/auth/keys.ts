@@ -33,6 +33,11 @@ export function hashKeyHex(key: string): string {
   return hash('sha256', key, 'hex')
 }
 
+/** sha256 of a key. */
+export function keyDigest(key: string): Buffer {
+  return hash('sha256', key, 'buffer')
+}
+
 /** The form config and store use: `sha256:<hex>`. */
 export function formatKeyHash(key: string): string {
   return `sha256:${hashKeyHex(key)}`

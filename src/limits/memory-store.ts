@@ -2,6 +2,21 @@
 // the Redis store (the conformance suite runs against both).
 import { rateRemaining, type AdmitResult, type Check, type CheckResult, type RateLimitStore, type SettleOp } from './store.js'
 
+/** One concurrency lease: a node of its holder's list, so a release is O(1) with no hashing. */
+interface LeaseNode {
+  expires: number
+  prev: LeaseNode | null
+  next: LeaseNode | null
+  holder: Holder | null
+}
+
+/** The leases held on one concurrency counter, oldest first. */
+interface Holder {
+  size: number
+  head: LeaseNode | null
+  tail: LeaseNode | null
+}
+
 export interface MemoryStoreOptions {
   /** Monotonic ms clock. Defaults to performance.now(); tests pass their own. */
   readonly now?: () => number
@@ -15,11 +30,13 @@ export class MemoryStore implements RateLimitStore {
   readonly shared = false
   /** Rate id → theoretical arrival time (ms). */
   private readonly tats = new Map<string, number>()
-  /** Concurrency id → lease → expiry (ms). */
-  private readonly leases = new Map<string, Map<string, number>>()
+  /** Concurrency id → its leases. */
+  private readonly leases = new Map<string, Holder>()
   /** Quota id → sum. */
   private readonly sums = new Map<string, number>()
   private readonly now: () => number
+  /** Scratch for admit() (synchronous, so never shared between two calls). */
+  private readonly oks: boolean[] = []
   private readonly sweeper: NodeJS.Timeout | undefined
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -28,10 +45,11 @@ export class MemoryStore implements RateLimitStore {
     this.sweeper = every > 0 ? setInterval(() => this.sweep(), every).unref() : undefined
   }
 
-  admit(checks: readonly Check[], lease: string): AdmitResult {
+  admit(checks: readonly Check[]): AdmitResult {
     const now = this.now()
     // Check everything first; take only if everything passes.
-    const oks: boolean[] = []
+    const oks = this.oks
+    oks.length = 0
     let allowed = true
     let retryAfterMs = 0
     for (const c of checks) {
@@ -57,7 +75,7 @@ export class MemoryStore implements RateLimitStore {
     }
     // Results describe the state after this call (a passing check of a refused request was not taken).
     const results: CheckResult[] = []
-    for (let i = 0; i < checks.length; i++) results.push(this.apply(checks[i]!, oks[i]!, allowed, lease, now))
+    for (let i = 0; i < checks.length; i++) results.push(this.apply(checks[i]!, oks[i]!, allowed, now))
     return { allowed, retryAfterMs: allowed ? 0 : retryAfterMs, results }
   }
 
@@ -72,11 +90,9 @@ export class MemoryStore implements RateLimitStore {
           else this.tats.delete(op.id)
           break
         }
-        case 'release': {
-          const set = this.leases.get(op.id)
-          if (set !== undefined && set.delete(op.lease) && set.size === 0) this.leases.delete(op.id)
+        case 'release':
+          unlink(op.lease as LeaseNode)
           break
-        }
         case 'add':
           this.sums.set(op.id, Math.max(this.sums.get(op.id) ?? 0, op.floor) + op.amount)
           break
@@ -88,9 +104,9 @@ export class MemoryStore implements RateLimitStore {
   sweep(): void {
     const now = this.now()
     for (const [id, tat] of this.tats) if (tat <= now) this.tats.delete(id)
-    for (const [id, set] of this.leases) {
-      for (const [lease, until] of set) if (until <= now) set.delete(lease)
-      if (set.size === 0) this.leases.delete(id)
+    for (const [id, holder] of this.leases) {
+      dropExpired(holder, now)
+      if (holder.size === 0) this.leases.delete(id)
     }
   }
 
@@ -100,14 +116,14 @@ export class MemoryStore implements RateLimitStore {
 
   /** Leases held on `id`; expired ones are dropped when they would decide the answer. */
   private held(id: string, now: number, limit: number): number {
-    const set = this.leases.get(id)
-    if (set === undefined) return 0
-    if (set.size >= limit) for (const [lease, until] of set) if (until <= now) set.delete(lease)
-    return set.size
+    const holder = this.leases.get(id)
+    if (holder === undefined) return 0
+    if (holder.size >= limit) dropExpired(holder, now)
+    return holder.size
   }
 
   /** Takes one check (when the request is allowed) and reports its state. */
-  private apply(c: Check, ok: boolean, allowed: boolean, lease: string, now: number): CheckResult {
+  private apply(c: Check, ok: boolean, allowed: boolean, now: number): CheckResult {
     switch (c.kind) {
       case 'rate': {
         let at = Math.max(this.tats.get(c.id) ?? now, now)
@@ -118,17 +134,41 @@ export class MemoryStore implements RateLimitStore {
         return { ok, remaining: rateRemaining(c.limit, c.periodMs, at, now), resetMs: Math.ceil(at - now) }
       }
       case 'concurrency': {
-        let set = this.leases.get(c.id)
-        const held = set?.size ?? 0
+        let holder = this.leases.get(c.id)
+        const held = holder?.size ?? 0
         if (allowed) {
-          if (set === undefined) this.leases.set(c.id, (set = new Map()))
-          set.set(lease, now + c.ttlMs)
-          return { ok, remaining: c.limit - held - 1, resetMs: 0 }
+          if (holder === undefined) this.leases.set(c.id, (holder = { size: 0, head: null, tail: null }))
+          const lease: LeaseNode = { expires: now + c.ttlMs, prev: holder.tail, next: null, holder }
+          if (holder.tail === null) holder.head = lease
+          else holder.tail.next = lease
+          holder.tail = lease
+          holder.size++
+          return { ok, remaining: c.limit - held - 1, resetMs: 0, lease }
         }
         return { ok, remaining: Math.max(0, c.limit - held), resetMs: 0 }
       }
       case 'quota':
         return { ok, remaining: c.limit - Math.max(this.sums.get(c.id) ?? 0, c.floor), resetMs: 0 }
     }
+  }
+}
+
+/** Takes a lease out of its holder's list; releasing twice is harmless. */
+function unlink(lease: LeaseNode): void {
+  const holder = lease.holder
+  if (holder === null) return
+  if (lease.prev === null) holder.head = lease.next
+  else lease.prev.next = lease.next
+  if (lease.next === null) holder.tail = lease.prev
+  else lease.next.prev = lease.prev
+  lease.prev = lease.next = lease.holder = null
+  holder.size--
+}
+
+function dropExpired(holder: Holder, now: number): void {
+  for (let n = holder.head; n !== null; ) {
+    const next = n.next
+    if (n.expires <= now) unlink(n)
+    n = next
   }
 }

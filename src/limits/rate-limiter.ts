@@ -1,7 +1,6 @@
 // RateLimiter: turns a request's key, client IP and model into limit checks, admits it
 // through the RateLimitStore in one call (preHandler), and settles it when it ends
 // (onResponse): tokens corrected from the upstream's usage, leases released, spend added.
-import { randomBytes } from 'node:crypto'
 import { costUsd } from '../config/prices.js'
 import type { LimitSet } from '../config/limits-schema.js'
 import { LimitsUnavailableError, RateLimitedError } from '../errors.js'
@@ -9,7 +8,7 @@ import type { Logger } from '../observability/logger.js'
 import type { RequestContext } from '../server/context.js'
 import { pushRateLimitHeaders } from './rate-limit-headers.js'
 import type { SpendLedger } from './spend-ledger.js'
-import type { AdmitResult, Check, RateLimitStore, SettleOp } from './store.js'
+import type { AdmitResult, Check, CheckResult, RateLimitStore, SettleOp } from './store.js'
 import { requestedOutputTokens, type TokenEstimator } from './token-estimate.js'
 
 const MINUTE = 60_000
@@ -20,7 +19,7 @@ const ADMISSION = 'limits'
 
 interface Admission {
   readonly checks: readonly Check[]
-  readonly lease: string
+  readonly results: readonly CheckResult[]
 }
 
 export interface RateLimiterOptions {
@@ -47,8 +46,6 @@ export class RateLimiter {
   }
   /** The store failed and has not answered since. */
   degraded = false
-  private readonly leasePrefix = randomBytes(6).toString('hex')
-  private leaseSeq = 0
 
   constructor(private readonly options: RateLimiterOptions) {}
 
@@ -56,20 +53,19 @@ export class RateLimiter {
   readonly admit = (ctx: RequestContext): void | Promise<void> => {
     const checks = this.checksFor(ctx)
     if (checks === undefined) return
-    const lease = `${this.leasePrefix}-${++this.leaseSeq}`
     let result: AdmitResult | Promise<AdmitResult>
     try {
-      result = this.options.store.admit(checks, lease)
+      result = this.options.store.admit(checks)
     } catch (err) {
       return this.storeFailed(ctx, err)
     }
     if (result instanceof Promise) {
       return result.then(
-        (r) => this.admitted(ctx, checks, lease, r),
+        (r) => this.admitted(ctx, checks, r),
         (err: unknown) => this.storeFailed(ctx, err)
       )
     }
-    this.admitted(ctx, checks, lease, result)
+    this.admitted(ctx, checks, result)
   }
 
   /** onResponse: spend, token correction and lease release, however the request ended. */
@@ -89,13 +85,15 @@ export class RateLimiter {
     // (an answer without usage, or a client that left mid-way); else none.
     const worked = ctx.attempts > 0 && (ctx.cancelled || (ctx.upstream !== undefined && ctx.status < 400))
     const ops: SettleOp[] = []
-    for (const c of admission.checks) {
+    const { checks, results } = admission
+    for (let i = 0; i < checks.length; i++) {
+      const c = checks[i]!
       if (c.kind === 'rate') {
         if (c.dim !== 'tokens') continue
         const used = usage !== undefined ? usage.total_tokens : worked ? c.cost : 0
         if (used !== c.cost) ops.push({ kind: 'refund', id: c.id, limit: c.limit, periodMs: c.periodMs, amount: c.cost - used })
       } else if (c.kind === 'concurrency') {
-        ops.push({ kind: 'release', id: c.id, lease: admission.lease })
+        ops.push({ kind: 'release', id: c.id, lease: results[i]!.lease })
       } else if (usd > 0) {
         ops.push({ kind: 'add', id: c.id, amount: usd, floor })
       }
@@ -127,14 +125,14 @@ export class RateLimiter {
     return checks.length > 0 ? checks : undefined
   }
 
-  private admitted(ctx: RequestContext, checks: readonly Check[], lease: string, r: AdmitResult): void {
+  private admitted(ctx: RequestContext, checks: readonly Check[], r: AdmitResult): void {
     if (this.degraded) {
       this.degraded = false
       this.options.log.info('rate limit store answering again; limits enforced')
     }
     pushRateLimitHeaders(ctx.responseHeaders, checks, r.results)
     if (!r.allowed) throw this.refusal(checks, r)
-    ctx.locals[ADMISSION] = { checks, lease } satisfies Admission
+    ctx.locals[ADMISSION] = { checks, results: r.results } satisfies Admission
   }
 
   private refusal(checks: readonly Check[], r: AdmitResult): RateLimitedError {

@@ -2,6 +2,7 @@
 // One round trip per request: each admit() is one EVALSHA of the limits script, and it also
 // carries the settlements of requests that finished since the last call; a short timer
 // sends settlements on their own only when no request comes to carry them.
+import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../observability/logger.js'
 import { LIMITS_SCRIPT } from './redis-script.js'
@@ -38,6 +39,9 @@ export class RedisStore implements RateLimitStore {
   private timer: NodeJS.Timeout | undefined = undefined
   private down = false
   private closed = false
+  /** Lease ids: unique across replicas (random prefix) and within this one (sequence). */
+  private readonly leasePrefix = randomBytes(6).toString('hex')
+  private leaseSeq = 0
 
   constructor(private readonly options: RedisStoreOptions) {
     this.prefix = options.prefix ?? 'switchyard:'
@@ -84,7 +88,8 @@ export class RedisStore implements RateLimitStore {
     return ready
   }
 
-  admit(checks: readonly Check[], lease: string): Promise<AdmitResult> {
+  admit(checks: readonly Check[]): Promise<AdmitResult> {
+    const lease = `${this.leasePrefix}-${++this.leaseSeq}`
     const carried = this.takePending()
     const keys: string[] = []
     const args: string[] = [this.nowArg(), lease, String(carried.length), String(checks.length)]
@@ -96,7 +101,7 @@ export class RedisStore implements RateLimitStore {
       else args.push('q', String(c.limit), String(c.floor), '')
     }
     return this.run(keys, args).then(
-      (out) => parse(out, checks.length),
+      (out) => parse(out, checks, lease),
       (err: unknown) => {
         this.requeue(carried)
         // The call may have run after all (a timeout): free any lease it took.
@@ -167,7 +172,8 @@ export class RedisStore implements RateLimitStore {
     for (const op of ops) {
       keys.push(this.prefix + op.id)
       if (op.kind === 'refund') args.push('f', String(op.periodMs / op.limit), String(op.amount), '')
-      else if (op.kind === 'release') args.push('x', op.lease, '', '')
+      // A store is only handed back its own leases: here, lease id strings.
+      else if (op.kind === 'release') args.push('x', op.lease as string, '', '')
       else args.push('a', String(op.amount), String(op.floor), '')
     }
   }
@@ -179,11 +185,13 @@ function flushTimer(store: RedisStore): void {
   void store.flush()
 }
 
-function parse(out: number[], n: number): AdmitResult {
+function parse(out: number[], checks: readonly Check[], lease: string): AdmitResult {
+  const allowed = out[0] === 1
   const results: CheckResult[] = []
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < checks.length; i++) {
     const j = 2 + i * 3
-    results.push({ ok: out[j] === 1, remaining: Number(out[j + 1]), resetMs: Number(out[j + 2]) })
+    const r = { ok: out[j] === 1, remaining: Number(out[j + 1]), resetMs: Number(out[j + 2]) }
+    results.push(allowed && checks[i]!.kind === 'concurrency' ? { ...r, lease } : r)
   }
-  return { allowed: out[0] === 1, retryAfterMs: Number(out[1]), results }
+  return { allowed, retryAfterMs: Number(out[1]), results }
 }

@@ -44,12 +44,17 @@ export interface QuotaCheck extends CheckBase {
 
 export type Check = RateCheck | ConcurrencyCheck | QuotaCheck
 
+/** What a store needs to release one concurrency lease; opaque to everyone else. */
+export type Lease = unknown
+
 export interface CheckResult {
   readonly ok: boolean
   /** Units left after this request (rates: whole units; concurrency: free slots). */
   readonly remaining: number
   /** ms until the counter is back to its initial state (rates), else 0. */
   readonly resetMs: number
+  /** A concurrency lease taken by this call: hand it back in a 'release' settlement. */
+  readonly lease?: Lease
 }
 
 export interface AdmitResult {
@@ -64,20 +69,21 @@ export interface AdmitResult {
 export type SettleOp =
   /** `amount` > 0 gives units back to the bucket, < 0 charges more (possibly into debt). */
   | { readonly kind: 'refund'; readonly id: string; readonly limit: number; readonly periodMs: number; readonly amount: number }
-  | { readonly kind: 'release'; readonly id: string; readonly lease: string }
+  | { readonly kind: 'release'; readonly id: string; readonly lease: Lease }
   | { readonly kind: 'add'; readonly id: string; readonly amount: number; readonly floor: number }
 
 export interface RateLimitStore {
   /** Does the state reach other processes (Redis), or live in this one (memory)? */
   readonly shared: boolean
   /**
-   * Checks every limit of a request and takes them all, or none. `lease` names the
-   * concurrency leases taken, for their release. Rejects only when the store is unreachable.
+   * Checks every limit of a request and takes them all, or none. Rejects only when the
+   * store is unreachable.
    */
-  admit(checks: readonly Check[], lease: string): AdmitResult | Promise<AdmitResult>
+  admit(checks: readonly Check[]): AdmitResult | Promise<AdmitResult>
   /**
    * Applies a finished request's settlements. Never throws; their effect is visible to every
    * admit() called after it returns (a store may batch them, but never reorders them).
+   * A store is only ever handed back leases it issued.
    */
   settle(ops: readonly SettleOp[]): void
   /** Applies anything batched and releases connections and timers. */

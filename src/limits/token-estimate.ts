@@ -17,16 +17,17 @@ const EXACT_CHARS = 8192
 const PER_MESSAGE = 3
 const PER_REPLY = 3
 
-const O200K = /^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|chatgpt-4o|o1|o3|o4|codex-)/
-const HARMONY = /^gpt-oss/
+/** Model name → gpt-tokenizer vocabulary, after tiktoken's model table (first match wins). */
+const VOCABULARIES: readonly (readonly [RegExp, string])[] = [
+  [/^gpt-oss/, 'o200k_harmony'],
+  [/^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|chatgpt-4o|o1|o3|o4|codex-)/, 'o200k_base'],
+  [/^(gpt-4|gpt-3\.5|text-embedding-ada-002|text-embedding-3)/, 'cl100k_base'],
+]
 
-/** The gpt-tokenizer encoding a model name uses, or undefined for unknown vocabularies. */
-export function encodingFor(model: string, known: Readonly<Record<string, string>>): string | undefined {
+/** The gpt-tokenizer vocabulary a model name uses, or undefined for unknown ones (Llama, Qwen…). */
+export function encodingFor(model: string): string | undefined {
   const name = model.toLowerCase()
-  const listed = known[name]
-  if (listed !== undefined) return listed
-  if (HARMONY.test(name)) return 'o200k_harmony'
-  if (O200K.test(name)) return 'o200k_base'
+  for (const [pattern, vocabulary] of VOCABULARIES) if (pattern.test(name)) return vocabulary
   return undefined
 }
 
@@ -117,18 +118,14 @@ export function requestedOutputTokens(body: Record<string, unknown>): number {
  * known vocabulary) and loads vocabularies in the background, never on the request path.
  */
 export class TokenEstimator {
-  /** Model names gpt-tokenizer lists, with their vocabulary; undefined until preload(). */
-  private known: Readonly<Record<string, string>> | undefined = undefined
   private readonly loaded = new Map<string, TokenCounter>()
   private readonly loading = new Map<string, Promise<void>>()
   private readonly byRoute = new WeakMap<ModelConfig, string | null>()
 
   constructor(private readonly log: Logger) {}
 
-  /** Loads the model → vocabulary table and the vocabularies these models use. */
+  /** Loads the vocabularies these models use (tens of MB each: only those needed). */
   async preload(models: readonly ModelConfig[]): Promise<void> {
-    const mapping = await import('gpt-tokenizer/mapping')
-    this.known = mapping.modelToEncodingMap as Readonly<Record<string, string>>
     const wanted = new Set<string>()
     for (const m of models) {
       const enc = this.encodingOf(m)
@@ -148,19 +145,20 @@ export class TokenEstimator {
     return estimatePromptTokens(endpoint, body, counter)
   }
 
+  /** The route's vocabulary: its name's, else the first upstream `model` that has one. */
   private encodingOf(model: ModelConfig): string | undefined {
-    const cached = this.byRoute.get(model)
-    if (cached !== undefined) return cached ?? undefined
-    let enc: string | null = null
-    for (const name of [model.name, ...model.upstreams.map((u) => u.model)]) {
-      const e = name === undefined ? undefined : encodingFor(name, this.known ?? {})
-      if (e !== undefined) {
-        enc = e
-        break
+    let enc = this.byRoute.get(model)
+    if (enc === undefined) {
+      enc = null
+      for (const name of [model.name, ...model.upstreams.map((u) => u.model)]) {
+        const e = name === undefined ? undefined : encodingFor(name)
+        if (e !== undefined) {
+          enc = e
+          break
+        }
       }
+      this.byRoute.set(model, enc)
     }
-    // Before preload() the table is not known yet: decide again later.
-    if (this.known !== undefined) this.byRoute.set(model, enc)
     return enc ?? undefined
   }
 

@@ -25,3 +25,16 @@ export async function tally(promises: Promise<unknown>[]): Promise<{ ok: number;
   }
   return out
 }
+
+/**
+ * Checks that a burst against a bucket of `limit` per minute admitted exactly `limit`.
+ * The bucket refills one request every 60/limit s, so a burst that took longer than that
+ * (an overloaded machine) may rightly admit one more per interval: then that is the bound.
+ */
+export function expectExactBurst(ok: number, limit: number, burstMs: number): void {
+  const refills = Math.floor(burstMs / (60_000 / limit))
+  if (refills === 0 && ok !== limit) throw new Error(`expected exactly ${limit} admitted, got ${ok} (burst ${Math.round(burstMs)} ms)`)
+  if (ok < limit || ok > limit + refills) {
+    throw new Error(`expected ${limit}..${limit + refills} admitted in a ${Math.round(burstMs)} ms burst, got ${ok}`)
+  }
+}

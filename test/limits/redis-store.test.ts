@@ -25,12 +25,12 @@ describe('RedisStore', () => {
     // A long settle delay: every release waits for the next admit, whatever the machine's load.
     const store = await connected({ settleDelayMs: 10_000 })
     const check = { kind: 'concurrency', id: 'c', dim: 'concurrency', scope: 's', limit: 5, ttlMs: 60_000 } as const
-    await store.admit([check], 'warm')
+    await store.admit([check])
     const before = await scriptCalls(redis)
     for (let i = 0; i < 20; i++) {
-      const r = await store.admit([check], `l${i}`)
+      const r = await store.admit([check])
       expect(r.allowed).toBe(true)
-      store.settle([{ kind: 'release', id: 'c', lease: `l${i}` }])
+      store.settle([{ kind: 'release', id: 'c', lease: r.results[0]!.lease }])
     }
     // 20 admits, each carrying the previous release: 20 calls (INFO itself is not a script).
     expect((await scriptCalls(redis)) - before).toBe(20)
@@ -40,11 +40,11 @@ describe('RedisStore', () => {
   it('settlements nobody carries are sent on their own shortly after', async () => {
     const store = await connected({ settleDelayMs: 5 })
     const check = { kind: 'concurrency', id: 'solo', dim: 'concurrency', scope: 's', limit: 1, ttlMs: 60_000 } as const
-    await store.admit([check], 'one')
-    store.settle([{ kind: 'release', id: 'solo', lease: 'one' }])
+    const taken = await store.admit([check])
+    store.settle([{ kind: 'release', id: 'solo', lease: taken.results[0]!.lease }])
     await new Promise((r) => setTimeout(r, 50))
     const other = await connected({ prefix: (store as any).prefix })
-    expect((await other.admit([check], 'two')).allowed).toBe(true)
+    expect((await other.admit([check])).allowed).toBe(true)
     await Promise.all([store.close(), other.close()])
   })
 
@@ -53,16 +53,16 @@ describe('RedisStore', () => {
     const store = new RedisStore({ url: own.url, timeoutMs: 200 })
     expect(await store.connect()).toBe(true)
     const check = { kind: 'rate', id: 'r', dim: 'requests', scope: 's', limit: 10, periodMs: 60_000, cost: 1 } as const
-    expect((await store.admit([check], 'a')).allowed).toBe(true)
+    expect((await store.admit([check])).allowed).toBe(true)
     await own.kill()
     const t0 = performance.now()
-    await expect(store.admit([check], 'b')).rejects.toThrow()
+    await expect(store.admit([check])).rejects.toThrow()
     expect(performance.now() - t0).toBeLessThan(500)
     await own.restart()
     const until = Date.now() + 5000
     let ok = false
     while (!ok && Date.now() < until) {
-      ok = await store.admit([check], 'c').then(
+      ok = await store.admit([check]).then(
         (r) => r.allowed,
         () => false
       )

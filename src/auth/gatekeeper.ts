@@ -7,6 +7,7 @@
 //   onResponse  limiter.settle        tokens corrected, leases freed, spend added
 import { isIP } from 'node:net'
 import { AdminError, type AdminServer } from '../admin/server.js'
+import { ConfigError } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { MemoryStore } from '../limits/memory-store.js'
 import { RateLimiter } from '../limits/rate-limiter.js'
@@ -138,11 +139,12 @@ export class Gatekeeper {
   }
 }
 
+/** A store that cannot be opened is a config problem: reported as one, by its field. */
 function openKeyStore(file: string): KeyStore {
   try {
     return new KeyStore(file)
   } catch (err) {
-    throw new Error(`cannot open the key store store.sqlite=${file}: ${(err as Error).message}`)
+    throw new ConfigError('(config)', [`store.sqlite: cannot open ${file}: ${(err as Error).message}`])
   }
 }
 

@@ -1,5 +1,6 @@
 // `switchyard demo` (npm start): three simulators and the gateway in front of them, in one
 // process, with copy-paste snippets to try it.
+import { formatKeyHash, generateKey } from '../auth/keys.js'
 import { parseConfig } from '../config/load.js'
 import { Gateway } from '../gateway.js'
 import { startSim, type SimServer } from '../sim/server.js'
@@ -8,6 +9,8 @@ import { installSignals } from './start.js'
 export interface DemoOptions {
   port: number
   simPort: number
+  /** Require a key: one is made for the demo and printed in the snippets. */
+  keys?: boolean
 }
 
 export async function runDemo(opts: DemoOptions): Promise<void> {
@@ -17,7 +20,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       await startSim({ port: opts.simPort === 0 ? 0 : opts.simPort + i, name: `sim-${i + 1}`, model: 'sim-model', ttftMs: 150, tokensPerSecond: 40, seed: i + 1 })
     )
   }
+  const key = opts.keys === true ? generateKey() : undefined
   const config = parseConfig({
+    ...(key !== undefined && { auth: { keys: [{ name: 'demo', hash: formatKeyHash(key) }] } }),
     server: { port: opts.port },
     // Beside the gateway's port; any free one when the gateway's is.
     admin: { port: opts.port === 0 ? 0 : opts.port + 1 },
@@ -37,22 +42,24 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     for (const s of sims) void s.close()
   })
   const url = gateway.url
+  const apiKey = key ?? 'none'
+  const auth = key === undefined ? '' : ` -H 'authorization: Bearer ${key}'`
   console.log(`
 Switchyard demo: gateway at ${url}/v1 in front of three simulated model servers
   ${sims.map((s, i) => `sim-${i + 1} ${s.url}`).join('\n  ')}
-
+${key === undefined ? '' : `\nKeys are on. The demo key (only its hash is kept): ${key}\n`}
 Try it (each answer's x-switchyard-upstream header names the server that answered):
-  curl -si ${url}/v1/chat/completions -H 'content-type: application/json' \\
+  curl -si ${url}/v1/chat/completions -H 'content-type: application/json'${auth} \\
     -d '{"model":"chat-small","messages":[{"role":"user","content":"Hello"}]}'
 
-  curl -N ${url}/v1/chat/completions -H 'content-type: application/json' \\
+  curl -N ${url}/v1/chat/completions -H 'content-type: application/json'${auth} \\
     -d '{"model":"chat-small","stream":true,"messages":[{"role":"user","content":"Hello"}]}'
 
 Python:      from openai import OpenAI
-             c = OpenAI(base_url="${url}/v1", api_key="none")
+             c = OpenAI(base_url="${url}/v1", api_key="${apiKey}")
              print(c.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": "Hi"}]).choices[0].message.content)
 TypeScript:  import OpenAI from 'openai'
-             const c = new OpenAI({ baseURL: '${url}/v1', apiKey: 'none' })
+             const c = new OpenAI({ baseURL: '${url}/v1', apiKey: '${apiKey}' })
              console.log((await c.chat.completions.create({ model: 'chat-small', messages: [{ role: 'user', content: 'Hi' }] })).choices[0].message.content)
 
 Ctrl-C stops everything.

@@ -52,6 +52,7 @@ program
   .description('start three simulators and the gateway in front of them (what `npm start` runs)')
   .option('-p, --port <port>', 'gateway port (0 = any free port)', intArg, 8080)
   .option('--sim-port <port>', 'first simulator port, three in a row (0 = any free ports)', intArg, 9001)
+  .option('--keys', 'require an API key; the demo makes one and prints it in the snippets', false)
   .action(runDemo)
 
 program.addCommand(keysCommand(DEFAULT_CONFIG))

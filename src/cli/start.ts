@@ -25,7 +25,16 @@ export async function runStart(file: string): Promise<void> {
     process.exitCode = 1
     return
   }
-  const gateway = new Gateway(config)
+  let gateway: Gateway
+  try {
+    gateway = new Gateway(config)
+  } catch (err) {
+    // What only opening reveals (an unusable store path) is still the config's fault.
+    if (!(err instanceof ConfigError)) throw err
+    console.error(new ConfigError(file, err.issues).message)
+    process.exitCode = 1
+    return
+  }
   await gateway.start()
   installSignals(gateway, file)
 }

@@ -117,11 +117,11 @@ export class RateLimiter {
     const ttl = ctx.route!.config.timeouts.total + LEASE_MARGIN_MS
     const checks: Check[] = []
     if (key !== undefined && key.budgetUsd !== undefined) {
-      checks.push({ kind: 'quota', id: `k:${key.name}:usd`, dim: 'budget', scope: `key ${key.name}`, limit: key.budgetUsd, floor: this.options.ledger.spent(key.name) })
+      checks.push({ kind: 'quota', id: `k:${key.name}:usd`, dim: 'budget', limit: key.budgetUsd, floor: this.options.ledger.spent(key.name) })
     }
-    if (keyLimits !== undefined) addLimits(checks, `k:${key!.name}`, `key ${key!.name}`, keyLimits, prompt, output, ttl)
-    if (perIp !== undefined) addLimits(checks, `ip:${ctx.clientIp}`, `client ${ctx.clientIp}`, perIp, prompt, output, ttl)
-    if (perModel !== undefined) addLimits(checks, `m:${model}`, `model ${model}`, perModel, prompt, output, ttl)
+    if (keyLimits !== undefined) addLimits(checks, `k:${key!.name}`, keyLimits, prompt, output, ttl)
+    if (perIp !== undefined) addLimits(checks, `ip:${ctx.clientIp}`, perIp, prompt, output, ttl)
+    if (perModel !== undefined) addLimits(checks, `m:${model}`, perModel, prompt, output, ttl)
     return checks.length > 0 ? checks : undefined
   }
 
@@ -140,16 +140,17 @@ export class RateLimiter {
     if (failed < 0) failed = r.results.findIndex((x) => !x.ok)
     const c = checks[failed]!
     this.stats.refused[c.dim]++
+    const scope = scopeOf(c.id)
     if (c.kind === 'quota') {
-      return new RateLimitedError(`The budget of ${c.scope} ($${c.limit}) is used up.`, 0, 'insufficient_quota')
+      return new RateLimitedError(`The budget of ${scope} ($${c.limit}) is used up.`, 0, 'insufficient_quota')
     }
     if (c.kind === 'rate' && c.cost > c.limit) {
-      const err = new RateLimitedError(`Request too large for ${c.scope}: about ${c.cost} tokens, over the limit of ${c.limit} tokens per minute.`, c.periodMs / 1000)
+      const err = new RateLimitedError(`Request too large for ${scope}: about ${c.cost} tokens, over the limit of ${c.limit} tokens per minute.`, c.periodMs / 1000)
       err.headers = { ...err.headers, 'x-should-retry': 'false' }
       return err
     }
     const what = c.kind === 'concurrency' ? `${c.limit} concurrent requests` : `${c.limit} ${c.dim} per minute`
-    return new RateLimitedError(`Rate limit reached for ${c.scope}: ${what}. Retry after the time in Retry-After.`, r.retryAfterMs / 1000)
+    return new RateLimitedError(`Rate limit reached for ${scope}: ${what}. Retry after the time in Retry-After.`, r.retryAfterMs / 1000)
   }
 
   private storeFailed(ctx: RequestContext, err: unknown): void {
@@ -168,17 +169,25 @@ export class RateLimiter {
 }
 
 /** The checks of one limit set (a key's, the client IP's or the model's). */
-function addLimits(checks: Check[], id: string, scope: string, set: LimitSet, prompt: number, output: number, ttlMs: number): void {
+function addLimits(checks: Check[], id: string, set: LimitSet, prompt: number, output: number, ttlMs: number): void {
   if (set.requests_per_minute !== undefined) {
-    checks.push({ kind: 'rate', id: `${id}:rpm`, dim: 'requests', scope, limit: set.requests_per_minute, periodMs: MINUTE, cost: 1 })
+    checks.push({ kind: 'rate', id: `${id}:rpm`, dim: 'requests', limit: set.requests_per_minute, periodMs: MINUTE, cost: 1 })
   }
   const tpm = set.tokens_per_minute
   if (tpm !== undefined) {
     // The reserved output never makes a request impossible on its own: it is capped at the limit.
     const cost = Math.max(1, Math.min(prompt + output, Math.max(tpm, prompt)))
-    checks.push({ kind: 'rate', id: `${id}:tpm`, dim: 'tokens', scope, limit: tpm, periodMs: MINUTE, cost })
+    checks.push({ kind: 'rate', id: `${id}:tpm`, dim: 'tokens', limit: tpm, periodMs: MINUTE, cost })
   }
   if (set.concurrency !== undefined) {
-    checks.push({ kind: 'concurrency', id: `${id}:conc`, dim: 'concurrency', scope, limit: set.concurrency, ttlMs })
+    checks.push({ kind: 'concurrency', id: `${id}:conc`, dim: 'concurrency', limit: set.concurrency, ttlMs })
   }
+}
+
+const SCOPES: Readonly<Record<string, string>> = { k: 'key', ip: 'client', m: 'model' }
+
+/** Whose limit a counter id is, for messages: `k:team-a:rpm` → `key team-a`. */
+function scopeOf(id: string): string {
+  const start = id.indexOf(':')
+  return `${SCOPES[id.slice(0, start)]} ${id.slice(start + 1, id.lastIndexOf(':'))}`
 }

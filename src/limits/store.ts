@@ -13,8 +13,6 @@ interface CheckBase {
   /** Counter id, e.g. `k:team-a:rpm`; the same id is the same counter for every replica. */
   readonly id: string
   readonly dim: Dimension
-  /** Whose limit, for messages: `key team-a`, `client 10.0.0.7`, `model chat-small`. */
-  readonly scope: string
 }
 
 /** `cost` units out of a bucket refilling `limit` per `periodMs`, holding at most `limit`. */

@@ -1,5 +1,5 @@
 // `switchyard keys` end to end: the CLI and a running gateway sharing one SQLite store.
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -28,7 +28,7 @@ let gw: GatewayProcess
 let configFile: string
 
 beforeAll(async () => {
-  ;[sim] = await startSims(1)
+  sim = (await startSims(1))[0]!
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-keys-cli-'))
   configFile = join(dir, 'switchyard.yaml')
   const config = {
@@ -100,5 +100,26 @@ describe('switchyard keys', () => {
     const none = await cli(['keys', 'list', '--config', noStore])
     expect(none.code).toBe(1)
     expect(none.stderr).toContain('store')
+  })
+})
+
+describe('switchyard demo --keys', () => {
+  it('turns keys on and prints a ready-to-paste key in its curl line', { timeout: 60_000 }, async () => {
+    const proc = spawn(process.execPath, [CLI, 'demo', '--keys', '--port', '0', '--sim-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    try {
+      let out = ''
+      proc.stdout.on('data', (d: Buffer) => (out += d.toString()))
+      proc.stderr.on('data', (d: Buffer) => (out += d.toString()))
+      await eventually(() => /Ctrl-C/.test(out), 30_000)
+      const url = /gateway at (http:\/\/[\d.:]+)\/v1/.exec(out)![1]!
+      const key = /curl -si \S+ -H 'content-type: application\/json' -H 'authorization: Bearer (sk-sy-[\w-]+)'/.exec(out)![1]!
+      const body = JSON.stringify({ model: 'chat-small', max_tokens: 2, messages: [{ role: 'user', content: 'Hi' }] })
+      const headers = { 'content-type': 'application/json' }
+      expect((await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers, body })).status).toBe(401)
+      const ok = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { ...headers, authorization: `Bearer ${key}` }, body })
+      expect(ok.status).toBe(200)
+    } finally {
+      proc.kill('SIGKILL')
+    }
   })
 })

@@ -19,7 +19,7 @@ let sim: SimServer
 let gw: GatewayProcess
 
 beforeAll(async () => {
-  ;[sim] = await startSims(1)
+  sim = (await startSims(1))[0]!
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-auth-'))
   const upstreams = [{ url: `${sim!.url}/v1`, model: 'sim-model' }]
   gw = await startGateway({

@@ -15,7 +15,7 @@ let redis: RedisServer
 const gateways: GatewayProcess[] = []
 
 beforeAll(async () => {
-  ;[sim] = await startSims(1, { ttftMs: 2, tokensPerSecond: 0 })
+  sim = (await startSims(1, { ttftMs: 2, tokensPerSecond: 0 }))[0]!
   redis = await startRedis()
 })
 afterAll(async () => {
@@ -144,7 +144,7 @@ describe('Redis going away', () => {
     const refused = await small(cc).catch((e: unknown) => e)
     expect(refused).toBeInstanceOf(OpenAI.InternalServerError)
     expect(refused).toMatchObject({ status: 503, code: 'limits_unavailable' })
-    expect((refused as InstanceType<typeof OpenAI.APIError>).headers.get('retry-after')).toBe('1')
+    expect((refused as InstanceType<typeof OpenAI.APIError>).headers!.get('retry-after')).toBe('1')
     expect(performance.now() - t0).toBeLessThan(2000)
     for (let i = 0; i < 10; i++) {
       await small(co)

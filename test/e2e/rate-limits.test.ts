@@ -15,7 +15,7 @@ let sim: SimServer
 const gateways: GatewayProcess[] = []
 
 beforeAll(async () => {
-  ;[sim] = await startSims(1, { ttftMs: 2, tokensPerSecond: 0 })
+  sim = (await startSims(1, { ttftMs: 2, tokensPerSecond: 0 }))[0]!
 })
 afterAll(async () => {
   await Promise.all(gateways.map((g) => g.stop()))
@@ -84,8 +84,8 @@ describe('requests per minute', () => {
     // The IP's limit counted those 2 admitted requests; 3 more fit.
     const ip = await tally(Array.from({ length: 5 }, () => c.chat.completions.create({ model: 'chat-small', max_tokens: 1, messages: HELLO })))
     expect(ip).toMatchObject({ ok: 3, refused: 2 })
-    const err = await c.chat.completions.create({ model: 'chat-small', max_tokens: 1, messages: HELLO }).catch((e: Error) => e)
-    expect(err.message).toContain('client 127.0.0.1')
+    const err = await c.chat.completions.create({ model: 'chat-small', max_tokens: 1, messages: HELLO }).catch((e: unknown) => e)
+    expect((err as Error).message).toContain('client 127.0.0.1')
   })
 })
 

@@ -13,11 +13,11 @@ describe('OpenAI rate-limit headers', () => {
   })
 
   it('reports the tightest request and token limits', () => {
-    const rate = (id: string, dim: 'requests' | 'tokens', limit: number): Check => ({ kind: 'rate', id, dim, scope: id, limit, periodMs: 60_000, cost: 1 })
+    const rate = (id: string, dim: 'requests' | 'tokens', limit: number): Check => ({ kind: 'rate', id, dim, limit, periodMs: 60_000, cost: 1 })
     const checks: Check[] = [
       rate('key', 'requests', 60),
       rate('ip', 'requests', 600),
-      { kind: 'concurrency', id: 'c', dim: 'concurrency', scope: 'c', limit: 2, ttlMs: 1 },
+      { kind: 'concurrency', id: 'c', dim: 'concurrency', limit: 2, ttlMs: 1 },
       rate('model', 'tokens', 1000),
     ]
     const out: string[] = []

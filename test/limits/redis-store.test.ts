@@ -24,7 +24,7 @@ describe('RedisStore', () => {
   it('one round trip per admit, with the settlements of finished requests riding along', async () => {
     // A long settle delay: every release waits for the next admit, whatever the machine's load.
     const store = await connected({ settleDelayMs: 10_000 })
-    const check = { kind: 'concurrency', id: 'c', dim: 'concurrency', scope: 's', limit: 5, ttlMs: 60_000 } as const
+    const check = { kind: 'concurrency', id: 'c', dim: 'concurrency', limit: 5, ttlMs: 60_000 } as const
     await store.admit([check])
     const before = await scriptCalls(redis)
     for (let i = 0; i < 20; i++) {
@@ -39,7 +39,7 @@ describe('RedisStore', () => {
 
   it('settlements nobody carries are sent on their own shortly after', async () => {
     const store = await connected({ settleDelayMs: 5 })
-    const check = { kind: 'concurrency', id: 'solo', dim: 'concurrency', scope: 's', limit: 1, ttlMs: 60_000 } as const
+    const check = { kind: 'concurrency', id: 'solo', dim: 'concurrency', limit: 1, ttlMs: 60_000 } as const
     const taken = await store.admit([check])
     store.settle([{ kind: 'release', id: 'solo', lease: taken.results[0]!.lease }])
     await new Promise((r) => setTimeout(r, 50))
@@ -52,7 +52,7 @@ describe('RedisStore', () => {
     const own = await startRedis()
     const store = new RedisStore({ url: own.url, timeoutMs: 200 })
     expect(await store.connect()).toBe(true)
-    const check = { kind: 'rate', id: 'r', dim: 'requests', scope: 's', limit: 10, periodMs: 60_000, cost: 1 } as const
+    const check = { kind: 'rate', id: 'r', dim: 'requests', limit: 10, periodMs: 60_000, cost: 1 } as const
     expect((await store.admit([check])).allowed).toBe(true)
     await own.kill()
     const t0 = performance.now()

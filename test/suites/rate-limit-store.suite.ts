@@ -20,13 +20,13 @@ export function testClock(start = 1_000_000): TestClock {
 const MINUTE = 60_000
 
 function rate(id: string, limit: number, cost = 1): Check {
-  return { kind: 'rate', id, dim: cost === 1 ? 'requests' : 'tokens', scope: 'test', limit, periodMs: MINUTE, cost }
+  return { kind: 'rate', id, dim: cost === 1 ? 'requests' : 'tokens', limit, periodMs: MINUTE, cost }
 }
 function conc(id: string, limit: number, ttlMs = 60_000): Check {
-  return { kind: 'concurrency', id, dim: 'concurrency', scope: 'test', limit, ttlMs }
+  return { kind: 'concurrency', id, dim: 'concurrency', limit, ttlMs }
 }
 function quota(id: string, limit: number, floor = 0): Check {
-  return { kind: 'quota', id, dim: 'budget', scope: 'test', limit, floor }
+  return { kind: 'quota', id, dim: 'budget', limit, floor }
 }
 
 export function rateLimitStoreSuite(name: string, create: (clock: TestClock) => Promise<RateLimitStore>): void {

@@ -5,7 +5,7 @@
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../observability/logger.js'
 import type { KeyStore, StoredKey } from './key-store.js'
-import { hashHex, keyDigest, sameDigest, type VirtualKey } from './keys.js'
+import { hashHex, hashKeyHex, sameHash, type VirtualKey } from './keys.js'
 
 export class KeyRing {
   private byHash = new Map<string, VirtualKey>()
@@ -21,10 +21,10 @@ export class KeyRing {
   /** The key a client presented, if it is known (revoked and expired ones included). */
   lookup(config: Config, presented: string): VirtualKey | undefined {
     if (config !== this.builtFor) this.rebuild(config)
-    const digest = keyDigest(presented)
-    const key = this.byHash.get(digest.toString('hex'))
+    const hex = hashKeyHex(presented)
+    const key = this.byHash.get(hex)
     // The map found a candidate by hash; the constant-time compare confirms it.
-    if (key === undefined || !sameDigest(key.digest, digest)) return undefined
+    if (key === undefined || !sameHash(key.hash, hex)) return undefined
     return key
   }
 
@@ -54,9 +54,10 @@ export class KeyRing {
     const configNames = new Set<string>()
     for (const k of config.auth?.keys ?? []) {
       configNames.add(k.name)
-      next.set(hashHex(k.hash), {
+      const hex = hashHex(k.hash)
+      next.set(hex, {
         name: k.name,
-        digest: Buffer.from(hashHex(k.hash), 'hex'),
+        hash: hex,
         models: k.models === undefined ? undefined : new Set(k.models),
         limits: k.limits,
         budgetUsd: k.budget_usd,
@@ -73,7 +74,7 @@ export class KeyRing {
       }
       next.set(hex, {
         name: k.name,
-        digest: Buffer.from(hex, 'hex'),
+        hash: hex,
         models: k.models === undefined ? undefined : new Set(k.models),
         limits: k.limits,
         budgetUsd: k.budget_usd,

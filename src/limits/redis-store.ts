@@ -1,7 +1,8 @@
 // A Redis store for limit counters, shared by every replica that points at the same Redis.
-// One round trip per request: each admit() is one EVALSHA of the limits script, and it also
-// carries the settlements of requests that finished since the last call; a short timer
-// sends settlements on their own only when no request comes to carry them.
+// One round trip per request: the admissions asked for in one turn of the event loop go
+// together in one EVALSHA of the limits script (one write, one reply, however many requests
+// arrived at once), which also carries the settlements of requests that finished since the
+// last call; a short timer sends settlements on their own only when no request comes.
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../observability/logger.js'
@@ -25,6 +26,13 @@ export interface RedisStoreOptions {
 
 type LimitsCommand = (numKeys: number, ...args: string[]) => Promise<number[]>
 
+/** An admission waiting for this turn's call. */
+interface Pending {
+  readonly checks: readonly Check[]
+  readonly resolve: (r: AdmitResult) => void
+  readonly reject: (err: unknown) => void
+}
+
 /** Releases kept for retry while Redis is away; beyond this the leases' TTL frees them. */
 const MAX_PENDING = 10_000
 const RETRY_MS = 1000
@@ -37,6 +45,8 @@ export class RedisStore implements RateLimitStore {
   private client: Redis | undefined = undefined
   private pending: SettleOp[] = []
   private timer: NodeJS.Timeout | undefined = undefined
+  private batch: Pending[] = []
+  private batchScheduled = false
   private down = false
   private closed = false
   /** Lease ids: unique across replicas (random prefix) and within this one (sequence). */
@@ -89,24 +99,50 @@ export class RedisStore implements RateLimitStore {
   }
 
   admit(checks: readonly Check[]): Promise<AdmitResult> {
-    const lease = `${this.leasePrefix}-${++this.leaseSeq}`
+    return new Promise((resolve, reject) => {
+      this.batch.push({ checks, resolve, reject })
+      if (this.batchScheduled) return
+      this.batchScheduled = true
+      // After this turn's I/O callbacks: every request that arrived with this one joins it.
+      setImmediate(sendBatch, this)
+    })
+  }
+
+  /** One call for the admissions asked for since the last one, with queued settlements. */
+  sendBatch(): void {
+    this.batchScheduled = false
+    const batch = this.batch
+    this.batch = []
     const carried = this.takePending()
     const keys: string[] = []
-    const args: string[] = [this.nowArg(), lease, String(carried.length), String(checks.length)]
-    this.encodeSettlements(carried, keys, args)
-    for (const c of checks) {
-      keys.push(this.prefix + c.id)
-      if (c.kind === 'rate') args.push('r', String(c.limit), String(c.periodMs), String(c.cost))
-      else if (c.kind === 'concurrency') args.push('c', String(c.limit), String(c.ttlMs), '')
-      else args.push('q', String(c.limit), String(c.floor), '')
+    const settlements = this.encodeSettlements(carried, keys)
+    const requests: unknown[] = []
+    const leases: string[] = []
+    for (const { checks } of batch) {
+      const lease = `${this.leasePrefix}-${++this.leaseSeq}`
+      leases.push(lease)
+      const encoded: unknown[] = []
+      for (const c of checks) {
+        keys.push(this.prefix + c.id)
+        if (c.kind === 'rate') encoded.push(['r', c.limit, c.periodMs, c.cost])
+        else if (c.kind === 'concurrency') encoded.push(['c', c.limit, c.ttlMs])
+        else encoded.push(['q', c.limit, c.floor])
+      }
+      requests.push([lease, encoded])
     }
-    return this.run(keys, args).then(
-      (out) => parse(out, checks, lease),
+    const args = [this.nowArg(), JSON.stringify({ s: settlements, r: requests })]
+    this.run(keys, args).then(
+      (out) => {
+        let at = 0
+        for (let i = 0; i < batch.length; i++) at = resolveOne(out, at, batch[i]!, leases[i]!)
+      },
       (err: unknown) => {
         this.requeue(carried)
         // The call may have run after all (a timeout): free any lease it took.
-        for (const c of checks) if (c.kind === 'concurrency') this.requeue([{ kind: 'release', id: c.id, lease }])
-        throw err
+        batch.forEach(({ checks }, i) => {
+          for (const c of checks) if (c.kind === 'concurrency') this.requeue([{ kind: 'release', id: c.id, lease: leases[i] }])
+        })
+        for (const p of batch) p.reject(err)
       }
     )
   }
@@ -122,8 +158,7 @@ export class RedisStore implements RateLimitStore {
     const carried = this.takePending()
     if (carried.length === 0) return
     const keys: string[] = []
-    const args: string[] = [this.nowArg(), '', String(carried.length), '0']
-    this.encodeSettlements(carried, keys, args)
+    const args = [this.nowArg(), JSON.stringify({ s: this.encodeSettlements(carried, keys), r: [] })]
     try {
       await this.run(keys, args)
     } catch (err) {
@@ -168,15 +203,18 @@ export class RedisStore implements RateLimitStore {
     if (this.pending.length > 0) this.timer ??= setTimeout(flushTimer, RETRY_MS, this)
   }
 
-  private encodeSettlements(ops: readonly SettleOp[], keys: string[], args: string[]): void {
+  private encodeSettlements(ops: readonly SettleOp[], keys: string[]): unknown[] {
+    const out: unknown[] = []
     for (const op of ops) {
       keys.push(this.prefix + op.id)
-      if (op.kind === 'refund') args.push('f', String(op.periodMs / op.limit), String(op.amount), '')
+      if (op.kind === 'refund') out.push(['f', op.periodMs / op.limit, op.amount])
       // A store is only handed back its own leases: here, lease id strings.
-      else if (op.kind === 'release') args.push('x', op.lease as string, '', '')
-      else args.push('a', String(op.amount), String(op.floor), '')
+      else if (op.kind === 'release') out.push(['x', op.lease as string])
+      else out.push(['a', op.amount, op.floor])
     }
+    return out
   }
+
 }
 
 const EMPTY: SettleOp[] = []
@@ -185,13 +223,19 @@ function flushTimer(store: RedisStore): void {
   void store.flush()
 }
 
-function parse(out: number[], checks: readonly Check[], lease: string): AdmitResult {
-  const allowed = out[0] === 1
+function sendBatch(store: RedisStore): void {
+  store.sendBatch()
+}
+
+/** Reads one request's answer from `out` at `at`, settles its promise; returns where the next starts. */
+function resolveOne(out: number[], at: number, p: Pending, lease: string): number {
+  const allowed = out[at] === 1
   const results: CheckResult[] = []
-  for (let i = 0; i < checks.length; i++) {
-    const j = 2 + i * 3
+  for (let i = 0; i < p.checks.length; i++) {
+    const j = at + 2 + i * 3
     const r = { ok: out[j] === 1, remaining: Number(out[j + 1]), resetMs: Number(out[j + 2]) }
-    results.push(allowed && checks[i]!.kind === 'concurrency' ? { ...r, lease } : r)
+    results.push(allowed && p.checks[i]!.kind === 'concurrency' ? { ...r, lease } : r)
   }
-  return { allowed, retryAfterMs: Number(out[1]), results }
+  p.resolve({ allowed, retryAfterMs: Number(out[at + 1]), results })
+  return at + 2 + p.checks.length * 3
 }

@@ -37,6 +37,20 @@ describe('RedisStore', () => {
     await store.close()
   })
 
+  it('admissions asked for in the same turn share one call, each all-or-nothing on its own', async () => {
+    const store = await connected()
+    const rate = { kind: 'rate', id: 'shared', dim: 'requests', limit: 3, periodMs: 60_000, cost: 1 } as const
+    const conc = { kind: 'concurrency', id: 'shared-c', dim: 'concurrency', limit: 10, ttlMs: 60_000 } as const
+    const before = await scriptCalls(redis)
+    const results = await Promise.all(Array.from({ length: 5 }, () => store.admit([rate, conc])))
+    expect((await scriptCalls(redis)) - before).toBe(1)
+    expect(results.map((r) => r.allowed)).toEqual([true, true, true, false, false])
+    // The refused ones took no concurrency slot: 3 held, 7 left.
+    expect(results[2]!.results[1]!.remaining).toBe(7)
+    expect(results[3]!.results[1]!).toMatchObject({ ok: true, remaining: 7 })
+    await store.close()
+  })
+
   it('settlements nobody carries are sent on their own shortly after', async () => {
     const store = await connected({ settleDelayMs: 5 })
     const check = { kind: 'concurrency', id: 'solo', dim: 'concurrency', limit: 1, ttlMs: 60_000 } as const

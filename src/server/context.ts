@@ -48,9 +48,7 @@ export class RequestContext {
   firstByteMs = -1
   bytesOut = 0
   usage: Usage | undefined = undefined
-  /** Name of the virtual key that authenticated the request, if any. */
-  keyName: string | undefined = undefined
-  /** That key's grants (allow-list, limits, budget); never the key itself. */
+  /** The virtual key that authenticated the request: its name and grants, never the key itself. */
   key: VirtualKey | undefined = undefined
   /** Extra response headers (flat name/value list) that hooks add, e.g. rate-limit headers. */
   readonly responseHeaders: string[] = []
@@ -72,6 +70,11 @@ export class RequestContext {
   }
 
   /** Aborted when the client goes away; for waits that must end with the request. */
+  /** Name of the virtual key that authenticated the request, if any (the access log's `key`). */
+  get keyName(): string | undefined {
+    return this.key?.name
+  }
+
   get signal(): AbortSignal {
     this.controller ??= new AbortController()
     if (this._cancelled && !this.controller.signal.aborted) this.controller.abort()

@@ -20,8 +20,6 @@ export const newKeySchema = z.strictObject({
     .optional(),
 })
 
-export type NewKeyInput = z.input<typeof newKeySchema>
-
 /** A refusal with the HTTP status the admin API answers (the CLI prints the message). */
 export class KeyAdminError extends Error {
   constructor(

@@ -2,6 +2,7 @@
 // request with no I/O. It is rebuilt when the config is swapped, when this process changes
 // the store, and when a poll sees that another process (the CLI, another replica sharing the
 // file) changed it.
+import type { LimitSet } from '../config/limits-schema.js'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../observability/logger.js'
 import type { KeyStore, StoredKey } from './key-store.js'
@@ -74,36 +75,41 @@ export class KeyRing {
     const configNames = new Set<string>()
     for (const k of config.auth?.keys ?? []) {
       configNames.add(k.name)
-      const hex = hashHex(k.hash)
-      next.set(hex, {
-        name: k.name,
-        hash: hex,
-        models: k.models === undefined ? undefined : new Set(k.models),
-        limits: k.limits,
-        budgetUsd: k.budget_usd,
-        expiresAt: k.expires,
-        revokedAt: undefined,
-        source: 'config',
-      })
+      const key = toVirtualKey(k, 'config', undefined)
+      next.set(key.hash, key)
     }
     for (const k of this.storeKeys) {
-      const hex = hashHex(k.hash)
-      if (configNames.has(k.name) || next.has(hex)) {
+      const key = toVirtualKey(k, 'store', k.revoked_at)
+      if (configNames.has(k.name) || next.has(key.hash)) {
         if (k.revoked_at === undefined) this.log.warn({ key_name: k.name }, 'a stored key has the name or hash of a config key; the config key wins')
         continue
       }
-      next.set(hex, {
-        name: k.name,
-        hash: hex,
-        models: k.models === undefined ? undefined : new Set(k.models),
-        limits: k.limits,
-        budgetUsd: k.budget_usd,
-        expiresAt: k.expires,
-        revokedAt: k.revoked_at,
-        source: 'store',
-      })
+      next.set(key.hash, key)
     }
     this.byHash = next
     this.builtFor = config
+  }
+}
+
+/** What config keys and stored keys have in common. */
+interface KeyGrants {
+  readonly name: string
+  readonly hash: string
+  readonly models?: readonly string[] | undefined
+  readonly limits?: LimitSet | undefined
+  readonly budget_usd?: number | undefined
+  readonly expires?: number | undefined
+}
+
+function toVirtualKey(k: KeyGrants, source: VirtualKey['source'], revokedAt: number | undefined): VirtualKey {
+  return {
+    name: k.name,
+    hash: hashHex(k.hash),
+    models: k.models === undefined ? undefined : new Set(k.models),
+    limits: k.limits,
+    budgetUsd: k.budget_usd,
+    expiresAt: k.expires,
+    revokedAt,
+    source,
   }
 }

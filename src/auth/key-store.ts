@@ -77,10 +77,7 @@ export class KeyStore {
    *   the usage store). The gateway waits briefly (200 ms: its timer must not stall the event
    *   loop, and a busy store only delays a spend flush, which is retried); the CLI longer.
    */
-  constructor(
-    readonly file: string,
-    busyTimeoutMs = 200
-  ) {
+  constructor(file: string, busyTimeoutMs = 200) {
     this.db = new Database(file)
     this.db.pragma(`busy_timeout = ${Math.floor(busyTimeoutMs)}`)
     this.db.pragma('journal_mode = WAL')

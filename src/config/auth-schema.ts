@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { limitSetSchema } from './limits-schema.js'
 
 /** Key names: no ':' or '/', so they can be part of counter ids. */
-export const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/
+const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/
 export const keyName = z.string().regex(KEY_NAME, {
   message: 'must be 1-64 letters, digits and . _ @ - (starting with a letter or digit)',
 })
@@ -15,7 +15,7 @@ const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
  * An expiry date → epoch ms. A bare date (2027-06-30) is valid through the end of that day,
  * UTC; a full ISO timestamp is taken as written.
  */
-export function parseExpiry(value: string | Date): number {
+function parseExpiry(value: string | Date): number {
   if (value instanceof Date) return value.getTime()
   const v = value.trim()
   return DATE_ONLY.test(v) ? Date.parse(`${v}T23:59:59.999Z`) : Date.parse(v)
@@ -53,9 +53,7 @@ export const storeSchema = z.strictObject({
   sqlite: z.string().min(1),
 })
 
-export type KeyConfig = z.output<typeof keySchema>
-export type AuthConfig = z.output<typeof authSchema>
-export type StoreConfig = z.output<typeof storeSchema>
+type KeyConfig = z.output<typeof keySchema>
 
 /** What checkAccessRefs reads of the whole config. */
 interface AccessRefs {

@@ -42,6 +42,3 @@ export const stateSchema = z.strictObject({
   /** Prefix of every Redis key the gateway writes. */
   prefix: z.string().default('switchyard:'),
 })
-
-export type LimitsConfig = z.output<typeof limitsSchema>
-export type StateConfig = z.output<typeof stateSchema>

@@ -1,6 +1,6 @@
 // A memory store for limit counters: one process, no I/O, synchronous. Same semantics as
 // the Redis store (the conformance suite runs against both).
-import { rateRemaining, type AdmitResult, type Check, type CheckResult, type RateLimitStore, type SettleOp } from './store.js'
+import type { AdmitResult, Check, CheckResult, RateLimitStore, SettleOp } from './store.js'
 
 /** One concurrency lease: a node of its holder's list, so a release is O(1) with no hashing. */
 interface LeaseNode {
@@ -27,7 +27,6 @@ export interface MemoryStoreOptions {
 const CONCURRENCY_RETRY_MS = 1000
 
 export class MemoryStore implements RateLimitStore {
-  readonly shared = false
   /** Rate id → theoretical arrival time (ms). */
   private readonly tats = new Map<string, number>()
   /** Concurrency id → its leases. */
@@ -171,4 +170,11 @@ function dropExpired(holder: Holder, now: number): void {
     if (n.expires <= now) unlink(n)
     n = next
   }
+}
+
+/** Whole units left in a GCRA bucket whose arrival time is `tat`, at `now`. */
+function rateRemaining(limit: number, periodMs: number, tat: number, now: number): number {
+  const interval = periodMs / limit
+  // The epsilon absorbs float error (7 per minute is a non-terminating interval).
+  return Math.max(0, Math.floor((periodMs - Math.max(0, tat - now)) / interval + 1e-6))
 }

@@ -71,8 +71,6 @@ export type SettleOp =
   | { readonly kind: 'add'; readonly id: string; readonly amount: number; readonly floor: number }
 
 export interface RateLimitStore {
-  /** Does the state reach other processes (Redis), or live in this one (memory)? */
-  readonly shared: boolean
   /**
    * Checks every limit of a request and takes them all, or none. Rejects only when the
    * store is unreachable.
@@ -86,11 +84,4 @@ export interface RateLimitStore {
   settle(ops: readonly SettleOp[]): void
   /** Applies anything batched and releases connections and timers. */
   close(): Promise<void>
-}
-
-/** Whole units left in a GCRA bucket whose arrival time is `tat`, at `now`. */
-export function rateRemaining(limit: number, periodMs: number, tat: number, now: number): number {
-  const interval = periodMs / limit
-  // The epsilon absorbs float error (7 per minute is a non-terminating interval).
-  return Math.max(0, Math.floor((periodMs - Math.max(0, tat - now)) / interval + 1e-6))
 }

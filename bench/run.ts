@@ -1,5 +1,6 @@
 // `npm run bench`: direct-to-simulator against through-the-gateway, on this machine.
 // The gateway is pinned to core 0; the simulator and the load generator share core 1.
+import { hasNginx, startNginx } from './nginx.js'
 import { cpuMs, fmt, load, rssMiB, startGatewayProc, startSimProc, streams, type LoadResult } from './lib.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -41,7 +42,17 @@ async function main(): Promise<void> {
       const via = await load(`${gw.url}/v1/chat/completions`, CHAT, c, SECONDS)
       const cpu = ((cpuMs(gw.child.pid!) - cpu0) * 1000) / via.requests
       console.log(row(`concurrency ${c}`, direct, via, cpu))
+      if (hasNginx()) {
+        const nginx = await startNginx(sim.url, 0)
+        await load(`${nginx.url}/v1/chat/completions`, CHAT, c, 1)
+        const n0 = cpuMs(nginx.child.pid!)
+        const vn = await load(`${nginx.url}/v1/chat/completions`, CHAT, c, SECONDS)
+        const ncpu = ((cpuMs(nginx.child.pid!) - n0) * 1000) / vn.requests
+        console.log(row(`  nginx, concurrency ${c}`, direct, vn, ncpu))
+        await nginx.stop()
+      }
     }
+    if (!hasNginx()) console.log('(nginx is not installed: its reference rows are skipped)')
 
     const sbody = STREAM.replace('"bench"', '"bench-stream"')
     const sd = await streams(`${slowSim.url}/v1/chat/completions`, sbody, 256)

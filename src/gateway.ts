@@ -1,10 +1,13 @@
 // Composition root: builds everything from a Config, swaps snapshots on reload, and owns
 // the start/stop of every listener and background task.
 import type { AddressInfo } from 'node:net'
+import { registerDashboard } from './admin/dashboard.js'
+import type { EventFeed } from './admin/events.js'
 import { AdminServer } from './admin/server.js'
 import type { Config } from './config/schema.js'
 import { buildSnapshot, type Snapshot } from './config/snapshot.js'
 import { accessLogHook } from './observability/access-log.js'
+import { LiveStats, liveStatsHook } from './observability/live-stats.js'
 import { createLogger, flushLogger, type Logger } from './observability/logger.js'
 import type { Upstream } from './routing/upstream.js'
 import { createHandler, type HandlerState } from './server/handler.js'
@@ -27,6 +30,9 @@ export class Gateway implements HandlerState {
   private readonly listener: Listener
   /** The admin port: admin API, metrics, dashboard. Features register their routes on it. */
   readonly admin: AdminServer
+  /** The live dashboard's collector (fed per request) and its event stream. */
+  readonly liveStats = new LiveStats()
+  private readonly dashboardFeed: EventFeed
   private address: AddressInfo | undefined
   private flushTimer: NodeJS.Timeout | undefined
 
@@ -37,6 +43,8 @@ export class Gateway implements HandlerState {
     if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
     const s = config.server
     this.admin = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token, log: this.log })
+    this.hooks.onResponse.push(liveStatsHook(this.liveStats))
+    this.dashboardFeed = registerDashboard(this.admin, { snapshot: () => this.snapshot, stats: this.liveStats })
     this.listener = new Listener(createHandler(() => this), {
       host: s.host,
       port: s.port,
@@ -82,6 +90,7 @@ export class Gateway implements HandlerState {
     this.log.info({ drain_ms: drainMs }, 'draining')
     const { cut } = await this.listener.close(drainMs)
     clearInterval(this.flushTimer)
+    this.dashboardFeed.close()
     await this.admin.close()
     if (cut) this.log.warn('drain timeout reached; remaining connections were closed')
     await Promise.all(this.snapshot.upstreams.map((u) => u.destroy()))

@@ -1,5 +1,6 @@
 // `switchyard demo` (npm start): three simulators and the gateway in front of them, in one
 // process, with copy-paste snippets to try it.
+import { randomBytes } from 'node:crypto'
 import { parseConfig } from '../config/load.js'
 import { Gateway } from '../gateway.js'
 import { startSim, type SimServer } from '../sim/server.js'
@@ -17,10 +18,12 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       await startSim({ port: opts.simPort === 0 ? 0 : opts.simPort + i, name: `sim-${i + 1}`, model: 'sim-model', ttftMs: 150, tokensPerSecond: 40, seed: i + 1 })
     )
   }
+  // A fresh admin token per run, printed below, so the dashboard can be opened at once.
+  const adminToken = randomBytes(12).toString('base64url')
   const config = parseConfig({
     server: { port: opts.port },
     // Beside the gateway's port; any free one when the gateway's is.
-    admin: { port: opts.port === 0 ? 0 : opts.port + 1 },
+    admin: { port: opts.port === 0 ? 0 : opts.port + 1, token: adminToken },
     logging: { access_log: 'off' },
     models: [
       {
@@ -54,6 +57,8 @@ Python:      from openai import OpenAI
 TypeScript:  import OpenAI from 'openai'
              const c = new OpenAI({ baseURL: '${url}/v1', apiKey: 'none' })
              console.log((await c.chat.completions.create({ model: 'chat-small', messages: [{ role: 'user', content: 'Hi' }] })).choices[0].message.content)
+
+Live dashboard: ${gateway.admin.url}/   (admin token: ${adminToken})
 
 Ctrl-C stops everything.
 `)

@@ -12,6 +12,7 @@ server:
 admin:
   host: 127.0.0.1
   port: 8081
+  # token: \${SWITCHYARD_ADMIN_TOKEN}   # enables the admin API and the live dashboard at http://127.0.0.1:8081/
 
 logging:
   level: info

@@ -24,7 +24,10 @@ type WithCtx = ServerResponse & { [kCtx]?: RequestContext }
 /** Shared listeners (no per-request closures): they find the context on the response. */
 function onResponseClose(this: WithCtx): void {
   const ctx = this[kCtx]
-  if (ctx !== undefined && !this.writableFinished) ctx.cancel()
+  // Complete only if we ended it and it was flushed. writableEnded matters for HTTP/2: a
+  // stream the client resets reports writableFinished (the stream is done) though we never
+  // ended the response.
+  if (ctx !== undefined && !(this.writableEnded && this.writableFinished)) ctx.cancel()
 }
 
 function onResponseDrain(this: WithCtx): void {

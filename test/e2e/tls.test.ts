@@ -208,6 +208,23 @@ describe('edge timeouts over TLS', () => {
   })
 })
 
+describe('hostile connections to the HTTPS port', () => {
+  it('plain HTTP, TLS garbage and a broken HTTP/2 preface are dropped; the gateway keeps serving', async () => {
+    const plainText = await rawRequest(gw.url, 'GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 5000 })
+    expect(plainText.status).toBe(0)
+    expect(plainText.closedAfterMs).toBeLessThan(4000)
+    const badPreface = await rawRequest(gw.url, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x99\x00\x00\x00\x00\x00garbage', { tls: { alpn: ['h2'] }, timeoutMs: 5000 })
+    expect(badPreface.closedAfterMs).toBeLessThan(4000)
+    const badH1 = await rawRequest(gw.url, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', { tls: { alpn: ['http/1.1'] } })
+    expect(badH1.status).toBe(400)
+    expect(badH1.json.error.code).toBe('invalid_framing')
+    expect(gw.proc.exitCode).toBeNull()
+    const session = await h2Session()
+    expect((await h2Request(session, '/healthz')).status).toBe(200)
+    session.close()
+  })
+})
+
 describe('redirect listener', () => {
   function get(method: string, host: string): Promise<{ status: number; location: string | undefined }> {
     return new Promise((resolve, reject) => {

@@ -6,8 +6,6 @@ import { normalizeIp } from './client-ip.js'
 
 export class ConnectionGuard {
   private readonly open = new Map<string, number>()
-  /** Connections refused by the per-address limit since start. */
-  refused = 0
 
   constructor(
     private limit: number,
@@ -25,7 +23,6 @@ export class ConnectionGuard {
     const ip = normalizeIp(socket.remoteAddress ?? '')
     const n = (this.open.get(ip) ?? 0) + 1
     if (this.limit > 0 && n > this.limit && !this.exempt(ip)) {
-      this.refused++
       socket.destroy()
       return
     }
@@ -37,10 +34,5 @@ export class ConnectionGuard {
     const n = (this.open.get(ip) ?? 1) - 1
     if (n <= 0) this.open.delete(ip)
     else this.open.set(ip, n)
-  }
-
-  /** Open connections from one address (for tests and stats). */
-  count(ip: string): number {
-    return this.open.get(ip) ?? 0
   }
 }

@@ -32,7 +32,7 @@ export class EdgePolicy {
 
 /**
  * RFC 9112 §3.2: a request with more than one Host field line gets 400. llhttp rejects
- * every Content-Length / Transfer-Encoding ambiguity itself (see test/server/smuggling),
+ * every Content-Length / Transfer-Encoding ambiguity itself (test/e2e/edge.test.ts tries each),
  * but lets a second Host through and Node keeps only the first.
  */
 function checkSingleHost(raw: readonly string[]): void {

@@ -136,7 +136,7 @@ export class Listener {
     const http1 = this.server as unknown as Http1Settings
     http1.keepAliveTimeout = limits.keepAliveTimeout
     http1.requestTimeout = limits.requestTimeout
-    http1.headersTimeout = limits.requestTimeout > 0 ? Math.min(limits.headersTimeout, limits.requestTimeout) : limits.headersTimeout
+    http1.headersTimeout = limits.headersTimeout // ≤ requestTimeout: the config schema checks it
     http1.maxHeaderSize = limits.maxHeaderSize
     this.server.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : Infinity
     this.guard.update(limits.maxConnectionsPerIp, limits.exempt)
@@ -147,11 +147,6 @@ export class Listener {
   setTls(material: TlsMaterial): void {
     if (!this.secure) throw new Error('the listener is not HTTPS')
     ;(this.server as Http2SecureServer).setSecureContext({ cert: material.cert, key: material.key })
-  }
-
-  /** Connections refused by the per-address limit since start. */
-  get refusedConnections(): number {
-    return this.guard.refused
   }
 
   private trackH1(socket: TrackedSocket): void {

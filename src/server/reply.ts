@@ -4,28 +4,28 @@ import { STATUS_CODES, type ServerResponse } from 'node:http'
 import { toGatewayError, type GatewayError } from '../errors.js'
 import type { RequestContext } from './context.js'
 
-export function writeJson(ctx: RequestContext, status: number, body: unknown): void {
-  const payload = JSON.stringify(body)
+/** Status, the headers hooks added, and the request id: what every answer of ours carries. */
+function head(ctx: RequestContext, status: number): ServerResponse {
   const res = ctx.res
   ctx.status = status
   res.statusCode = status
   const extra = ctx.responseHeaders
   for (let i = 0; i < extra.length; i += 2) res.setHeader(extra[i]!, extra[i + 1]!)
+  res.setHeader('x-request-id', ctx.id)
+  return res
+}
+
+export function writeJson(ctx: RequestContext, status: number, body: unknown): void {
+  const payload = JSON.stringify(body)
+  const res = head(ctx, status)
   res.setHeader('content-type', 'application/json')
   res.setHeader('content-length', Buffer.byteLength(payload))
-  res.setHeader('x-request-id', ctx.id)
   res.end(payload)
 }
 
-/** An empty answer (a CORS preflight's 204) with the headers hooks added. */
-export function writeNoContent(ctx: RequestContext, status = 204): void {
-  const res = ctx.res
-  ctx.status = status
-  res.statusCode = status
-  const extra = ctx.responseHeaders
-  for (let i = 0; i < extra.length; i += 2) res.setHeader(extra[i]!, extra[i + 1]!)
-  res.setHeader('x-request-id', ctx.id)
-  res.end()
+/** A 204 with no body (a CORS preflight's answer). */
+export function writeNoContent(ctx: RequestContext): void {
+  head(ctx, 204).end()
 }
 
 /**

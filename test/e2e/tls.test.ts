@@ -18,6 +18,8 @@ import { eventually, resetSim, simStats, startSims } from '../helpers/sim.js'
 import { makeCert, type TestCert } from '../helpers/tls-cert.js'
 
 let sim: SimServer
+/** Generates as fast as it is read. */
+let fast: SimServer
 let gw: GatewayProcess
 let dir: string
 let first: TestCert
@@ -27,6 +29,7 @@ let keyFile: string
 
 beforeAll(async () => {
   ;[sim] = await startSims(1, { ttftMs: 10, tokensPerSecond: 200 })
+  ;[fast] = await startSims(1, { ttftMs: 0, tokensPerSecond: 0 })
   dir = await mkdtemp(join(tmpdir(), 'switchyard-tls-'))
   first = await makeCert(dir, 'switchyard-first')
   second = await makeCert(dir, 'switchyard-second')
@@ -36,13 +39,17 @@ beforeAll(async () => {
   await copyFile(first.keyFile, keyFile)
   gw = await startGateway({
     server: { tls: { cert: certFile, key: keyFile }, redirect_http_port: 0, headers_timeout: '2s', keep_alive_timeout: '3s', max_body: '16KiB' },
-    models: [{ name: 'chat', upstreams: [{ url: `${sim!.url}/v1` }], retries: { attempts: 0 } }],
+    models: [
+      { name: 'chat', upstreams: [{ url: `${sim!.url}/v1` }], retries: { attempts: 0 } },
+      { name: 'firehose', upstreams: [{ url: `${fast!.url}/v1` }] },
+    ],
   })
 })
 
 afterAll(async () => {
   await gw?.stop()
   await sim?.close()
+  await fast?.close()
 })
 
 function sdk(allowH2: boolean): OpenAI {
@@ -161,6 +168,28 @@ describe('a node:http2 client', () => {
     expect((await simStats(sim)).inflight).toBe(0)
     // The connection itself is still good.
     expect((await h2Request(session, '/v1/models')).status).toBe(200)
+    session.close()
+  })
+
+  it('a stalled reader holds the upstream back (flow control), and a resumed one gets the whole stream', async () => {
+    await resetSim(fast)
+    const session = await h2Session()
+    const req = session.request({ ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json' })
+    req.end(JSON.stringify({ model: 'firehose', stream: true, max_tokens: 20_000, ignore_eos: true, messages: [{ role: "user", content: "flood" }] }))
+    let text = ''
+    req.setEncoding('utf8')
+    await new Promise<void>((resolve) => req.once('data', (d: string) => ((text += d), resolve())))
+    req.pause()
+    await new Promise((r) => setTimeout(r, 500))
+    const stalled = await simStats(fast)
+    await new Promise((r) => setTimeout(r, 500))
+    expect((await simStats(fast)).completed).toBe(stalled.completed)
+    expect((await simStats(fast)).inflight).toBe(1)
+    req.on('data', (d: string) => (text += d))
+    req.resume()
+    await new Promise<void>((resolve) => req.on('end', () => resolve()))
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true)
+    expect(text.split('"finish_reason":"length"').length).toBe(2)
     session.close()
   })
 

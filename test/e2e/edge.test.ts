@@ -19,7 +19,7 @@ let gw: GatewayProcess
 let plain: GatewayProcess
 
 beforeAll(async () => {
-  ;[sim] = await startSims(1)
+  sim = (await startSims(1))[0]!
   const models = [{ name: 'chat', upstreams: [{ url: `${sim!.url}/v1` }] }]
   gw = await startGateway({
     server: {

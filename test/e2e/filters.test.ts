@@ -14,7 +14,7 @@ let gw: GatewayProcess
 let client: OpenAI
 
 beforeAll(async () => {
-  ;[sim] = await startSims(1)
+  sim = (await startSims(1))[0]!
   gw = await startGateway({
     models: [{ name: 'chat', upstreams: [{ url: `${sim!.url}/v1` }] }],
     filters: {

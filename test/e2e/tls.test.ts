@@ -28,8 +28,8 @@ let certFile: string
 let keyFile: string
 
 beforeAll(async () => {
-  ;[sim] = await startSims(1, { ttftMs: 10, tokensPerSecond: 200 })
-  ;[fast] = await startSims(1, { ttftMs: 0, tokensPerSecond: 0 })
+  sim = (await startSims(1, { ttftMs: 10, tokensPerSecond: 200 }))[0]!
+  fast = (await startSims(1, { ttftMs: 0, tokensPerSecond: 0 }))[0]!
   dir = await mkdtemp(join(tmpdir(), 'switchyard-tls-'))
   first = await makeCert(dir, 'switchyard-first')
   second = await makeCert(dir, 'switchyard-second')
@@ -38,7 +38,7 @@ beforeAll(async () => {
   await copyFile(first.certFile, certFile)
   await copyFile(first.keyFile, keyFile)
   gw = await startGateway({
-    server: { tls: { cert: certFile, key: keyFile }, redirect_http_port: 0, headers_timeout: '2s', keep_alive_timeout: '3s', max_body: '16KiB' },
+    server: { tls: { cert: certFile, key: keyFile }, redirect_http_port: 0, headers_timeout: '2s', request_timeout: '3s', keep_alive_timeout: '3s', max_body: '16KiB' },
     models: [
       { name: 'chat', upstreams: [{ url: `${sim!.url}/v1` }], retries: { attempts: 0 } },
       { name: 'firehose', upstreams: [{ url: `${fast!.url}/v1` }] },
@@ -100,7 +100,7 @@ function h2Session(): Promise<ClientHttp2Session> {
   })
 }
 
-const ask = (content: string, extra: Record<string, unknown> = {}) => ({ model: 'chat', max_tokens: 8, messages: [{ role: 'user', content }], ...extra })
+const ask = (content: string, extra: Record<string, unknown> = {}) => ({ model: 'chat', max_tokens: 8, messages: [{ role: 'user' as const, content }], ...extra })
 
 describe('the openai SDK over HTTPS', () => {
   it.each([
@@ -175,7 +175,7 @@ describe('a node:http2 client', () => {
     await resetSim(fast)
     const session = await h2Session()
     const req = session.request({ ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json' })
-    req.end(JSON.stringify({ model: 'firehose', stream: true, max_tokens: 20_000, ignore_eos: true, messages: [{ role: "user", content: "flood" }] }))
+    req.end(JSON.stringify({ model: 'firehose', stream: true, max_tokens: 20_000, ignore_eos: true, messages: [{ role: 'user', content: 'flood' }] }))
     let text = ''
     req.setEncoding('utf8')
     await new Promise<void>((resolve) => req.once('data', (d: string) => ((text += d), resolve())))
@@ -225,6 +225,19 @@ describe('edge timeouts over TLS', () => {
     const r = await rawRequest(gw.url, '', { tls: { alpn: ['h2'] }, timeoutMs: 15_000 })
     expect(r.closedAfterMs).toBeGreaterThanOrEqual(1900)
     expect(r.closedAfterMs).toBeLessThan(5000)
+  })
+
+  it('HTTP/2: a request body still arriving after request_timeout gets its stream reset', async () => {
+    const session = await h2Session()
+    const req = session.request({ ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json' })
+    req.on('error', () => {})
+    req.write('{"model":"chat",')
+    const t0 = Date.now()
+    await new Promise((resolve) => req.once('close', resolve))
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2500)
+    expect(Date.now() - t0).toBeLessThan(5000)
+    expect(req.rstCode).toBe(constants.NGHTTP2_CANCEL)
+    session.close()
   })
 
   it('HTTP/2: an idle session is closed after keep_alive_timeout', async () => {

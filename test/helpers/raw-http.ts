@@ -19,6 +19,7 @@ export interface RawOptions {
   readonly byteDelayMs?: number
   /** Give up (and destroy the socket) after this long. */
   readonly timeoutMs?: number
+  /** Plain connections only. */
   readonly localAddress?: string
   /** Connect with TLS (no certificate checks), offering these ALPN protocols. */
   readonly tls?: { readonly alpn: string[] }
@@ -33,7 +34,7 @@ export function rawRequest(url: string, bytes: string, options: RawOptions = {})
       void send(socket, bytes, options.byteDelayMs ?? 0)
     }
     const socket: Socket = options.tls
-      ? tlsConnect({ host: hostname, port: Number(port), rejectUnauthorized: false, ALPNProtocols: options.tls.alpn, localAddress: options.localAddress }, onReady)
+      ? tlsConnect({ host: hostname, port: Number(port), rejectUnauthorized: false, ALPNProtocols: options.tls.alpn }, onReady)
       : connect({ host: hostname, port: Number(port), localAddress: options.localAddress }, onReady)
     socket.setEncoding('utf8')
     socket.on('data', (d: string) => (text += d))

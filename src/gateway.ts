@@ -4,15 +4,19 @@ import type { AddressInfo } from 'node:net'
 import { registerDashboard } from './admin/dashboard.js'
 import type { EventFeed } from './admin/events.js'
 import { AdminServer } from './admin/server.js'
+import { ConfigError } from './config/load.js'
 import type { Config } from './config/schema.js'
 import { buildSnapshot, type Snapshot } from './config/snapshot.js'
+import { filterBodyHook, filterRawHook } from './filters/pipeline.js'
 import { accessLogHook } from './observability/access-log.js'
 import { LiveStats, liveStatsHook } from './observability/live-stats.js'
 import { createLogger, flushLogger, type Logger } from './observability/logger.js'
 import type { Upstream } from './routing/upstream.js'
 import { createHandler, type HandlerState } from './server/handler.js'
 import { emptyHooks, type Hooks } from './server/hooks.js'
-import { Listener } from './server/listener.js'
+import { Listener, type EdgeLimits } from './server/listener.js'
+import { RedirectListener } from './server/redirect.js'
+import { readTlsMaterial } from './server/tls.js'
 
 export interface GatewayOptions {
   /** Process log (startup, reloads, warnings). Defaults to stderr at the configured level. */
@@ -28,6 +32,8 @@ export class Gateway implements HandlerState {
   readonly log: Logger
   private readonly accessLog: Logger | null
   private readonly listener: Listener
+  /** Plain-HTTP listener redirecting to HTTPS (server.redirect_http_port). */
+  private readonly redirect: RedirectListener | undefined
   /** The admin port: admin API, metrics, dashboard. Features register their routes on it. */
   readonly admin: AdminServer
   /** The live dashboard's collector (fed per request) and its event stream. */
@@ -40,16 +46,24 @@ export class Gateway implements HandlerState {
     this.log = options.logger ?? createLogger({ level: config.logging.level })
     this.accessLog = options.accessLog !== undefined ? options.accessLog : openAccessLog(config)
     this.snapshot = buildSnapshot(config).snapshot
+    // Filters first among preHandler hooks: cheap refusals before any limit's round trip, and
+    // limits that estimate tokens see max_tokens as capped.
+    this.hooks.preParsing.push(filterRawHook)
+    this.hooks.preHandler.push(filterBodyHook)
     if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
     const s = config.server
     this.admin = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token, log: this.log })
     this.hooks.onResponse.push(liveStatsHook(this.liveStats))
     this.dashboardFeed = registerDashboard(this.admin, { snapshot: () => this.snapshot, stats: this.liveStats })
+    const limits = edgeLimits(this.snapshot)
     this.listener = new Listener(createHandler(() => this), {
       host: s.host,
       port: s.port,
-      keepAliveTimeout: s.keep_alive_timeout,
+      tls: s.tls === undefined ? undefined : readTlsMaterial(s.tls),
+      limits,
     })
+    this.redirect =
+      s.redirect_http_port === undefined ? undefined : new RedirectListener({ host: s.host, port: s.redirect_http_port, limits })
   }
 
   get config(): Config {
@@ -60,16 +74,28 @@ export class Gateway implements HandlerState {
   get url(): string {
     if (this.address === undefined) throw new Error('gateway not started')
     const host = this.address.family === 'IPv6' ? `[${this.address.address}]` : this.address.address
-    return `http://${host}:${this.address.port}`
+    return `${this.listener.secure ? 'https' : 'http'}://${host}:${this.address.port}`
+  }
+
+  /** The HTTP → HTTPS redirect listener's URL, when there is one. */
+  get redirectUrl(): string | undefined {
+    return this.redirect?.url
   }
 
   async start(): Promise<void> {
     this.address = await this.listener.listen()
+    if (this.redirect !== undefined) {
+      this.redirect.httpsPort = this.address.port
+      await this.redirect.listen()
+    }
     await this.admin.start()
     // The access log is written in batches; a quiet gateway still shows its lines within a second.
     const accessLog = this.accessLog
     if (accessLog !== null) this.flushTimer = setInterval(() => flushLogger(accessLog), 1000).unref()
-    this.log.info({ url: this.url, admin_url: this.admin.url, models: this.snapshot.routes.names }, 'switchyard listening')
+    this.log.info(
+      { url: this.url, admin_url: this.admin.url, redirect_url: this.redirect?.url, models: this.snapshot.routes.names },
+      'switchyard listening'
+    )
   }
 
   /**
@@ -77,10 +103,37 @@ export class Gateway implements HandlerState {
    * started with, and upstreams that are gone are closed once their requests end.
    */
   apply(config: Config): void {
+    const previous = this.snapshot.config.server
     const { snapshot, removed } = buildSnapshot(config, this.snapshot)
     this.snapshot = snapshot
     for (const u of removed) void retire(u, this.log)
+    this.listener.update(edgeLimits(snapshot))
+    const s = config.server
+    const restart: string[] = (['host', 'port', 'redirect_http_port'] as const).filter((k) => s[k] !== previous[k])
+    if ((s.tls === undefined) !== (previous.tls === undefined)) restart.push('tls')
+    if (restart.length > 0) {
+      this.log.warn({ fields: restart.map((k) => `server.${k}`) }, 'these settings take effect at the next restart')
+    } else if (s.tls !== undefined) this.reloadTls()
     this.log.info({ models: snapshot.routes.names, removed: removed.length }, 'config applied')
+  }
+
+  /**
+   * Reads the configured certificate and key again and uses them for new TLS handshakes
+   * (renewed certificates without a restart). A file that cannot be read, or a key that
+   * does not match, is logged and the current certificate stays. Returns whether it changed.
+   */
+  reloadTls(): boolean {
+    const tls = this.config.server.tls
+    if (tls === undefined || !this.listener.secure) return false
+    try {
+      this.listener.setTls(readTlsMaterial(tls))
+      this.log.info({ cert: tls.cert }, 'TLS certificate reloaded')
+      return true
+    } catch (err) {
+      const issues = err instanceof ConfigError ? err.issues : [String(err)]
+      this.log.error({ issues }, 'TLS reload failed; the current certificate stays in use')
+      return false
+    }
   }
 
   /** Graceful stop: no new requests, in-flight ones run up to the drain timeout. */
@@ -89,6 +142,7 @@ export class Gateway implements HandlerState {
     this.draining = true
     this.log.info({ drain_ms: drainMs }, 'draining')
     const { cut } = await this.listener.close(drainMs)
+    await this.redirect?.close()
     clearInterval(this.flushTimer)
     this.dashboardFeed.close()
     await this.admin.close()
@@ -96,6 +150,21 @@ export class Gateway implements HandlerState {
     await Promise.all(this.snapshot.upstreams.map((u) => u.destroy()))
     if (this.accessLog !== null) flushLogger(this.accessLog)
     flushLogger(this.log)
+  }
+}
+
+/** The listener limits a snapshot asks for. */
+function edgeLimits(snapshot: Snapshot): EdgeLimits {
+  const s = snapshot.config.server
+  const edge = snapshot.edge
+  return {
+    keepAliveTimeout: s.keep_alive_timeout,
+    headersTimeout: s.headers_timeout,
+    requestTimeout: s.request_timeout,
+    maxHeaderSize: s.max_header_size,
+    maxConnections: s.max_connections,
+    maxConnectionsPerIp: s.max_connections_per_ip,
+    exempt: (ip) => edge.isTrusted(ip),
   }
 }
 

@@ -25,7 +25,15 @@ export async function runStart(file: string): Promise<void> {
     process.exitCode = 1
     return
   }
-  const gateway = new Gateway(config)
+  let gateway: Gateway
+  try {
+    gateway = new Gateway(config) // reads server.tls files
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    console.error(err.message)
+    process.exitCode = 1
+    return
+  }
   await gateway.start()
   installSignals(gateway, file)
 }

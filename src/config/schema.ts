@@ -2,6 +2,8 @@
 // Types come from it (z.output); nothing in src/ reads raw YAML.
 import { z } from 'zod'
 import { strategyNames } from '../balancing/registry.js'
+import { corsOrigin, tlsSchema, trustedProxiesSchema } from './edge.js'
+import { filtersSchema } from './filters.js'
 import { pricesSchema } from './prices.js'
 import { parseDuration, parseSize } from './units.js'
 
@@ -108,14 +110,50 @@ export const modelSchema = z.strictObject({
   fallback: z.array(name).default([]),
 })
 
-export const serverSchema = z.strictObject({
-  host: z.string().min(1).default('127.0.0.1'),
-  port: port.default(8080),
-  max_body: size().default(10 * 1024 * 1024),
-  /** How long in-flight requests may run on after SIGTERM. */
-  drain_timeout: duration().default(30_000),
-  keep_alive_timeout: duration().default(65_000),
+export const corsSchema = z.strictObject({
+  /** Browser origins allowed to call the data plane; empty = CORS off. */
+  origins: z.array(corsOrigin).default([]),
+  /** How long browsers may cache a preflight answer. */
+  max_age: duration().default(600_000),
 })
+
+export const serverSchema = z
+  .strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: port.default(8080),
+    max_body: size().default(10 * 1024 * 1024),
+    /** How long in-flight requests may run on after SIGTERM. */
+    drain_timeout: duration().default(30_000),
+    keep_alive_timeout: duration().default(65_000),
+    /** Time a client has to send its request headers (and finish a TLS handshake): slowloris guard. */
+    headers_timeout: duration().default(10_000),
+    /** Time a client has to send the whole request, body included (0 = no limit). */
+    request_timeout: duration().default(120_000),
+    /** Largest request header block (431 beyond it). */
+    max_header_size: size().default(16 * 1024),
+    /** Open client connections at most; more are refused at accept (0 = no limit). */
+    max_connections: z.number().int().min(0).default(10_000),
+    /** Open connections per client address; trusted proxies are exempt (0 = no limit). */
+    max_connections_per_ip: z.number().int().min(0).default(0),
+    /** HTTPS (HTTP/2 by ALPN, HTTP/1.1 fallback) with these PEM files. */
+    tls: tlsSchema.optional(),
+    /** A plain-HTTP listener on this port that redirects (308) to the HTTPS one. */
+    redirect_http_port: port.optional(),
+    /** Peers whose X-Forwarded-For is believed. */
+    trusted_proxies: trustedProxiesSchema,
+    cors: corsSchema.prefault({}),
+  })
+  .superRefine((s, ctx) => {
+    if (s.request_timeout > 0 && s.headers_timeout > s.request_timeout) {
+      ctx.addIssue({ code: 'custom', path: ['headers_timeout'], message: 'must not exceed server.request_timeout' })
+    }
+    if (s.redirect_http_port !== undefined && s.tls === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['redirect_http_port'], message: 'needs server.tls (it redirects to the HTTPS listener)' })
+    }
+    if (s.redirect_http_port !== undefined && s.redirect_http_port !== 0 && s.redirect_http_port === s.port) {
+      ctx.addIssue({ code: 'custom', path: ['redirect_http_port'], message: 'must differ from server.port' })
+    }
+  })
 
 export const adminSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
@@ -137,6 +175,8 @@ export const configSchema = z
     models: z.array(modelSchema).min(1, { message: 'needs at least one model' }),
     /** USD per 1M tokens, by model name (budgets and usage costs). */
     prices: pricesSchema,
+    /** Request filtering: validation, limits, deny patterns, PII redaction. */
+    filters: filtersSchema.prefault({}),
   })
   .superRefine((cfg, ctx) => {
     const names = new Set<string>()

@@ -1,10 +1,13 @@
 // Config (+ the previous Snapshot) → Snapshot: routes, pools and upstreams. Pure apart
 // from creating connection pools; live upstreams whose spec is unchanged are reused, so
 // their health, latency figures and connections carry over a reload.
+import type { FilterPipeline } from '../filters/filter.js'
+import { buildFilterPipeline } from '../filters/pipeline.js'
 import { Pool } from '../routing/pool.js'
 import { RouteTable, type Route } from '../routing/route-table.js'
 import { Upstream } from '../routing/upstream.js'
 import { RetryBudget } from '../resilience/retry-budget.js'
+import { EdgePolicy } from '../server/edge-policy.js'
 import type { Config, ModelConfig, UpstreamConfig } from './schema.js'
 
 export interface Snapshot {
@@ -12,6 +15,10 @@ export interface Snapshot {
   readonly routes: RouteTable
   /** Every upstream of every pool. */
   readonly upstreams: readonly Upstream[]
+  /** Request filtering stages (filters:). */
+  readonly filters: FilterPipeline
+  /** Client address, CORS and framing rules (server:). */
+  readonly edge: EdgePolicy
 }
 
 export interface SnapshotChange {
@@ -65,5 +72,12 @@ export function buildSnapshot(config: Config, previous?: Snapshot): SnapshotChan
   const byName = new Map(routes.map((r) => [r.name, r]))
   for (const r of routes) r.fallbacks = r.config.fallback.map((name) => byName.get(name)!)
   const removed = previous === undefined ? [] : previous.upstreams.filter((u) => !kept.has(u))
-  return { snapshot: { config, routes: new RouteTable(routes), upstreams }, removed }
+  const snapshot: Snapshot = {
+    config,
+    routes: new RouteTable(routes),
+    upstreams,
+    filters: buildFilterPipeline(config.filters),
+    edge: new EdgePolicy(config.server),
+  }
+  return { snapshot, removed }
 }

@@ -46,6 +46,8 @@ const DROP_RESPONSE = new Set([
   'date',
 ])
 
+const COLON = 0x3a
+
 /** Headers sent upstream, as a flat name/value list. */
 export function upstreamRequestHeaders(ctx: RequestContext, upstream: Upstream): string[] {
   const raw = ctx.req.rawHeaders
@@ -53,7 +55,8 @@ export function upstreamRequestHeaders(ctx: RequestContext, upstream: Upstream):
   const out: string[] = []
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase()
-    if (DROP_REQUEST.has(name) || name.startsWith('x-switchyard-')) continue
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not headers to forward.
+    if (name.charCodeAt(0) === COLON || DROP_REQUEST.has(name) || name.startsWith('x-switchyard-')) continue
     if (connectionTokens !== undefined && listsToken(connectionTokens, name)) continue
     out.push(name, raw[i + 1]!)
   }
@@ -61,7 +64,7 @@ export function upstreamRequestHeaders(ctx: RequestContext, upstream: Upstream):
     'x-request-id',
     ctx.id,
     'x-forwarded-for',
-    ctx.clientIp,
+    ctx.forwardedFor,
     'x-forwarded-proto',
     ctx.forwardedProto,
     // SSE must stay byte-for-byte readable: never let the upstream compress it.
@@ -96,6 +99,8 @@ export function clientResponseHeaders(
   const out: string[] = []
   for (const name in headers) {
     if (DROP_RESPONSE.has(name) || name.startsWith('x-switchyard-')) continue
+    // CORS is the gateway's policy (server/cors.ts), never the upstream's.
+    if (name.startsWith('access-control-')) continue
     if (dropLength && name === 'content-length') continue
     if (eventStream && (name === 'cache-control' || name === 'x-accel-buffering')) continue
     const value = headers[name]

@@ -17,8 +17,10 @@ export class RequestContext {
   readonly startTime = Date.now()
   /** Monotonic start in ms (performance.now()). */
   readonly startedAt = performance.now()
-  /** The peer's address (issue-level trusted-proxy rules may replace it). */
+  /** The client's address: the peer's, or from X-Forwarded-For when the peer is a trusted proxy. */
   clientIp: string
+  /** The X-Forwarded-For value sent upstream (server/client-ip.ts builds the chain). */
+  forwardedFor: string
   readonly forwardedProto: 'http' | 'https'
   /** Created on first use: most requests never need a signal. */
   private controller: AbortController | undefined = undefined
@@ -27,6 +29,8 @@ export class RequestContext {
   endpoint: Endpoint | undefined = undefined
   body: Record<string, unknown> | undefined = undefined
   rawBody: Buffer | undefined = undefined
+  /** A filter changed `body` after parsing: `rawBody` is stale and the body must be serialised again. */
+  bodyChanged = false
   /** The model the client asked for. */
   model: string | undefined = undefined
   route: Route | undefined = undefined
@@ -65,6 +69,7 @@ export class RequestContext {
     this.id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     const ip = req.socket.remoteAddress ?? ''
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip
+    this.forwardedFor = this.clientIp
     this.forwardedProto = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'
   }
 

@@ -69,6 +69,7 @@ program
   .description('start three simulators and the gateway in front of them (what `npm start` runs)')
   .option('-p, --port <port>', 'gateway port', intArg, 8080)
   .option('--sim-port <port>', 'first simulator port (three in a row)', intArg, 9001)
+  .option('--admin-port <port>', 'admin API port', intArg, 8081)
   .action(runDemo)
 
 await program.parseAsync(process.argv)

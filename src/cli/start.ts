@@ -1,5 +1,5 @@
 // `switchyard start`: the gateway on a config file. SIGTERM/SIGINT drain then exit 0;
-// SIGHUP reloads the file (an invalid one is logged and the old config keeps serving).
+// SIGHUP or a change of the file reloads it (config/reload.ts).
 import { access } from 'node:fs/promises'
 import { ConfigError, loadConfig } from '../config/load.js'
 import { Gateway } from '../gateway.js'
@@ -25,12 +25,13 @@ export async function runStart(file: string): Promise<void> {
     process.exitCode = 1
     return
   }
-  const gateway = new Gateway(config)
+  const gateway = new Gateway(config, { configFile: file, reload: { signal: 'SIGHUP' } })
   await gateway.start()
-  installSignals(gateway, file)
+  installSignals(gateway)
 }
 
-export function installSignals(gateway: Gateway, file: string | undefined): void {
+/** SIGTERM / SIGINT: drain, then exit 0 (a second signal exits at once). */
+export function installSignals(gateway: Gateway): void {
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) {
@@ -49,15 +50,4 @@ export function installSignals(gateway: Gateway, file: string | undefined): void
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
-  if (file !== undefined) {
-    process.on('SIGHUP', () => {
-      loadConfig(file).then(
-        (config) => gateway.apply(config),
-        (err: unknown) => {
-          const issues = err instanceof ConfigError ? err.issues : [String(err)]
-          gateway.log.error({ file, issues }, 'config reload rejected; the previous config keeps serving')
-        }
-      )
-    })
-  }
 }

@@ -30,10 +30,12 @@ export interface LoggerOptions {
   readonly destination?: number | string
   /** Write asynchronously in batches (the access log): the hot path never waits on I/O. */
   readonly async?: boolean
+  /** Write to this stream instead (the demo shows recent log lines on its live screen). */
+  readonly stream?: { write(line: string): void }
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const dest = pino.destination({
+  const dest = options.stream ?? pino.destination({
     dest: options.destination ?? 2,
     sync: options.async !== true,
     minLength: options.async === true ? 4096 : 0,

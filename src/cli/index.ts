@@ -36,7 +36,8 @@ program
   .command('start')
   .description('run the gateway on a config file')
   .option('-c, --config <file>', 'config file', DEFAULT_CONFIG)
-  .action((opts: { config: string }) => runStart(opts.config))
+  .option('--no-watch', 'reload only on SIGHUP or POST /admin/config/reload, not when the file changes')
+  .action((opts: { config: string; watch: boolean }) => runStart(opts.config, { watch: opts.watch }))
 
 program
   .command('validate')

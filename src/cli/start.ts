@@ -4,7 +4,7 @@ import { access } from 'node:fs/promises'
 import { ConfigError, loadConfig } from '../config/load.js'
 import { Gateway } from '../gateway.js'
 
-export async function runStart(file: string): Promise<void> {
+export async function runStart(file: string, options: { watch?: boolean } = {}): Promise<void> {
   try {
     await access(file)
   } catch {
@@ -25,7 +25,7 @@ export async function runStart(file: string): Promise<void> {
     process.exitCode = 1
     return
   }
-  const gateway = new Gateway(config, { configFile: file, reload: { signal: 'SIGHUP' } })
+  const gateway = new Gateway(config, { configFile: file, reload: { signal: 'SIGHUP', watch: options.watch !== false } })
   await gateway.start()
   installSignals(gateway)
 }

@@ -104,7 +104,6 @@ export class Gateway implements HandlerState {
    */
   apply(config: Config): void {
     const previous = this.config
-    for (const change of this.membership.retain(config)) this.log.warn({ change }, 'run-time change dropped by the new config')
     const removed = this.swap(config)
     // Live settings; listener addresses wait for a restart (config/reload.ts reports them).
     if (config.logging.level !== previous.logging.level) this.log.level = config.logging.level
@@ -129,6 +128,7 @@ export class Gateway implements HandlerState {
 
   /** One snapshot swap; returns how many upstreams left (they drain in the background). */
   private swap(config: Config): number {
+    for (const change of this.membership.retain(config)) this.log.warn({ change }, 'run-time change dropped by the new config')
     const previous = this.snapshot
     const { snapshot, removed } = buildSnapshot(config, previous, this.plan)
     this.snapshot = snapshot

@@ -190,9 +190,10 @@ export class Membership {
   }
 
   /**
-   * Called with each new config: forgets the changes of models that are gone, run-time
-   * upstreams whose name the file now uses, and marks made on entries the file changed.
-   * Returns what it dropped, for the log.
+   * Called before each pool rebuild: forgets the changes of models that are gone, run-time
+   * upstreams whose name the file now uses, marks made on entries the file changed, and
+   * marks on discovered endpoints whose address DNS no longer returns.
+   * Returns the run-time upstreams it dropped, for the log.
    */
   retain(config: Config): string[] {
     const dropped: string[] = []
@@ -214,9 +215,7 @@ export class Membership {
     for (const marks of [this.removed, this.patches]) {
       for (const [key, mark] of marks) {
         const [model, id] = key.split('\u0000') as [string, string]
-        const m = models.get(model)
-        const entryId = id.includes('@') && this.baseOf(m, id) === undefined ? id.slice(0, id.lastIndexOf('@')) : id
-        if (m === undefined || this.baseOf(m, entryId) !== mark.base) marks.delete(key)
+        if (!this.stillApplies(models.get(model), id, mark)) marks.delete(key)
       }
     }
     return dropped
@@ -263,6 +262,18 @@ export class Membership {
   private isMarked(marks: Map<string, Mark>, model: string, id: string, base: UpstreamConfig): boolean {
     const mark = marks.get(`${model}\u0000${id}`)
     return mark !== undefined && mark.base === JSON.stringify(base)
+  }
+
+  /** Is the entry (or discovered endpoint) a mark was made on still there, unchanged? */
+  private stillApplies(m: ModelConfig | undefined, id: string, mark: Mark): boolean {
+    if (m === undefined) return false
+    const base = this.baseOf(m, id)
+    if (base !== undefined) return base === mark.base
+    const at = id.lastIndexOf('@')
+    if (at < 0 || this.baseOf(m, id.slice(0, at)) !== mark.base) return false
+    const entry = JSON.parse(mark.base) as UpstreamConfig
+    const addresses = this.addressBook.addresses(discoveryHost(entry))
+    return addresses === undefined || addresses.includes(id.slice(at + 1))
   }
 
   /** The JSON of the base spec of entry `id` in model `m` (configured or run-time). */

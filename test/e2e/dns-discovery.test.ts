@@ -68,6 +68,8 @@ describe('DNS discovery', () => {
     expect(resolver.asked[0]).toBe('sim.test.internal')
     expect(members()).toEqual(['pool@127.0.0.1'])
     expect(await served()).toEqual({ upstream: 'pool@127.0.0.1', sim: 'one' })
+    // The endpoint is reached by address, but the request still names the service's host.
+    expect((await simStats(sims[0]!)).lastRequest?.headers.host).toBe(`sim.test.internal:${sims[0]!.port}`)
     const list = (await admin('GET', '/admin/upstreams')).body.data
     expect(list[0]).toMatchObject({
       id: 'm/pool@127.0.0.1',

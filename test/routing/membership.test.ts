@@ -97,3 +97,19 @@ describe('Membership', () => {
     expect(membership().hosts(dns)).toEqual(new Map([['sim.internal', 10_000]]))
   })
 })
+
+describe('Membership, discovered endpoints', () => {
+  it('forgets an endpoint drain once DNS stops returning its address', () => {
+    const answers: Record<string, string[]> = { 'sim.internal': ['10.0.0.5', '10.0.0.6'] }
+    const m = new Membership({ addresses: (host) => answers[host] })
+    const dns = config([{ name: 'chat', upstreams: [{ url: 'http://sim.internal:9001/v1', name: 'b', discovery: 'dns' }] }])
+    m.remove('chat', m.locate(dns.models[0]!, 'b@10.0.0.5')!)
+    m.retain(dns)
+    expect(m.plan(dns.models[0]!).map((s) => s.id)).toEqual(['b@10.0.0.6'])
+    answers['sim.internal'] = ['10.0.0.6']
+    m.retain(dns)
+    answers['sim.internal'] = ['10.0.0.5', '10.0.0.6']
+    expect(m.plan(dns.models[0]!).map((s) => s.id)).toEqual(['b@10.0.0.5', 'b@10.0.0.6'])
+    expect(m.describe().removed).toEqual([])
+  })
+})

@@ -249,11 +249,6 @@ export class Membership {
     return this.leaving
   }
 
-  /** Has the upstream finished retiring? (false while it drains; true when never retired too.) */
-  retired(upstream: Upstream): boolean {
-    return !this.leaving.has(upstream)
-  }
-
   private patchOf(model: string, id: string, base: UpstreamConfig): UpstreamPatch | undefined {
     const mark = this.patches.get(`${model}\u0000${id}`)
     return mark !== undefined && mark.base === JSON.stringify(base) ? mark.patch : undefined

@@ -1,14 +1,15 @@
 // `npm run bench`: direct-to-simulator against through-the-gateway, on this machine.
 // The gateway is pinned to core 0; the simulator and the load generator share core 1.
-import { fmt, load, rssMiB, startGatewayProc, startSimProc, streams, type LoadResult } from './lib.js'
+import { hasNginx, startNginx } from './nginx.js'
+import { cpuMs, fmt, load, rssMiB, startGatewayProc, startSimProc, streams, type LoadResult } from './lib.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const SOAK_REQUESTS = Number(process.env.BENCH_SOAK ?? 200_000)
 const CHAT = JSON.stringify({ model: 'bench', max_tokens: 16, messages: [{ role: 'user', content: 'Hello, benchmark' }] })
 const STREAM = JSON.stringify({ model: 'bench', stream: true, max_tokens: 50, ignore_eos: true, messages: [{ role: 'user', content: 'stream' }] })
 
-function row(name: string, direct: LoadResult, via: LoadResult): string {
-  return `| ${name} | ${fmt(direct.rps, 0)} | ${fmt(via.rps, 0)} | ${fmt((100 * via.rps) / direct.rps, 0)}% | ${fmt(direct.p50, 3)} / ${fmt(direct.p99, 3)} | ${fmt(via.p50, 3)} / ${fmt(via.p99, 3)} | ${fmt(via.p50 - direct.p50, 3)} | ${via.errors} |`
+function row(name: string, direct: LoadResult, via: LoadResult, cpuPerReqUs: number): string {
+  return `| ${name} | ${fmt(direct.rps, 0)} | ${fmt(via.rps, 0)} | ${fmt((100 * via.rps) / direct.rps, 0)}% | ${fmt(direct.p50, 3)} / ${fmt(direct.p99, 3)} | ${fmt(via.p50, 3)} / ${fmt(via.p99, 3)} | ${fmt(via.p50 - direct.p50, 3)} | ${fmt(cpuPerReqUs, 0)} | ${via.errors} |`
 }
 
 async function main(): Promise<void> {
@@ -33,13 +34,25 @@ async function main(): Promise<void> {
     await load(`${sim.url}/v1/chat/completions`, CHAT, 16, 1)
     const rssWarm = rssMiB(gw.child.pid!)
 
-    console.log('| non-streaming | direct req/s | gateway req/s | ratio | direct p50 / p99 ms | gateway p50 / p99 ms | added p50 ms | errors |')
-    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |')
+    console.log('| non-streaming | direct req/s | gateway req/s | ratio | direct p50 / p99 ms | gateway p50 / p99 ms | added p50 ms | gateway CPU µs/req | errors |')
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
     for (const c of [1, 64]) {
       const direct = await load(`${sim.url}/v1/chat/completions`, CHAT, c, SECONDS)
+      const cpu0 = cpuMs(gw.child.pid!)
       const via = await load(`${gw.url}/v1/chat/completions`, CHAT, c, SECONDS)
-      console.log(row(`concurrency ${c}`, direct, via))
+      const cpu = ((cpuMs(gw.child.pid!) - cpu0) * 1000) / via.requests
+      console.log(row(`concurrency ${c}`, direct, via, cpu))
+      if (hasNginx()) {
+        const nginx = await startNginx(sim.url, 0)
+        await load(`${nginx.url}/v1/chat/completions`, CHAT, c, 1)
+        const n0 = cpuMs(nginx.child.pid!)
+        const vn = await load(`${nginx.url}/v1/chat/completions`, CHAT, c, SECONDS)
+        const ncpu = ((cpuMs(nginx.child.pid!) - n0) * 1000) / vn.requests
+        console.log(row(`  nginx, concurrency ${c}`, direct, vn, ncpu))
+        await nginx.stop()
+      }
     }
+    if (!hasNginx()) console.log('(nginx is not installed: its reference rows are skipped)')
 
     const sbody = STREAM.replace('"bench"', '"bench-stream"')
     const sd = await streams(`${slowSim.url}/v1/chat/completions`, sbody, 256)

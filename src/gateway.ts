@@ -2,6 +2,8 @@
 // the start/stop of every listener and background task.
 import type { AddressInfo } from 'node:net'
 import { registerConfigRoutes } from './admin/config-api.js'
+import { registerDashboard } from './admin/dashboard.js'
+import type { EventFeed } from './admin/events.js'
 import { AdminServer } from './admin/server.js'
 import { registerUpstreamRoutes } from './admin/upstreams-api.js'
 import { ConfigReloader, type ReloaderOptions } from './config/reload.js'
@@ -10,6 +12,7 @@ import { buildSnapshot, type Snapshot } from './config/snapshot.js'
 import { DnsDiscovery, type Resolver } from './routing/dns-discovery.js'
 import { Membership } from './routing/membership.js'
 import { accessLogHook } from './observability/access-log.js'
+import { LiveStats, liveStatsHook } from './observability/live-stats.js'
 import { createLogger, flushLogger, type Logger } from './observability/logger.js'
 import type { Upstream } from './routing/upstream.js'
 import { createHandler, type HandlerState } from './server/handler.js'
@@ -41,6 +44,9 @@ export class Gateway implements HandlerState {
   private readonly listener: Listener
   /** The admin port: admin API, metrics, dashboard. Features register their routes on it. */
   readonly admin: AdminServer
+  /** The live dashboard's collector (fed per request) and its event stream. */
+  readonly liveStats = new LiveStats()
+  private readonly dashboardFeed: EventFeed
   private address: AddressInfo | undefined
   private flushTimer: NodeJS.Timeout | undefined
   /** Run-time pool changes (admin API, DNS discovery) that survive reloads. */
@@ -63,6 +69,8 @@ export class Gateway implements HandlerState {
     if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
     const s = config.server
     this.admin = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token, log: this.log })
+    this.hooks.onResponse.push(liveStatsHook(this.liveStats))
+    this.dashboardFeed = registerDashboard(this.admin, { snapshot: () => this.snapshot, stats: this.liveStats })
     this.listener = new Listener(createHandler(() => this), {
       host: s.host,
       port: s.port,
@@ -150,6 +158,7 @@ export class Gateway implements HandlerState {
     this.discovery.stop()
     const { cut } = await this.listener.close(drainMs)
     clearInterval(this.flushTimer)
+    this.dashboardFeed.close()
     await this.admin.close()
     if (cut) this.log.warn('drain timeout reached; remaining connections were closed')
     const all = [...this.snapshot.upstreams, ...this.membership.retiring.keys()]
@@ -162,5 +171,10 @@ export class Gateway implements HandlerState {
 function openAccessLog(config: Config): Logger | null {
   const target = config.logging.access_log
   if (target === 'off') return null
-  return createLogger({ destination: target === 'stdout' ? 1 : target === 'stderr' ? 2 : target, async: true })
+  // Access-log lines are assembled field by field from the context (no headers, no bodies).
+  return createLogger({
+    destination: target === 'stdout' ? 1 : target === 'stderr' ? 2 : target,
+    async: true,
+    trustedFields: true,
+  })
 }

@@ -104,7 +104,8 @@ export class AdminServer {
     })
   }
 
-  private authorized(req: IncomingMessage): boolean {
+  /** Does the request carry the admin token? (Routes registered public may still ask.) */
+  authorized(req: IncomingMessage): boolean {
     if (this.tokenHash === undefined) return false
     const header = req.headers.authorization
     if (typeof header !== 'string' || !header.startsWith('Bearer ')) return false

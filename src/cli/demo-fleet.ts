@@ -14,13 +14,14 @@ interface DemoSim {
 export class DemoFleet {
   private readonly sims: DemoSim[] = []
 
-  /** Starts `count` simulators on consecutive ports from `firstPort`. */
+  /** Starts `count` simulators on consecutive ports from `firstPort` (0: any free ones). */
   static async start(count: number, firstPort: number, options: SimOptions): Promise<DemoFleet> {
     const fleet = new DemoFleet()
     for (let i = 0; i < count; i++) {
       const name = `sim-${i + 1}`
-      const opts = { ...options, port: firstPort + i, name, seed: i + 1 }
-      fleet.sims.push({ name, options: opts, server: await startSim(opts), condition: 'up' })
+      const server = await startSim({ ...options, port: firstPort === 0 ? 0 : firstPort + i, name, seed: i + 1 })
+      // A revived simulator comes back on the port it had.
+      fleet.sims.push({ name, options: { ...options, port: server.port, name, seed: i + 1 }, server, condition: 'up' })
     }
     return fleet
   }

@@ -13,9 +13,12 @@ import { Traffic } from './demo-traffic.js'
 import { installSignals } from './start.js'
 
 export interface DemoOptions {
+  /** 0 = any free port. */
   port: number
+  /** The first of three in a row; 0 = any free ports. */
   simPort: number
-  adminPort: number
+  /** Defaults to the gateway's port + 1 (any free one when the gateway's is 0). */
+  adminPort?: number
 }
 
 const MODEL = 'chat-small'
@@ -30,10 +33,11 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     if (!live) console.log(line)
   }
   const fleet = await DemoFleet.start(3, opts.simPort, { model: 'sim-model', ttftMs: 150, tokensPerSecond: 40 })
-  const token = process.env.SWITCHYARD_ADMIN_TOKEN ?? randomBytes(12).toString('hex')
+  // A fresh admin token per run, printed below, so the API and the dashboard work at once.
+  const token = process.env.SWITCHYARD_ADMIN_TOKEN ?? randomBytes(12).toString('base64url')
   const config = parseConfig({
     server: { port: opts.port },
-    admin: { port: opts.adminPort, token },
+    admin: { port: opts.adminPort ?? (opts.port === 0 ? 0 : opts.port + 1), token },
     logging: { access_log: 'off' },
     models: [
       {
@@ -93,7 +97,8 @@ TypeScript:  import OpenAI from 'openai'
              const c = new OpenAI({ baseURL: '${url}/v1', apiKey: 'none' })
              console.log((await c.chat.completions.create({ model: '${MODEL}', messages: [{ role: 'user', content: 'Hi' }] })).choices[0].message.content)
 
-Admin API (token made for this run; set SWITCHYARD_ADMIN_TOKEN to choose it):
+Live dashboard: ${gateway.admin.url}/   (admin token: ${token}; set SWITCHYARD_ADMIN_TOKEN to choose it)
+Admin API:
   curl -s ${gateway.admin.url}/admin/upstreams -H 'authorization: Bearer ${token}'
   curl -s -X POST ${gateway.admin.url}/admin/upstreams/sim-2/drain -H 'authorization: Bearer ${token}'
 

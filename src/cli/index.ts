@@ -68,9 +68,9 @@ program
 program
   .command('demo', { isDefault: false })
   .description('start three simulators and the gateway in front of them (what `npm start` runs)')
-  .option('-p, --port <port>', 'gateway port', intArg, 8080)
-  .option('--sim-port <port>', 'first simulator port (three in a row)', intArg, 9001)
-  .option('--admin-port <port>', 'admin API port', intArg, 8081)
+  .option('-p, --port <port>', 'gateway port (0 = any free port)', intArg, 8080)
+  .option('--sim-port <port>', 'first simulator port, three in a row (0 = any free ports)', intArg, 9001)
+  .option('--admin-port <port>', 'admin API port (default: the gateway port + 1; 0 = any free port)', intArg)
   .action(runDemo)
 
 await program.parseAsync(process.argv)

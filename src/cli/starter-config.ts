@@ -12,7 +12,7 @@ server:
 admin:                   # the admin API: pools, drain, config reload (README "Admin API")
   host: 127.0.0.1
   port: 8081
-  # token: \${SWITCHYARD_ADMIN_TOKEN}   # without a token every admin route answers 401
+  # token: \${SWITCHYARD_ADMIN_TOKEN}   # enables the admin API and the live dashboard at http://127.0.0.1:8081/
 
 logging:
   level: info

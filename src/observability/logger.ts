@@ -32,6 +32,11 @@ export interface LoggerOptions {
   readonly async?: boolean
   /** Write to this stream instead (the demo shows recent log lines on its live screen). */
   readonly stream?: { write(line: string): void }
+  /**
+   * Skip redaction: only for loggers whose every field is built by us from known-safe values
+   * (the access log). Redaction costs ~10% of the gateway's CPU per request.
+   */
+  readonly trustedFields?: boolean
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -45,7 +50,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     {
       level: options.level ?? 'info',
       base: undefined,
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      redact: options.trustedFields === true ? undefined : { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     dest

@@ -54,6 +54,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private timer: NodeJS.Timeout | undefined = undefined
   /** The first timer is the total deadline, which comes before the first-token one. */
   private firstIsTotal = false
+  /** When the last body chunk arrived (performance.now()); the idle deadline counts from it. */
+  private lastDataAt = 0
   private readonly startedAt = performance.now()
 
   constructor(
@@ -81,7 +83,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
         method: request.method,
         headers: request.headers,
         body: request.body,
-        bodyTimeout: limits.idle,
+        // Idle gaps are timed here (onTimer), lazily: no timer work per chunk, and time
+        // spent paused for a slow client never counts against the upstream.
+        bodyTimeout: 0,
         headersTimeout: 0,
       },
       this
@@ -96,23 +100,46 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.finish('cancelled', COMMITTED)
   }
 
-  /** The timer fired: the first-token deadline before the first byte, the total one after. */
+  /**
+   * The timer fired. Before the first byte it is the first-token (or total) deadline; after
+   * it, the idle gap or the total deadline, whichever comes first.
+   */
   onTimer(): void {
     if (this.finished) return
-    const total = this.committed || this.firstIsTotal
+    if (this.committed) {
+      this.onTimerAfterCommit()
+      return
+    }
+    const total = this.firstIsTotal
     const err = new UpstreamTimeoutError(
       total
         ? 'The request exceeded its total time limit.'
         : `Upstream ${this.upstream.id} sent nothing within ${this.limits.firstToken} ms.`,
       total ? 'total_timeout' : 'first_token_timeout'
     )
-    if (this.committed) {
-      this.breakStream(err, 'timeout')
-      this.abortUpstream(err)
-      return
-    }
     this.abortUpstream(err)
     this.fail(err, 'timeout')
+  }
+
+  private onTimerAfterCommit(): void {
+    const now = performance.now()
+    // Paused for a slow client: the upstream is not idle, it is being held back.
+    if (this.controller?.paused === true) this.lastDataAt = now
+    const totalLeft = this.limits.deadline - now
+    const idleLeft = this.lastDataAt + this.limits.idle - now
+    if (totalLeft > 0 && idleLeft > 0) {
+      this.timer = setTimeout(onTimer, Math.max(1, Math.min(totalLeft, idleLeft)), this)
+      return
+    }
+    const err =
+      totalLeft <= 0
+        ? new UpstreamTimeoutError('The request exceeded its total time limit.', 'total_timeout')
+        : new UpstreamTimeoutError(
+            `Upstream ${this.upstream.id} sent nothing for ${this.limits.idle} ms.`,
+            'idle_timeout'
+          )
+    this.breakStream(err, 'timeout')
+    this.abortUpstream(err)
   }
 
   /** Resumes reading the upstream once the client has drained its buffer. */
@@ -152,6 +179,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseData(controller: Controller, chunk: Buffer): void {
     if (this.finished) return
     if (!this.committed) this.commit()
+    this.lastDataAt = performance.now()
     const out = this.tap === undefined ? chunk : this.tap.chunk(chunk)
     if (out === undefined || out.length === 0) return
     this.ctx.bytesOut += out.length
@@ -202,8 +230,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     ctx.firstByteMs = ctx.elapsedMs()
     upstream.observeLatency(performance.now() - this.startedAt)
     clearTimeout(this.timer)
-    const left = this.limits.deadline - performance.now()
-    this.timer = Number.isFinite(left) ? setTimeout(onTimer, Math.max(1, left), this) : undefined
+    const now = performance.now()
+    this.lastDataAt = now
+    const wait = Math.min(this.limits.idle, this.limits.deadline - now)
+    this.timer = setTimeout(onTimer, Math.max(1, wait), this)
     if (ctx.res.headersSent) return
     const dropLength = this.tap instanceof SseUsageTap && ctx.usageInjected
     ctx.res.writeHead(this.status, clientResponseHeaders(ctx, upstream, this.headers!, this.eventStream, dropLength))

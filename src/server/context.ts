@@ -20,7 +20,9 @@ export class RequestContext {
   /** The peer's address (issue-level trusted-proxy rules may replace it). */
   clientIp: string
   readonly forwardedProto: 'http' | 'https'
-  readonly abort = new AbortController()
+  /** Created on first use: most requests never need a signal. */
+  private controller: AbortController | undefined = undefined
+  private _cancelled = false
 
   endpoint: Endpoint | undefined = undefined
   body: Record<string, unknown> | undefined = undefined
@@ -66,19 +68,23 @@ export class RequestContext {
     this.forwardedProto = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'
   }
 
+  /** Aborted when the client goes away; for waits that must end with the request. */
   get signal(): AbortSignal {
-    return this.abort.signal
+    this.controller ??= new AbortController()
+    if (this._cancelled && !this.controller.signal.aborted) this.controller.abort()
+    return this.controller.signal
   }
 
   get cancelled(): boolean {
-    return this.abort.signal.aborted
+    return this._cancelled
   }
 
   /** The client went away before the response was complete. */
   cancel(): void {
-    if (this.abort.signal.aborted) return
+    if (this._cancelled) return
+    this._cancelled = true
     this.outcome = 'cancelled'
-    this.abort.abort()
+    this.controller?.abort()
     this.exchange?.cancel()
   }
 

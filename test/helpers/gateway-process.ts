@@ -4,7 +4,14 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { afterAll } from 'vitest'
 import { stringify } from 'yaml'
+
+/** Every gateway this test file started; killed at the end even when a test failed early. */
+const running = new Set<ChildProcess>()
+afterAll(() => {
+  for (const p of running) if (p.exitCode === null) p.kill('SIGKILL')
+})
 
 export const CLI = new URL('../../dist/src/cli/index.js', import.meta.url).pathname
 
@@ -46,6 +53,8 @@ export async function startGateway(
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  running.add(proc)
+  proc.once('exit', () => running.delete(proc))
   let out = ''
   let err = ''
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))

@@ -1,0 +1,119 @@
+// The command line end to end: real `switchyard` processes.
+import { execFile, spawn } from 'node:child_process'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import OpenAI from 'openai'
+import { afterAll, describe, expect, it } from 'vitest'
+import { CLI } from '../helpers/gateway-process.js'
+
+const run = promisify(execFile)
+const started: { kill: () => void }[] = []
+afterAll(() => {
+  for (const p of started) p.kill()
+})
+
+async function cli(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd })
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string }
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
+  }
+}
+
+/** Runs a long-lived command until a line matches, returning the match and the process. */
+function spawnUntil(args: string[], pattern: RegExp): Promise<{ match: RegExpExecArray; stop: () => Promise<number | null> }> {
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  started.push({ kill: () => proc.exitCode === null && proc.kill('SIGKILL') })
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
+  let text = ''
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer): void => {
+      text += d.toString()
+      const m = pattern.exec(text)
+      if (m) resolve({ match: m, stop: () => (proc.kill('SIGINT'), exited) })
+    }
+    proc.stdout.on('data', onData)
+    proc.stderr.on('data', onData)
+    proc.once('exit', (code) => reject(new Error(`exited ${code}: ${text}`)))
+  })
+}
+
+describe('switchyard CLI', () => {
+  it('--help lists every command, and each command explains its options', async () => {
+    const top = await cli(['--help'])
+    expect(top.code).toBe(0)
+    for (const c of ['start', 'validate', 'init', 'sim', 'demo']) expect(top.stdout).toContain(c)
+    const sim = await cli(['sim', '--help'])
+    for (const o of ['--port', '--model', '--ttft', '--tokens-per-second', '--max-concurrency', '--seed']) {
+      expect(sim.stdout).toContain(o)
+    }
+    expect((await cli(['start', '--help'])).stdout).toContain('--config')
+  })
+
+  it('init writes a starter config that validates, and will not overwrite it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
+    const first = await cli(['init'], dir)
+    expect(first.code).toBe(0)
+    const text = await readFile(join(dir, 'switchyard.yaml'), 'utf8')
+    expect(text).toContain('models:')
+    expect(text).toMatch(/^#/)
+    expect((await cli(['init'], dir)).code).toBe(1)
+    expect((await cli(['init', '--force'], dir)).code).toBe(0)
+    const valid = await cli(['validate'], dir)
+    expect(valid.code).toBe(0)
+    expect(valid.stdout).toContain('valid')
+  })
+
+  it('validate exits 1 naming each bad field by its path', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
+    const file = join(dir, 'bad.yaml')
+    await writeFile(
+      file,
+      'models:\n  - name: a\n    upstreams: [{ url: "http://127.0.0.1:1/v1" }]\n  - name: b\n    upstreams:\n      - url: not-a-url\n'
+    )
+    const r = await cli(['validate', '--config', file])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('models[1].upstreams[0].url: must be an http(s) URL')
+  })
+
+  it('start without a config says how to get one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
+    const r = await cli(['start'], dir)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('npx switchyard init')
+  })
+
+  it('start with an invalid config exits 1 with the field path', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
+    await writeFile(join(dir, 'switchyard.yaml'), 'models: []\n')
+    const r = await cli(['start'], dir)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('models: needs at least one model')
+  })
+
+  it('sim serves OpenAI-compatible requests on the port it prints', async () => {
+    const { match, stop } = await spawnUntil(['sim', '--port', '0', '--ttft', '0ms', '--model', 'tiny'], /at (http:\/\/[\d.:]+)\/v1/)
+    const client = new OpenAI({ baseURL: `${match[1]}/v1`, apiKey: 'x' })
+    const models = await client.models.list()
+    expect(models.data[0]!.id).toBe('tiny')
+    expect(await stop()).toBe(0)
+  })
+
+  it('demo runs three simulators behind the gateway and stops cleanly', async () => {
+    const { match, stop } = await spawnUntil(['demo', '--port', '0', '--sim-port', '0'], /gateway at (http:\/\/[\d.:]+)\/v1/)
+    const client = new OpenAI({ baseURL: `${match[1]}/v1`, apiKey: 'none' })
+    const seen = new Set<string>()
+    for (let i = 0; i < 30; i++) {
+      const { response } = await client.chat.completions
+        .create({ model: 'chat-small', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 2 })
+        .withResponse()
+      seen.add(response.headers.get('x-switchyard-upstream')!)
+    }
+    expect(seen.size).toBe(3)
+    expect(await stop()).toBe(0)
+  })
+})

@@ -1,13 +1,18 @@
 // Composition root: builds everything from a Config, swaps snapshots on reload, and owns
 // the start/stop of every listener and background task.
 import type { AddressInfo } from 'node:net'
+import { registerConfigRoutes } from './admin/config-api.js'
 import { registerDashboard } from './admin/dashboard.js'
 import type { EventFeed } from './admin/events.js'
 import { AdminServer } from './admin/server.js'
+import { registerUpstreamRoutes } from './admin/upstreams-api.js'
 import { ConfigError } from './config/load.js'
-import type { Config } from './config/schema.js'
+import { ConfigReloader, type ReloaderOptions } from './config/reload.js'
+import type { Config, ModelConfig } from './config/schema.js'
 import { buildSnapshot, type Snapshot } from './config/snapshot.js'
 import { filterBodyHook, filterRawHook } from './filters/pipeline.js'
+import { DnsDiscovery, type Resolver } from './routing/dns-discovery.js'
+import { Membership } from './routing/membership.js'
 import { accessLogHook } from './observability/access-log.js'
 import { LiveStats, liveStatsHook } from './observability/live-stats.js'
 import { createLogger, flushLogger, type Logger } from './observability/logger.js'
@@ -23,7 +28,16 @@ export interface GatewayOptions {
   readonly logger?: Logger
   /** Access log; defaults to what `logging.access_log` says. */
   readonly accessLog?: Logger | null
+  /** The file the config came from: turns on hot reload (file watch, admin reload). */
+  readonly configFile?: string
+  /** How the file is reloaded (the CLI adds `signal: 'SIGHUP'`). */
+  readonly reload?: ReloaderOptions
+  /** DNS discovery's resolver; defaults to the system's. */
+  readonly resolver?: Resolver
 }
+
+/** How long start, a reload or an admin add waits for the first DNS answers of new hosts. */
+const DISCOVERY_PRIME_MS = 5_000
 
 export class Gateway implements HandlerState {
   snapshot: Snapshot
@@ -41,11 +55,23 @@ export class Gateway implements HandlerState {
   private readonly dashboardFeed: EventFeed
   private address: AddressInfo | undefined
   private flushTimer: NodeJS.Timeout | undefined
+  /** Run-time pool changes (admin API, DNS discovery) that survive reloads. */
+  readonly membership: Membership
+  private readonly discovery: DnsDiscovery
+  /** Hot reload of the config file; undefined for a config built in code. */
+  readonly reloader: ConfigReloader | undefined
+  private readonly plan = (model: ModelConfig) => this.membership.plan(model)
 
   constructor(config: Config, options: GatewayOptions = {}) {
     this.log = options.logger ?? createLogger({ level: config.logging.level })
     this.accessLog = options.accessLog !== undefined ? options.accessLog : openAccessLog(config)
-    this.snapshot = buildSnapshot(config).snapshot
+    this.discovery = new DnsDiscovery({
+      resolver: options.resolver,
+      log: this.log,
+      onChange: (host) => this.refresh(`DNS answer for ${host} changed`),
+    })
+    this.membership = new Membership(this.discovery)
+    this.snapshot = buildSnapshot(config, undefined, this.plan).snapshot
     // Filters first among preHandler hooks: cheap refusals before any limit's round trip, and
     // limits that estimate tokens see max_tokens as capped.
     this.hooks.preParsing.push(filterRawHook)
@@ -64,6 +90,9 @@ export class Gateway implements HandlerState {
     })
     this.redirect =
       s.redirect_http_port === undefined ? undefined : new RedirectListener({ host: s.host, port: s.redirect_http_port, limits })
+    this.reloader = options.configFile === undefined ? undefined : new ConfigReloader(this, options.configFile, options.reload)
+    registerUpstreamRoutes(this.admin, this)
+    registerConfigRoutes(this.admin, this)
   }
 
   get config(): Config {
@@ -83,12 +112,16 @@ export class Gateway implements HandlerState {
   }
 
   async start(): Promise<void> {
+    // Discovered pools get their endpoints before the first request.
+    await this.prime(this.config)
+    this.discovery.track(this.membership.hosts(this.config))
     this.address = await this.listener.listen()
     if (this.redirect !== undefined) {
       this.redirect.httpsPort = this.address.port
       await this.redirect.listen()
     }
     await this.admin.start()
+    await this.reloader?.start()
     // The access log is written in batches; a quiet gateway still shows its lines within a second.
     const accessLog = this.accessLog
     if (accessLog !== null) this.flushTimer = setInterval(() => flushLogger(accessLog), 1000).unref()
@@ -100,21 +133,53 @@ export class Gateway implements HandlerState {
 
   /**
    * Swaps in a new config for new requests; in-flight requests finish on the snapshot they
-   * started with, and upstreams that are gone are closed once their requests end.
+   * started with, and upstreams that are gone drain, then close. Run-time changes are
+   * re-applied (routing/membership.ts says which survive).
    */
   apply(config: Config): void {
-    const previous = this.snapshot.config.server
-    const { snapshot, removed } = buildSnapshot(config, this.snapshot)
-    this.snapshot = snapshot
-    for (const u of removed) void retire(u, this.log)
-    this.listener.update(edgeLimits(snapshot))
+    const previous = this.config
+    const removed = this.swap(config)
+    this.listener.update(edgeLimits(this.snapshot))
+    // Live settings; listener addresses wait for a restart (config/reload.ts reports them).
+    if (config.logging.level !== previous.logging.level) this.log.level = config.logging.level
+    if (config.admin.token !== previous.admin.token) this.admin.setToken(config.admin.token)
     const s = config.server
-    const restart: string[] = (['host', 'port', 'redirect_http_port'] as const).filter((k) => s[k] !== previous[k])
-    if ((s.tls === undefined) !== (previous.tls === undefined)) restart.push('tls')
+    const restart: string[] = (['host', 'port', 'redirect_http_port'] as const).filter((k) => s[k] !== previous.server[k])
+    if ((s.tls === undefined) !== (previous.server.tls === undefined)) restart.push('tls')
     if (restart.length > 0) {
       this.log.warn({ fields: restart.map((k) => `server.${k}`) }, 'these settings take effect at the next restart')
     } else if (s.tls !== undefined) this.reloadTls()
-    this.log.info({ models: snapshot.routes.names, removed: removed.length }, 'config applied')
+    this.log.info({ models: this.snapshot.routes.names, removed }, 'config applied')
+  }
+
+  /** Rebuilds the pools after a run-time change (admin API, DNS): same config, new members. */
+  refresh(reason: string): void {
+    const removed = this.swap(this.config)
+    this.log.info({ reason, upstreams: this.snapshot.upstreams.length, removed }, 'pools rebuilt')
+  }
+
+  /** First DNS answers for discovery hosts of `config` not resolved yet (bounded wait). */
+  prime(config: Config): Promise<void> {
+    return this.discovery.prime(this.membership.hosts(config).keys(), DISCOVERY_PRIME_MS)
+  }
+
+  addresses(host: string): readonly string[] | undefined {
+    return this.discovery.addresses(host)
+  }
+
+  /** One snapshot swap; returns how many upstreams left (they drain in the background). */
+  private swap(config: Config): number {
+    for (const change of this.membership.retain(config)) this.log.warn({ change }, 'run-time change dropped by the new config')
+    const previous = this.snapshot
+    const { snapshot, removed } = buildSnapshot(config, previous, this.plan)
+    this.snapshot = snapshot
+    if (removed.length > 0) {
+      const modelOf = new Map<Upstream, string>()
+      for (const r of previous.routes.routes) for (const u of r.pool.members) modelOf.set(u, r.name)
+      for (const u of removed) void this.membership.retire(u, modelOf.get(u) ?? '', this.log)
+    }
+    this.discovery.track(this.membership.hosts(config))
+    return removed.length
   }
 
   /**
@@ -141,13 +206,16 @@ export class Gateway implements HandlerState {
     if (this.draining) return
     this.draining = true
     this.log.info({ drain_ms: drainMs }, 'draining')
+    this.reloader?.close()
+    this.discovery.stop()
     const { cut } = await this.listener.close(drainMs)
     await this.redirect?.close()
     clearInterval(this.flushTimer)
     this.dashboardFeed.close()
     await this.admin.close()
     if (cut) this.log.warn('drain timeout reached; remaining connections were closed')
-    await Promise.all(this.snapshot.upstreams.map((u) => u.destroy()))
+    const all = [...this.snapshot.upstreams, ...this.membership.retiring.keys()]
+    await Promise.all(all.map((u) => u.destroy().catch(() => undefined)))
     if (this.accessLog !== null) flushLogger(this.accessLog)
     flushLogger(this.log)
   }
@@ -165,14 +233,6 @@ function edgeLimits(snapshot: Snapshot): EdgeLimits {
     maxConnections: s.max_connections,
     maxConnectionsPerIp: s.max_connections_per_ip,
     exempt: (ip) => edge.isTrusted(ip),
-  }
-}
-
-async function retire(u: Upstream, log: Logger): Promise<void> {
-  try {
-    await u.close()
-  } catch (err) {
-    log.warn({ upstream: u.id, err: String(err) }, 'closing a removed upstream failed')
   }
 }
 

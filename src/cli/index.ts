@@ -36,7 +36,8 @@ program
   .command('start')
   .description('run the gateway on a config file')
   .option('-c, --config <file>', 'config file', DEFAULT_CONFIG)
-  .action((opts: { config: string }) => runStart(opts.config))
+  .option('--no-watch', 'reload only on SIGHUP or POST /admin/config/reload, not when the file changes')
+  .action((opts: { config: string; watch: boolean }) => runStart(opts.config, { watch: opts.watch }))
 
 program
   .command('validate')
@@ -69,6 +70,7 @@ program
   .description('start three simulators and the gateway in front of them (what `npm start` runs)')
   .option('-p, --port <port>', 'gateway port (0 = any free port)', intArg, 8080)
   .option('--sim-port <port>', 'first simulator port, three in a row (0 = any free ports)', intArg, 9001)
+  .option('--admin-port <port>', 'admin API port (default: the gateway port + 1; 0 = any free port)', intArg)
   .action(runDemo)
 
 await program.parseAsync(process.argv)

@@ -1,10 +1,10 @@
 // `switchyard start`: the gateway on a config file. SIGTERM/SIGINT drain then exit 0;
-// SIGHUP reloads the file (an invalid one is logged and the old config keeps serving).
+// SIGHUP or a change of the file reloads it (config/reload.ts).
 import { access } from 'node:fs/promises'
 import { ConfigError, loadConfig } from '../config/load.js'
 import { Gateway } from '../gateway.js'
 
-export async function runStart(file: string): Promise<void> {
+export async function runStart(file: string, options: { watch?: boolean } = {}): Promise<void> {
   try {
     await access(file)
   } catch {
@@ -27,7 +27,8 @@ export async function runStart(file: string): Promise<void> {
   }
   let gateway: Gateway
   try {
-    gateway = new Gateway(config) // reads server.tls files
+    // Reads server.tls files: a bad certificate is a config error.
+    gateway = new Gateway(config, { configFile: file, reload: { signal: 'SIGHUP', watch: options.watch !== false } })
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     console.error(err.message)
@@ -35,10 +36,11 @@ export async function runStart(file: string): Promise<void> {
     return
   }
   await gateway.start()
-  installSignals(gateway, file)
+  installSignals(gateway)
 }
 
-export function installSignals(gateway: Gateway, file: string | undefined): void {
+/** SIGTERM / SIGINT: drain, then exit 0 (a second signal exits at once). */
+export function installSignals(gateway: Gateway): void {
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) {
@@ -57,15 +59,4 @@ export function installSignals(gateway: Gateway, file: string | undefined): void
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
-  if (file !== undefined) {
-    process.on('SIGHUP', () => {
-      loadConfig(file).then(
-        (config) => gateway.apply(config),
-        (err: unknown) => {
-          const issues = err instanceof ConfigError ? err.issues : [String(err)]
-          gateway.log.error({ file, issues }, 'config reload rejected; the previous config keeps serving')
-        }
-      )
-    })
-  }
 }

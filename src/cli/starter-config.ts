@@ -9,7 +9,7 @@ server:
   max_body: 10MiB        # larger request bodies get 413
   drain_timeout: 30s     # on SIGTERM, in-flight streams may run this long
 
-admin:
+admin:                   # the admin API: pools, drain, config reload (README "Admin API")
   host: 127.0.0.1
   port: 8081
   # token: \${SWITCHYARD_ADMIN_TOKEN}   # enables the admin API and the live dashboard at http://127.0.0.1:8081/
@@ -28,6 +28,8 @@ models:
         # weight: 2                       # for the weighted strategy
       - url: http://127.0.0.1:9002/v1
       - url: http://127.0.0.1:9003/v1
+      # - url: http://vllm.internal:8000/v1   # every A/AAAA address of the host is an endpoint,
+      #   discovery: dns                      # re-resolved every discovery_interval (10s)
     timeouts:
       connect: 5s          # TCP connect
       first_token: 120s    # until the first response byte (non-streaming: the whole answer)

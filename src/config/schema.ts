@@ -49,8 +49,15 @@ export const upstreamSchema = z.strictObject({
   weight: z.number().positive().default(1),
   max_concurrency: z.number().int().positive().optional(),
   discovery: z.enum(['dns']).optional(),
+  /** With `discovery: dns`: how often the host is resolved again (default 10 s). */
+  discovery_interval: duration()
+    .refine((ms) => ms >= 100, { message: 'must be at least 100ms' })
+    .optional(),
   /** Extra headers sent upstream (e.g. OpenAI-Organization); never returned to clients. */
   headers: z.record(z.string(), z.string()).optional(),
+}).refine((u) => u.discovery_interval === undefined || u.discovery !== undefined, {
+  message: 'only applies with discovery: dns',
+  path: ['discovery_interval'],
 })
 
 export const timeoutsSchema = z.strictObject({

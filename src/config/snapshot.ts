@@ -1,14 +1,19 @@
 // Config (+ the previous Snapshot) → Snapshot: routes, pools and upstreams. Pure apart
 // from creating connection pools; live upstreams whose spec is unchanged are reused, so
-// their health, latency figures and connections carry over a reload.
+// their health, latency figures and connections carry over a reload. Which members a pool
+// has comes from a plan (routing/membership.ts: the config plus run-time changes).
 import type { FilterPipeline } from '../filters/filter.js'
 import { buildFilterPipeline } from '../filters/pipeline.js'
+import type { MemberSpec } from '../routing/membership.js'
+import { specIdentity, upstreamId } from '../routing/membership.js'
 import { Pool } from '../routing/pool.js'
 import { RouteTable, type Route } from '../routing/route-table.js'
 import { Upstream } from '../routing/upstream.js'
 import { RetryBudget } from '../resilience/retry-budget.js'
 import { EdgePolicy } from '../server/edge-policy.js'
-import type { Config, ModelConfig, UpstreamConfig } from './schema.js'
+import type { Config, ModelConfig } from './schema.js'
+
+export { upstreamId }
 
 export interface Snapshot {
   readonly config: Config
@@ -27,16 +32,23 @@ export interface SnapshotChange {
   readonly removed: readonly Upstream[]
 }
 
-/** Identity of an upstream across reloads: same model, same id, same spec, same connect timeout. */
-function upstreamKey(model: ModelConfig, id: string, spec: UpstreamConfig): string {
-  return `${model.name}\u0000${id}\u0000${model.timeouts.connect}\u0000${JSON.stringify(spec)}`
+/** The members a model's pool should have. */
+export type MemberPlan = (model: ModelConfig) => readonly MemberSpec[]
+
+/** The plan without run-time changes: the configured upstreams, as they are. */
+export const configuredMembers: MemberPlan = (model) =>
+  model.upstreams.map((spec, i) => ({ id: upstreamId(spec, i), spec, source: 'config' }))
+
+/**
+ * Identity of an upstream across reloads: same model, id, connect timeout and spec. Weight
+ * and max_concurrency are left out: they are applied to the live object, so changing them
+ * (in the file or through the admin API) keeps its health, latency and connections.
+ */
+function upstreamKey(model: ModelConfig, id: string, spec: MemberSpec['spec']): string {
+  return `${model.name}\u0000${id}\u0000${model.timeouts.connect}\u0000${specIdentity(spec)}`
 }
 
-export function upstreamId(spec: UpstreamConfig, index: number): string {
-  return spec.name ?? String(index)
-}
-
-export function buildSnapshot(config: Config, previous?: Snapshot): SnapshotChange {
+export function buildSnapshot(config: Config, previous?: Snapshot, plan: MemberPlan = configuredMembers): SnapshotChange {
   const live = new Map<string, Upstream>()
   const previousBudgets = new Map<string, RetryBudget>()
   if (previous !== undefined) {
@@ -49,11 +61,12 @@ export function buildSnapshot(config: Config, previous?: Snapshot): SnapshotChan
   const routes: { -readonly [K in keyof Route]: Route[K] }[] = []
   const upstreams: Upstream[] = []
   for (const model of config.models) {
-    const members = model.upstreams.map((spec, i) => {
-      const id = upstreamId(spec, i)
+    const members = plan(model).map(({ id, spec, address }) => {
       const existing = live.get(upstreamKey(model, id, spec))
-      const u = existing ?? new Upstream(spec, { id, connectTimeout: model.timeouts.connect })
+      const u = existing ?? new Upstream(spec, { id, connectTimeout: model.timeouts.connect, address })
       if (existing !== undefined) kept.add(existing)
+      u.configuredWeight = spec.weight
+      u.maxConcurrency = spec.max_concurrency
       u.slowStartMs = model.health?.slow_start ?? 0
       return u
     })

@@ -68,13 +68,16 @@ export class Upstream implements BalanceTarget {
   ) {
     const url = new URL(spec.url)
     this.id = options.id
+    // A discovered endpoint connects to its address but still names the host: in the Host
+    // header, and so in TLS SNI and certificate checks (undici derives both from it).
+    const host = options.address === undefined ? [] : ['host', url.host]
     if (options.address !== undefined) {
       url.hostname = options.address.includes(':') ? `[${options.address}]` : options.address
     }
     this.origin = url.origin
     this.basePath = url.pathname.replace(/\/+$/, '')
     this.authorization = spec.api_key === undefined ? undefined : `Bearer ${spec.api_key}`
-    this.extraHeaders = Object.entries(spec.headers ?? {}).flat()
+    this.extraHeaders = [...host, ...Object.entries(spec.headers ?? {}).flat()]
     this.configuredWeight = spec.weight
     this.maxConcurrency = spec.max_concurrency
     this.dispatcher = new ConnectionPool(this.origin, {

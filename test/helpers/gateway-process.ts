@@ -37,28 +37,32 @@ export interface GatewayProcess {
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<void>
 }
 
+/** The YAML a test config is written as: ports default to 0 (any free one). */
+export function configText(config: Record<string, unknown> | string): string {
+  return typeof config === 'string'
+    ? config
+    : stringify({
+        ...config,
+        server: { port: 0, ...(config.server as object | undefined) },
+        admin: { port: 0, ...(config.admin as object | undefined) },
+      })
+}
+
 export async function startGateway(
   config: Record<string, unknown> | string,
-  env: Record<string, string> = {}
+  env: Record<string, string> = {},
+  args: readonly string[] = []
 ): Promise<GatewayProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-test-'))
   const configFile = join(dir, 'switchyard.yaml')
-  const withDefaults =
-    typeof config === 'string'
-      ? config
-      : stringify({
-          ...config,
-          server: { port: 0, ...(config.server as object | undefined) },
-          admin: { port: 0, ...(config.admin as object | undefined) },
-        })
-  await writeFile(configFile, withDefaults)
+  await writeFile(configFile, configText(config))
   await registerSecrets(
     ...secretsInConfig(typeof config === 'string' ? parse(config) : config),
     ...Object.entries(env)
       .filter(([k]) => /KEY|TOKEN|SECRET|PASSWORD/i.test(k))
       .map(([, v]) => v)
   )
-  const proc = spawn(process.execPath, [CLI, 'start', '--config', configFile], {
+  const proc = spawn(process.execPath, [CLI, 'start', '--config', configFile, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

@@ -17,7 +17,7 @@ afterAll(async () => {
 })
 
 describe('POST /admin/upstreams/{name}/drain', () => {
-  it('lets in-flight streams finish, sends nothing new, then removes the upstream', async () => {
+  it('lets in-flight streams finish, sends nothing new, then removes the upstream', { timeout: 60_000 }, async () => {
     sims = await startSims(2, { ttftMs: 20, tokensPerSecond: 25 })
     gw = await startGateway({
       admin: { token: TOKEN },
@@ -31,7 +31,8 @@ describe('POST /admin/upstreams/{name}/drain', () => {
         client.chat.completions.create({
           model: 'm',
           stream: true,
-          max_tokens: 100,
+          // Long enough (10 s) to outlast the checks below on a loaded machine.
+          max_tokens: 250,
           messages: [{ role: 'user', content: 'drain me' }],
           ...{ ignore_eos: true },
         })
@@ -68,7 +69,7 @@ describe('POST /admin/upstreams/{name}/drain', () => {
     // …and they were sent while a still had streams to finish.
     expect((await simStats(sims[0]!)).inflight).toBe(5)
 
-    for (const r of await Promise.all(reading)) expect(r).toEqual({ n: 100, finish: 'length' })
+    for (const r of await Promise.all(reading)) expect(r).toEqual({ n: 250, finish: 'length' })
     expect((await simStats(sims[0]!)).cancelled).toBe(0)
     await eventually(async () => (await admin('GET', '/admin/upstreams')).body.data.length === 1)
     await gw.waitForLog(/"upstream":"a","msg":"upstream drained and removed"/)

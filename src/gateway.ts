@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { AdminServer } from './admin/server.js'
 import type { Config } from './config/schema.js'
 import { buildSnapshot, type Snapshot } from './config/snapshot.js'
+import { HealthSupervisor } from './health/supervisor.js'
 import { accessLogHook } from './observability/access-log.js'
 import { createLogger, flushLogger, type Logger } from './observability/logger.js'
 import type { Upstream } from './routing/upstream.js'
@@ -27,6 +28,8 @@ export class Gateway implements HandlerState {
   private readonly listener: Listener
   /** The admin port: admin API, metrics, dashboard. Features register their routes on it. */
   readonly admin: AdminServer
+  /** Active health checks of the live snapshot's pools. */
+  readonly health: HealthSupervisor
   private address: AddressInfo | undefined
   private flushTimer: NodeJS.Timeout | undefined
 
@@ -35,6 +38,7 @@ export class Gateway implements HandlerState {
     this.accessLog = options.accessLog !== undefined ? options.accessLog : openAccessLog(config)
     this.snapshot = buildSnapshot(config).snapshot
     if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
+    this.health = new HealthSupervisor({ log: this.log })
     const s = config.server
     this.admin = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token, log: this.log })
     this.listener = new Listener(createHandler(() => this), {
@@ -58,6 +62,7 @@ export class Gateway implements HandlerState {
   async start(): Promise<void> {
     this.address = await this.listener.listen()
     await this.admin.start()
+    this.health.start(this.snapshot)
     // The access log is written in batches; a quiet gateway still shows its lines within a second.
     const accessLog = this.accessLog
     if (accessLog !== null) this.flushTimer = setInterval(() => flushLogger(accessLog), 1000).unref()
@@ -71,6 +76,7 @@ export class Gateway implements HandlerState {
   apply(config: Config): void {
     const { snapshot, removed } = buildSnapshot(config, this.snapshot)
     this.snapshot = snapshot
+    this.health.apply(snapshot)
     for (const u of removed) void retire(u, this.log)
     this.log.info({ models: snapshot.routes.names, removed: removed.length }, 'config applied')
   }
@@ -81,6 +87,7 @@ export class Gateway implements HandlerState {
     this.draining = true
     this.log.info({ drain_ms: drainMs }, 'draining')
     const { cut } = await this.listener.close(drainMs)
+    await this.health.stop()
     clearInterval(this.flushTimer)
     await this.admin.close()
     if (cut) this.log.warn('drain timeout reached; remaining connections were closed')

@@ -1,9 +1,11 @@
 // Config (+ the previous Snapshot) → Snapshot: routes, pools and upstreams. Pure apart
 // from creating connection pools; live upstreams whose spec is unchanged are reused, so
 // their health, latency figures and connections carry over a reload.
+import { OutlierDetector } from '../health/outlier-detector.js'
 import { Pool } from '../routing/pool.js'
 import { RouteTable, type Route } from '../routing/route-table.js'
 import { Upstream } from '../routing/upstream.js'
+import { AdmissionQueue } from '../resilience/admission-queue.js'
 import { RetryBudget } from '../resilience/retry-budget.js'
 import type { Config, ModelConfig, UpstreamConfig } from './schema.js'
 
@@ -31,10 +33,10 @@ export function upstreamId(spec: UpstreamConfig, index: number): string {
 
 export function buildSnapshot(config: Config, previous?: Snapshot): SnapshotChange {
   const live = new Map<string, Upstream>()
-  const previousBudgets = new Map<string, RetryBudget>()
+  const previousRoutes = new Map<string, Route>()
   if (previous !== undefined) {
     for (const route of previous.routes.routes) {
-      previousBudgets.set(route.name, route.budget)
+      previousRoutes.set(route.name, route)
       for (const u of route.pool.members) live.set(upstreamKey(route.config, u.id, u.spec), u)
     }
   }
@@ -55,12 +57,20 @@ export function buildSnapshot(config: Config, previous?: Snapshot): SnapshotChan
       strategy: model.strategy,
       maxLoadFactor: model.affinity.max_load_factor,
     })
-    const old = previousBudgets.get(model.name)
+    const old = previousRoutes.get(model.name)
     const budget =
-      old !== undefined && old.percent === model.retries.budget_percent
-        ? old
+      old !== undefined && old.budget.percent === model.retries.budget_percent
+        ? old.budget
         : new RetryBudget(model.retries.budget_percent)
-    routes.push({ name: model.name, config: model, pool, fallbacks: [], budget })
+    // The queue carries over, so requests waiting in it are woken by the new pool's members.
+    const queue = old?.queue ?? new AdmissionQueue(model.queue)
+    queue.configure(model.queue)
+    const outlier = new OutlierDetector(pool, model.outlier, undefined, old?.outlier.records)
+    pool.observer = (u, outcome, retryAfterMs) => {
+      outlier.observe(u, outcome, retryAfterMs)
+      queue.release()
+    }
+    routes.push({ name: model.name, config: model, pool, fallbacks: [], budget, queue, outlier })
   }
   const byName = new Map(routes.map((r) => [r.name, r]))
   for (const r of routes) r.fallbacks = r.config.fallback.map((name) => byName.get(name)!)

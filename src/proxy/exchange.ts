@@ -14,8 +14,8 @@ import type { UpstreamRequest } from '../providers/provider.js'
 import type { AttemptOutcome, Upstream } from '../routing/upstream.js'
 import type { RequestContext } from '../server/context.js'
 import { sseErrorFrame } from '../server/reply.js'
-import { clientResponseHeaders } from './headers.js'
-import { JsonUsageTap, SseUsageTap, type ResponseTap } from './usage-tap.js'
+import { clientResponseHeaders, keepaliveHeaders } from './headers.js'
+import { ErrorEventTap, JsonUsageTap, SseUsageTap, type ResponseTap } from './usage-tap.js'
 
 type Controller = Dispatcher.DispatchController
 
@@ -33,12 +33,20 @@ export interface ExchangeLimits {
   readonly deadline: number
   /** May a retryable status (5xx, 429) be dropped for another attempt? */
   readonly mayRetry: boolean
+  /**
+   * Streams only: ms between `: ping` comments while no upstream byte has come (0 = off). The
+   * first ping commits a 200 event stream, after which no retry is possible.
+   */
+  readonly keepalive: number
 }
 
 const COMMITTED: AttemptResult = { committed: true }
 
 /** Our own abort reason when a client disconnect ends the attempt. */
 class ClientClosed extends Error {}
+
+/** An SSE comment: ignored by every SSE parser, but it keeps idle-timing proxies from cutting. */
+const PING = Buffer.from(': ping\n\n')
 
 export class Exchange implements Dispatcher.DispatchHandler {
   readonly result: Promise<AttemptResult>
@@ -52,6 +60,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private eventStream = false
   private tap: ResponseTap | undefined = undefined
   private timer: NodeJS.Timeout | undefined = undefined
+  /** Between body chunks after the commit; not running while the client holds us paused. */
+  private idleTimer: NodeJS.Timeout | undefined = undefined
+  private paused = false
+  private pingTimer: NodeJS.Timeout | undefined = undefined
+  /** Keep-alive pings committed a 200 event stream before the upstream's first byte. */
+  private pinged = false
   /** The first timer is the total deadline, which comes before the first-token one. */
   private firstIsTotal = false
   private readonly startedAt = performance.now()
@@ -75,13 +89,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const total = limits.deadline - this.startedAt
     this.firstIsTotal = total < limits.firstToken
     this.timer = setTimeout(onTimer, Math.max(1, Math.min(limits.firstToken, total)), this)
+    if (limits.keepalive > 0) this.pingTimer = setInterval(onPing, limits.keepalive, this)
     upstream.dispatcher.dispatch(
       {
         path: request.path,
         method: request.method,
         headers: request.headers,
         body: request.body,
-        bodyTimeout: limits.idle,
+        // Our idle timer starts at the first body byte: undici's would count from the headers,
+        // which a model server sends before its (possibly long) prefill.
+        bodyTimeout: 0,
         headersTimeout: 0,
       },
       this
@@ -115,8 +132,39 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.fail(err, 'timeout')
   }
 
+  /** No upstream byte yet: keep the client's connection alive with an SSE comment. */
+  onPing(): void {
+    if (this.finished || this.committed) {
+      clearInterval(this.pingTimer)
+      return
+    }
+    const { ctx } = this
+    if (!this.pinged) {
+      if (ctx.res.headersSent) return
+      this.pinged = true
+      this.eventStream = true
+      ctx.status = 200
+      ctx.upstream = this.upstream
+      ctx.res.writeHead(200, keepaliveHeaders(ctx, this.upstream))
+    }
+    ctx.bytesOut += PING.length
+    ctx.res.write(PING)
+  }
+
+  /** Nothing came between two chunks for `idle` ms (time paused by the client not counted). */
+  onIdle(): void {
+    if (this.finished || this.paused) return
+    const err = new UpstreamTimeoutError(`Upstream ${this.upstream.id} stalled between chunks.`, 'idle_timeout')
+    this.breakStream(err, 'timeout')
+    this.abortUpstream(err)
+  }
+
   /** Resumes reading the upstream once the client has drained its buffer. */
   resume(): void {
+    if (this.paused) {
+      this.paused = false
+      this.idleTimer?.refresh()
+    }
     this.controller?.resume()
   }
 
@@ -128,7 +176,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Controller, status: number, headers: IncomingHttpHeaders): void {
     if (this.finished) return
     if (status >= 500 || status === 429) {
-      if (this.limits.mayRetry && !this.ctx.res.headersSent) {
+      if (this.limits.mayRetry && !this.ctx.res.headersSent && !this.pinged) {
         const retryAfter = retryAfterMs(headers)
         const err = new UpstreamHttpError(status, `Upstream ${this.upstream.id} answered ${status}.`, retryAfter / 1000)
         controller.abort(err)
@@ -140,6 +188,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.headers = headers
     const type = headers['content-type']
     this.eventStream = typeof type === 'string' && type.startsWith('text/event-stream')
+    if (this.pinged && (status >= 300 || !this.eventStream)) {
+      // The client already has a 200 event stream: the upstream's answer becomes an error event.
+      this.eventStream = true
+      this.tap = new ErrorEventTap(status, this.upstream.id)
+      return
+    }
+    this.eventStream ||= this.pinged
     if (status < 300) {
       this.tap = this.eventStream
         ? new SseUsageTap(this.ctx.usageInjected)
@@ -152,10 +207,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseData(controller: Controller, chunk: Buffer): void {
     if (this.finished) return
     if (!this.committed) this.commit()
+    else this.idleTimer?.refresh()
     const out = this.tap === undefined ? chunk : this.tap.chunk(chunk)
     if (out === undefined || out.length === 0) return
     this.ctx.bytesOut += out.length
-    if (!this.ctx.res.write(out)) controller.pause()
+    if (!this.ctx.res.write(out)) {
+      this.paused = true
+      controller.pause()
+    }
   }
 
   onResponseEnd(): void {
@@ -163,6 +222,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (!this.committed) this.commit()
     const tail = this.tap?.end()
     if (tail !== undefined && tail.length > 0) this.ctx.bytesOut += tail.length
+    if (this.tap instanceof ErrorEventTap) {
+      this.ctx.error = this.tap.error
+      this.ctx.outcome = 'error'
+    }
     this.ctx.res.end(tail)
     this.ctx.usage = this.tap?.usage
     const s = this.status
@@ -176,7 +239,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return
     }
     const error = classify(err, this.upstream.id, this.committed)
-    if (!this.committed && !this.ctx.res.headersSent) {
+    if (!this.committed) {
       this.fail(error, error instanceof UpstreamTimeoutError ? 'timeout' : 'connect_error')
       return
     }
@@ -197,20 +260,24 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private commit(): void {
     this.committed = true
     const { ctx, upstream } = this
-    ctx.status = this.status
+    if (!this.pinged) ctx.status = this.status
     ctx.upstream = upstream
     ctx.firstByteMs = ctx.elapsedMs()
     upstream.observeLatency(performance.now() - this.startedAt)
     clearTimeout(this.timer)
+    clearInterval(this.pingTimer)
     const left = this.limits.deadline - performance.now()
     this.timer = Number.isFinite(left) ? setTimeout(onTimer, Math.max(1, left), this) : undefined
+    if (this.limits.idle > 0) this.idleTimer = setTimeout(onIdle, this.limits.idle, this)
     if (ctx.res.headersSent) return
     const dropLength = this.tap instanceof SseUsageTap && ctx.usageInjected
     ctx.res.writeHead(this.status, clientResponseHeaders(ctx, upstream, this.headers!, this.eventStream, dropLength))
   }
 
+  /** Failed before the first upstream byte: retryable, unless keep-alive pings committed. */
   private fail(error: GatewayError, outcome: AttemptOutcome): void {
-    this.finish(outcome, { committed: false, error, outcome })
+    if (this.pinged) this.breakStream(error, outcome)
+    else this.finish(outcome, { committed: false, error, outcome })
   }
 
   private abortUpstream(reason: Error): void {
@@ -222,6 +289,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.finished) return
     this.finished = true
     clearTimeout(this.timer)
+    clearTimeout(this.idleTimer)
+    clearInterval(this.pingTimer)
     if (this.ctx.exchange === this) this.ctx.exchange = undefined
     this.upstream.end(outcome, retryAfter)
     this.resolve(result)
@@ -230,6 +299,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
 function onTimer(ex: Exchange): void {
   ex.onTimer()
+}
+
+function onIdle(ex: Exchange): void {
+  ex.onIdle()
+}
+
+function onPing(ex: Exchange): void {
+  ex.onPing()
 }
 
 /** undici's error → our error class. */

@@ -2,7 +2,7 @@
 // changes swap a new member list and balancer in (never patch them in place).
 import type { Balancer, PickFilter } from '../balancing/balancer.js'
 import { createBalancer, type StrategyName } from '../balancing/registry.js'
-import type { Upstream } from './upstream.js'
+import type { AttemptObserver, Upstream } from './upstream.js'
 
 /** Accepts members that are up, have capacity, and were not tried yet. */
 class Eligible implements PickFilter<Upstream> {
@@ -29,6 +29,7 @@ export interface PoolOptions {
 export class Pool {
   private balancer: Balancer<Upstream>
   private _members: readonly Upstream[]
+  private _observer: AttemptObserver | undefined = undefined
 
   constructor(
     readonly model: string,
@@ -41,6 +42,16 @@ export class Pool {
 
   get members(): readonly Upstream[] {
     return this._members
+  }
+
+  /** Told of every member's finished attempts (outlier detection, the admission queue). */
+  get observer(): AttemptObserver | undefined {
+    return this._observer
+  }
+
+  set observer(observer: AttemptObserver | undefined) {
+    this._observer = observer
+    for (const u of this._members) u.observer = observer
   }
 
   private build(members: readonly Upstream[]): Balancer<Upstream> {
@@ -101,5 +112,6 @@ export class Pool {
   setMembers(members: readonly Upstream[]): void {
     this.balancer = this.build(members)
     this._members = members
+    if (this._observer !== undefined) for (const u of members) u.observer = this._observer
   }
 }

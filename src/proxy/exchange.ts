@@ -128,8 +128,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.abortUpstream(err)
       return
     }
-    this.abortUpstream(err)
     this.fail(err, 'timeout')
+    this.abortUpstream(err)
   }
 
   /** No upstream byte yet: keep the client's connection alive with an SSE comment. */
@@ -179,8 +179,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
       if (this.limits.mayRetry && !this.ctx.res.headersSent && !this.pinged) {
         const retryAfter = retryAfterMs(headers)
         const err = new UpstreamHttpError(status, `Upstream ${this.upstream.id} answered ${status}.`, retryAfter / 1000)
-        controller.abort(err)
+        // Finish first: aborting may call onResponseError at once, which must find us finished.
         this.finish(status === 429 ? 'rate_limited' : 'http_error', { committed: false, error: err, outcome: 'http_error' }, retryAfter)
+        controller.abort(err)
         return
       }
     }

@@ -57,28 +57,34 @@ describe('a simulator dies', () => {
   it('under steady non-streaming load: zero failed client requests', async () => {
     const sims = groups.kill!
     let ok = 0
+    let okAfterKill = 0
+    let killed = false
     const failures: string[] = []
     let stop = false
     const worker = async (): Promise<void> => {
       while (!stop) {
         const r = await post(gw.url, { model: 'kill', max_tokens: 8, messages: [{ role: 'user', content: 'steady' }] })
-        if (r.status === 200) ok++
-        else failures.push(`${r.status} ${r.text}`)
+        if (r.status !== 200) failures.push(`${r.status} ${r.text}`)
+        else if (killed) okAfterKill++
+        else ok++
       }
     }
     const workers = Array.from({ length: 12 }, worker)
     await sleep(1000)
     const before = await received(sims)
     await sims[0]!.close()
+    killed = true
     await sleep(1500)
     const after = await Promise.all(sims.slice(1).map(async (s) => (await simStats(s)).received))
     stop = true
     await Promise.all(workers)
     expect(failures).toEqual([])
-    expect(ok).toBeGreaterThan(100)
+    // Thresholds stay low: a busy machine may serve few requests, but none may fail.
+    expect(ok).toBeGreaterThan(10)
+    expect(okAfterKill).toBeGreaterThan(10)
     // The survivors took the traffic on.
-    expect(after[0]! - before[1]!).toBeGreaterThan(20)
-    expect(after[1]! - before[2]!).toBeGreaterThan(20)
+    expect(after[0]! - before[1]!).toBeGreaterThan(3)
+    expect(after[1]! - before[2]!).toBeGreaterThan(3)
   })
 
   it('streams on it end with the SSE error event; streams on the others are undisturbed', async () => {
@@ -167,7 +173,7 @@ describe('a simulator rate-limits', () => {
     expect(seen).toBe(1)
     await setFault(limited!, { mode: 'ok' })
     // During the cooldown nothing goes to it, even though it would answer now.
-    while (Date.now() - hitAt < 1500) {
+    while (Date.now() - hitAt < 1200) {
       const r = await post(gw.url, { model: 'ratelimit', messages: [{ role: 'user', content: 'c' }] })
       expect(r.headers.get('x-switchyard-upstream')).toBe('ratelimit-1')
     }

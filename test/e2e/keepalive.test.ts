@@ -31,6 +31,8 @@ beforeAll(async () => {
         timeouts: { keepalive: '150ms', first_token: '700ms' },
       },
       { name: 'nopings', upstreams: [{ url: `${slow!.url}/v1`, name: 'slow' }] },
+      // The simulator sends its headers at once and the first token a second later, as vLLM does.
+      { name: 'prefill', upstreams: [{ url: `${slow!.url}/v1`, name: 'slow' }], timeouts: { idle: '300ms' }, retries: { attempts: 0 } },
     ],
   })
 })
@@ -85,6 +87,14 @@ describe('keep-alive pings before the first token', () => {
     const { chunks } = await rawStream('nopings')
     expect(chunks[0]!.text.startsWith('data:')).toBe(true)
     expect(chunks[0]!.at).toBeGreaterThanOrEqual(900)
+  })
+
+  it('the idle timeout starts at the first byte, so a prefill longer than it is not cut', async () => {
+    const { status, chunks } = await rawStream('prefill')
+    expect(status).toBe(200)
+    const body = chunks.map((c) => c.text).join('')
+    expect(body).not.toContain('"error"')
+    expect(body.trimEnd().endsWith('data: [DONE]')).toBe(true)
   })
 
   it('after pings committed the stream, a first-token timeout ends it with the SSE error event, not a retry', async () => {

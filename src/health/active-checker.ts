@@ -42,7 +42,7 @@ export class ActiveHealthChecker implements HealthChecker {
   private abort = new AbortController()
 
   constructor(
-    private readonly pool: WatchedPool,
+    private pool: WatchedPool,
     readonly config: HealthCheckConfig,
     private readonly options: ActiveHealthCheckerOptions = {}
   ) {
@@ -59,6 +59,11 @@ export class ActiveHealthChecker implements HealthChecker {
     this.abort = new AbortController()
     // The first round comes soon but at a random point, so many pools do not probe in step.
     this.schedule(this.config.interval * this.random())
+  }
+
+  /** Watches the same model's pool in a newer snapshot from the next round on. */
+  follow(pool: WatchedPool): void {
+    this.pool = pool
   }
 
   async stop(): Promise<void> {

@@ -35,7 +35,15 @@ export async function forward(ctx: RequestContext): Promise<void> {
     let retriesLeft = route.config.retries.attempts
     for (;;) {
       if (ctx.cancelled) return
-      const choice = await choose(ctx, route, tried, key, isLast)
+      let choice: Choice | undefined
+      try {
+        choice = await choose(ctx, route, tried, key, isLast)
+      } catch (err) {
+        // The queue could not admit it (full, or waited too long): a fallback model may.
+        if (isLast || !(err instanceof NoHealthyUpstreamError)) throw err
+        lastError = err
+        break
+      }
       if (ctx.cancelled) return
       if (choice === undefined) break
       const { upstream } = choice

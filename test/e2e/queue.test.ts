@@ -9,6 +9,7 @@ import { post, received, sleep } from '../helpers/requests.js'
 let wait: SimServer[]
 let limit: SimServer[]
 let leave: SimServer[]
+let spill: SimServer[]
 let gw: GatewayProcess
 
 const ask = { messages: [{ role: 'user', content: 'q' }], max_tokens: 1 }
@@ -17,19 +18,22 @@ beforeAll(async () => {
   wait = await startSims(2, { ttftMs: 300 })
   limit = await startSims(2, { ttftMs: 1500 })
   leave = await startSims(1, { ttftMs: 1000 })
+  spill = await startSims(2, { ttftMs: 500 })
   const ups = (sims: SimServer[], max: number) => sims.map((s, i) => ({ url: `${s.url}/v1`, name: `s${i}`, max_concurrency: max }))
   gw = await startGateway({
     models: [
       { name: 'wait', upstreams: ups(wait, 2), queue: { max: 100, timeout: '5s' } },
       { name: 'limit', upstreams: ups(limit, 1), queue: { max: 2, timeout: '400ms' } },
       { name: 'leave', upstreams: ups(leave, 1), queue: { max: 1, timeout: '5s' } },
+      { name: 'busy', upstreams: ups(spill.slice(0, 1), 1), queue: { max: 0 }, fallback: ['overflow'] },
+      { name: 'overflow', upstreams: ups(spill.slice(1), 1) },
     ],
   })
 })
 
 afterAll(async () => {
   await gw?.stop()
-  await Promise.all([...wait, ...limit, ...leave].map((s) => s.close()))
+  await Promise.all([...wait, ...limit, ...leave, ...spill].map((s) => s.close()))
 })
 
 describe('admission queue', () => {
@@ -97,5 +101,11 @@ describe('admission queue', () => {
     expect((await first).status).toBe(200)
     expect((await next).status).toBe(200)
     expect((await simStats(leave[0]!)).received).toBe(2)
+  })
+
+  it('when the queue cannot admit a request, a fallback model serves it', async () => {
+    const [a, b] = await Promise.all([post(gw.url, { model: 'busy', ...ask }), post(gw.url, { model: 'busy', ...ask })])
+    expect([a.status, b.status]).toEqual([200, 200])
+    expect([a.headers.get('x-switchyard-model'), b.headers.get('x-switchyard-model')].sort()).toEqual(['busy', 'overflow'])
   })
 })

@@ -35,9 +35,11 @@ export async function forward(ctx: RequestContext): Promise<void> {
     let retriesLeft = route.config.retries.attempts
     for (;;) {
       if (ctx.cancelled) return
+      // The common case needs no promise: a member is free.
+      const free = route.pool.pick(tried, key)
       let choice: Choice | undefined
       try {
-        choice = await choose(ctx, route, tried, key, isLast)
+        choice = free !== undefined ? { upstream: free, panic: false } : await choose(ctx, route, tried, key, isLast)
       } catch (err) {
         // The queue could not admit it (full, or waited too long): a fallback model may.
         if (isLast || !(err instanceof NoHealthyUpstreamError)) throw err

@@ -58,14 +58,24 @@ describe('Pool', () => {
     const pool = new Pool('m', members, { strategy: 'round-robin' })
     expect(pool.pickPanic()).toBeUndefined()
     members[0]!.healthy = false
-    members[1]!.ejectedUntil = Date.now() + 60_000
+    members[1]!.healthy = false
     expect(pool.pickPanic()).toBeUndefined() // members[2] is still up
-    members[2]!.cooldownUntil = Date.now() + 60_000
+    members[2]!.healthy = false
     const seen = new Set<Upstream | undefined>()
     for (let i = 0; i < 30; i++) seen.add(pool.pickPanic())
     expect(seen).toEqual(new Set(members))
     members[2]!.draining = true
     expect(pool.pickPanic([members[0]!, members[1]!])).toBeUndefined()
+  })
+
+  it('panic mode prefers members only the health checks hold out over ejected or cooling ones', () => {
+    const members = makeUpstreams(3)
+    const pool = new Pool('m', members, { strategy: 'round-robin' })
+    for (const u of members) u.healthy = false
+    members[1]!.ejectedUntil = Date.now() + 60_000
+    members[2]!.cooldownUntil = Date.now() + 60_000
+    for (let i = 0; i < 10; i++) expect(pool.pickPanic()).toBe(members[0])
+    expect([members[1], members[2]]).toContain(pool.pickPanic([members[0]!]))
   })
 
   it('hands its observer to every member, including ones added later', () => {

@@ -97,9 +97,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
         method: request.method,
         headers: request.headers,
         body: request.body,
-        // Our idle timer starts at the first body byte: undici's would count from the headers,
-        // which a model server sends before its (possibly long) prefill.
-        bodyTimeout: 0,
+        // Streams: our idle timer, which starts at the first body byte; undici's would count
+        // from the headers, which a model server sends before its (possibly long) prefill.
+        // A non-streaming answer comes with its headers, so undici's (cheaper) one is right.
+        bodyTimeout: this.ctx.stream ? 0 : limits.idle,
         headersTimeout: 0,
       },
       this
@@ -270,7 +271,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     clearInterval(this.pingTimer)
     const left = this.limits.deadline - performance.now()
     this.timer = Number.isFinite(left) ? setTimeout(onTimer, Math.max(1, left), this) : undefined
-    if (this.limits.idle > 0) this.idleTimer = setTimeout(onIdle, this.limits.idle, this)
+    if (this.limits.idle > 0 && ctx.stream) this.idleTimer = setTimeout(onIdle, this.limits.idle, this)
     if (ctx.res.headersSent) return
     const dropLength = this.tap instanceof SseUsageTap && ctx.usageInjected
     ctx.res.writeHead(this.status, clientResponseHeaders(ctx, upstream, this.headers!, this.eventStream, dropLength))

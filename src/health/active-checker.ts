@@ -139,13 +139,18 @@ export class ActiveHealthChecker implements HealthChecker {
   }
 }
 
-/** GET `path` on the upstream's origin over its own connection pool; 2xx passes. */
+/**
+ * GET `path` on the upstream's origin over its own connection pool, with the headers its
+ * requests carry (key, configured extras); 2xx passes.
+ */
 export const httpProbe: Probe = async (upstream, path, timeoutMs, signal) => {
+  const headers = ['user-agent', 'switchyard-health-check', ...upstream.extraHeaders]
+  if (upstream.authorization !== undefined) headers.push('authorization', upstream.authorization)
   try {
     const res = await upstream.dispatcher.request({
       path,
       method: 'GET',
-      headers: { 'user-agent': 'switchyard-health-check' },
+      headers,
       signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,

@@ -1,5 +1,6 @@
 // `npm run bench`: direct-to-simulator against through-the-gateway, on this machine.
 // The gateway is pinned to core 0; the simulator and the load generator share core 1.
+import { failoverBench } from './failover.js'
 import { filterRows } from './filters.js'
 import { hasNginx, startNginx } from './nginx.js'
 import { cpuMs, fmt, load, rssMiB, startGatewayProc, startSimProc, streams, type LoadResult } from './lib.js'
@@ -75,4 +76,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main()
+// BENCH_ONLY=failover runs just the failover scenarios.
+if (process.env.BENCH_ONLY !== 'failover') await main()
+await failoverBench(SECONDS)

@@ -11,6 +11,7 @@ import { ConfigReloader, type ReloaderOptions } from './config/reload.js'
 import type { Config, ModelConfig } from './config/schema.js'
 import { buildSnapshot, type Snapshot } from './config/snapshot.js'
 import { filterBodyHook, filterRawHook } from './filters/pipeline.js'
+import { HealthSupervisor } from './health/supervisor.js'
 import { DnsDiscovery, type Resolver } from './routing/dns-discovery.js'
 import { Membership } from './routing/membership.js'
 import { accessLogHook } from './observability/access-log.js'
@@ -53,6 +54,8 @@ export class Gateway implements HandlerState {
   /** The live dashboard's collector (fed per request) and its event stream. */
   readonly liveStats = new LiveStats()
   private readonly dashboardFeed: EventFeed
+  /** Active health checks of the live snapshot's pools. */
+  readonly health: HealthSupervisor
   private address: AddressInfo | undefined
   private flushTimer: NodeJS.Timeout | undefined
   /** Run-time pool changes (admin API, DNS discovery) that survive reloads. */
@@ -71,6 +74,7 @@ export class Gateway implements HandlerState {
       onChange: (host) => this.refresh(`DNS answer for ${host} changed`),
     })
     this.membership = new Membership(this.discovery)
+    this.health = new HealthSupervisor({ log: this.log })
     this.snapshot = buildSnapshot(config, undefined, this.plan).snapshot
     // Filters first among preHandler hooks: cheap refusals before any limit's round trip, and
     // limits that estimate tokens see max_tokens as capped.
@@ -122,6 +126,7 @@ export class Gateway implements HandlerState {
     }
     await this.admin.start()
     await this.reloader?.start()
+    this.health.start(this.snapshot)
     // The access log is written in batches; a quiet gateway still shows its lines within a second.
     const accessLog = this.accessLog
     if (accessLog !== null) this.flushTimer = setInterval(() => flushLogger(accessLog), 1000).unref()
@@ -173,6 +178,7 @@ export class Gateway implements HandlerState {
     const previous = this.snapshot
     const { snapshot, removed } = buildSnapshot(config, previous, this.plan)
     this.snapshot = snapshot
+    this.health.apply(snapshot)
     if (removed.length > 0) {
       const modelOf = new Map<Upstream, string>()
       for (const r of previous.routes.routes) for (const u of r.pool.members) modelOf.set(u, r.name)
@@ -210,6 +216,7 @@ export class Gateway implements HandlerState {
     this.discovery.stop()
     const { cut } = await this.listener.close(drainMs)
     await this.redirect?.close()
+    await this.health.stop()
     clearInterval(this.flushTimer)
     this.dashboardFeed.close()
     await this.admin.close()

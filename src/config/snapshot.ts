@@ -4,11 +4,13 @@
 // has comes from a plan (routing/membership.ts: the config plus run-time changes).
 import type { FilterPipeline } from '../filters/filter.js'
 import { buildFilterPipeline } from '../filters/pipeline.js'
+import { OutlierDetector } from '../health/outlier-detector.js'
 import type { MemberSpec } from '../routing/membership.js'
 import { specIdentity, upstreamId } from '../routing/membership.js'
 import { Pool } from '../routing/pool.js'
 import { RouteTable, type Route } from '../routing/route-table.js'
 import { Upstream } from '../routing/upstream.js'
+import { AdmissionQueue } from '../resilience/admission-queue.js'
 import { RetryBudget } from '../resilience/retry-budget.js'
 import { EdgePolicy } from '../server/edge-policy.js'
 import type { Config, ModelConfig } from './schema.js'
@@ -50,10 +52,10 @@ function upstreamKey(model: ModelConfig, id: string, spec: MemberSpec['spec']): 
 
 export function buildSnapshot(config: Config, previous?: Snapshot, plan: MemberPlan = configuredMembers): SnapshotChange {
   const live = new Map<string, Upstream>()
-  const previousBudgets = new Map<string, RetryBudget>()
+  const previousRoutes = new Map<string, Route>()
   if (previous !== undefined) {
     for (const route of previous.routes.routes) {
-      previousBudgets.set(route.name, route.budget)
+      previousRoutes.set(route.name, route)
       for (const u of route.pool.members) live.set(upstreamKey(route.config, u.id, u.spec), u)
     }
   }
@@ -75,12 +77,20 @@ export function buildSnapshot(config: Config, previous?: Snapshot, plan: MemberP
       strategy: model.strategy,
       maxLoadFactor: model.affinity.max_load_factor,
     })
-    const old = previousBudgets.get(model.name)
+    const old = previousRoutes.get(model.name)
     const budget =
-      old !== undefined && old.percent === model.retries.budget_percent
-        ? old
+      old !== undefined && old.budget.percent === model.retries.budget_percent
+        ? old.budget
         : new RetryBudget(model.retries.budget_percent)
-    routes.push({ name: model.name, config: model, pool, fallbacks: [], budget })
+    // The queue carries over, so requests waiting in it are woken by the new pool's members.
+    const queue = old?.queue ?? new AdmissionQueue(model.queue)
+    queue.configure(model.queue)
+    const outlier = new OutlierDetector(pool, model.outlier, undefined, old?.outlier.records)
+    pool.observer = (u, outcome, retryAfterMs) => {
+      outlier.observe(u, outcome, retryAfterMs)
+      queue.release()
+    }
+    routes.push({ name: model.name, config: model, pool, fallbacks: [], budget, queue, outlier })
   }
   const byName = new Map(routes.map((r) => [r.name, r]))
   for (const r of routes) r.fallbacks = r.config.fallback.map((name) => byName.get(name)!)

@@ -116,3 +116,26 @@ export function clientResponseHeaders(
   for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
   return out
 }
+
+/**
+ * Headers of the 200 event stream that keep-alive pings commit before the upstream has
+ * answered: ours only, since the upstream's are not known yet.
+ */
+export function keepaliveHeaders(ctx: RequestContext, upstream: Upstream): string[] {
+  const out = [
+    'content-type',
+    'text/event-stream',
+    'cache-control',
+    'no-cache',
+    'x-accel-buffering',
+    'no',
+    'x-request-id',
+    ctx.id,
+    'x-switchyard-upstream',
+    upstream.id,
+  ]
+  if (ctx.servedModel !== undefined) out.push('x-switchyard-model', ctx.servedModel)
+  const extra = ctx.responseHeaders
+  for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
+  return out
+}

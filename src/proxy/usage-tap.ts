@@ -1,6 +1,8 @@
 // Response taps: read token usage off a response on its way to the client without
 // holding it back. Stream events pass through as they came, except the usage event the
 // gateway itself asked for, which is removed when the client did not ask for it.
+import { UpstreamHttpError, type GatewayError } from '../errors.js'
+import { sseErrorFrame } from '../server/reply.js'
 import type { Usage } from '../types.js'
 import { eventData, splitEvents, SseAccumulator } from './sse.js'
 
@@ -131,5 +133,46 @@ export class JsonUsageTap implements ResponseTap {
     }
     this.chunks = []
     return undefined
+  }
+}
+
+/**
+ * Keep-alive pings already sent the client a 200 event stream when the upstream answered with
+ * an error (or not with a stream): its body is held back (bounded) and becomes one final
+ * `data: {"error":…}` event, the upstream's own error object when it sent one.
+ */
+export class ErrorEventTap implements ResponseTap {
+  readonly usage: Usage | undefined = undefined
+  readonly error: GatewayError
+  private chunks: Buffer[] = []
+  private size = 0
+
+  constructor(
+    status: number,
+    upstreamId: string,
+    private readonly limit = 64 << 10
+  ) {
+    const what = status < 300 ? 'a response that is not an event stream' : `status ${status}`
+    this.error = new UpstreamHttpError(status < 300 ? 502 : status, `Upstream ${upstreamId} answered with ${what}.`)
+  }
+
+  chunk(data: Buffer): undefined {
+    if (this.size < this.limit) {
+      this.chunks.push(data)
+      this.size += data.length
+    }
+    return undefined
+  }
+
+  end(): Buffer {
+    try {
+      const body = JSON.parse(Buffer.concat(this.chunks).toString('utf8')) as { error?: unknown }
+      if (typeof body.error === 'object' && body.error !== null) {
+        return Buffer.from(`data: ${JSON.stringify({ error: body.error })}\n\n`)
+      }
+    } catch {
+      // Not JSON: report it in our own words.
+    }
+    return sseErrorFrame(this.error)
   }
 }

@@ -92,13 +92,16 @@ export class Upstream implements BalanceTarget {
 
   /** Effective weight: ramps linearly from 10% to 100% over slow start after recovery. */
   get weight(): number {
+    return this.configuredWeight * this.warmup
+  }
+
+  /** Share of its full traffic while slow start ramps it up after recovery: 0.1 … 1. */
+  get warmup(): number {
     if (this.slowStartMs > 0 && this.recoveredAt > 0) {
       const since = Date.now() - this.recoveredAt
-      if (since < this.slowStartMs) {
-        return this.configuredWeight * Math.max(0.1, since / this.slowStartMs)
-      }
+      if (since < this.slowStartMs) return Math.max(0.1, since / this.slowStartMs)
     }
-    return this.configuredWeight
+    return 1
   }
 
   /** The state an operator sees; 'healthy' means it takes traffic. */

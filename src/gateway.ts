@@ -6,6 +6,14 @@ import type { Config } from './config/schema.js'
 import { buildSnapshot, type Snapshot } from './config/snapshot.js'
 import { accessLogHook } from './observability/access-log.js'
 import { createLogger, flushLogger, type Logger } from './observability/logger.js'
+import { Metrics } from './observability/metrics.js'
+import { OtlpExporter, resolveExporterOptions } from './observability/otlp-exporter.js'
+import { RequestMetrics } from './observability/request-metrics.js'
+import { encodingFor, loadEncoding } from './observability/token-estimate.js'
+import { Tracer } from './observability/tracing.js'
+import { usageFallbackHook } from './observability/usage-fallback.js'
+import { UsageRecorder } from './observability/usage-recorder.js'
+import { openUsageStore } from './observability/usage-store.js'
 import type { Upstream } from './routing/upstream.js'
 import { createHandler, type HandlerState } from './server/handler.js'
 import { emptyHooks, type Hooks } from './server/hooks.js'
@@ -27,6 +35,12 @@ export class Gateway implements HandlerState {
   private readonly listener: Listener
   /** The admin port: admin API, metrics, dashboard. Features register their routes on it. */
   readonly admin: AdminServer
+  /** Prometheus metrics (undefined when `metrics.enabled` is false); served at the admin port's /metrics. */
+  readonly metrics: Metrics | undefined
+  /** The usage recorder, once started (undefined when `usage.enabled` is false). */
+  usage: UsageRecorder | undefined
+  /** The OTLP span exporter when tracing is on. */
+  readonly traceExporter: OtlpExporter | undefined
   private address: AddressInfo | undefined
   private flushTimer: NodeJS.Timeout | undefined
 
@@ -34,9 +48,30 @@ export class Gateway implements HandlerState {
     this.log = options.logger ?? createLogger({ level: config.logging.level })
     this.accessLog = options.accessLog !== undefined ? options.accessLog : openAccessLog(config)
     this.snapshot = buildSnapshot(config).snapshot
-    if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
     const s = config.server
     this.admin = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token, log: this.log })
+    // Reporting hooks, in order: usage is completed first so every reporter sees the same figures.
+    this.hooks.onResponse.push(usageFallbackHook)
+    if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
+    if (config.metrics.enabled) {
+      const metrics = new Metrics({ snapshot: () => this.snapshot, usage: () => this.usage, traces: () => this.traceExporter })
+      this.metrics = metrics
+      this.hooks.onResponse.push(new RequestMetrics(metrics).record)
+      this.admin.route('GET', '/metrics', async ({ res }) => {
+        const text = await metrics.text()
+        res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' })
+        res.end(text)
+        return undefined
+      }, { public: true })
+    }
+    const exporterOptions = resolveExporterOptions(config.tracing)
+    if (exporterOptions !== undefined) {
+      this.traceExporter = new OtlpExporter(exporterOptions, this.log)
+      const tracer = new Tracer({ sink: this.traceExporter, sampleRatio: config.tracing?.sample_ratio ?? 1 })
+      // First on both ends: the span covers every other hook, including ones that refuse.
+      this.hooks.onRequest.unshift(tracer.begin)
+      this.hooks.onResponse.push(tracer.end)
+    }
     this.listener = new Listener(createHandler(() => this), {
       host: s.host,
       port: s.port,
@@ -56,6 +91,14 @@ export class Gateway implements HandlerState {
   }
 
   async start(): Promise<void> {
+    preloadTokenizers(this.config)
+    const usage = this.config.usage
+    if (usage.enabled) {
+      this.usage = new UsageRecorder(await openUsageStore(usage), usage, this.log)
+      this.usage.start()
+      this.hooks.onResponse.push(this.usage.hook)
+    }
+    this.traceExporter?.start()
     this.address = await this.listener.listen()
     await this.admin.start()
     // The access log is written in batches; a quiet gateway still shows its lines within a second.
@@ -71,6 +114,7 @@ export class Gateway implements HandlerState {
   apply(config: Config): void {
     const { snapshot, removed } = buildSnapshot(config, this.snapshot)
     this.snapshot = snapshot
+    this.metrics?.configReloads.inc({ result: 'success' })
     for (const u of removed) void retire(u, this.log)
     this.log.info({ models: snapshot.routes.names, removed: removed.length }, 'config applied')
   }
@@ -82,6 +126,7 @@ export class Gateway implements HandlerState {
     this.log.info({ drain_ms: drainMs }, 'draining')
     const { cut } = await this.listener.close(drainMs)
     clearInterval(this.flushTimer)
+    await Promise.all([this.usage?.stop(), this.traceExporter?.stop()])
     await this.admin.close()
     if (cut) this.log.warn('drain timeout reached; remaining connections were closed')
     await Promise.all(this.snapshot.upstreams.map((u) => u.destroy()))
@@ -95,6 +140,16 @@ async function retire(u: Upstream, log: Logger): Promise<void> {
     await u.close()
   } catch (err) {
     log.warn({ upstream: u.id, err: String(err) }, 'closing a removed upstream failed')
+  }
+}
+
+/** Loads the tokenizer of each configured model it knows now, not on a request. */
+function preloadTokenizers(config: Config): void {
+  for (const m of config.models) {
+    for (const name of [m.name, ...m.upstreams.map((u) => u.model)]) {
+      const encoding = encodingFor(name)
+      if (encoding !== undefined) loadEncoding(encoding)
+    }
   }
 }
 

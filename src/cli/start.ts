@@ -55,6 +55,7 @@ export function installSignals(gateway: Gateway, file: string | undefined): void
         (config) => gateway.apply(config),
         (err: unknown) => {
           const issues = err instanceof ConfigError ? err.issues : [String(err)]
+          gateway.metrics?.configReloads.inc({ result: 'failure' })
           gateway.log.error({ file, issues }, 'config reload rejected; the previous config keeps serving')
         }
       )

@@ -2,30 +2,11 @@
 // Types come from it (z.output); nothing in src/ reads raw YAML.
 import { z } from 'zod'
 import { strategyNames } from '../balancing/registry.js'
+import { metricsSchema, tracingSchema, usageSchema } from './observability.js'
 import { pricesSchema } from './prices.js'
-import { parseDuration, parseSize } from './units.js'
+import { duration, size } from './zod-units.js'
 
-/** A duration ("250ms", "5s", "2m"; a number is ms) → milliseconds. */
-export const duration = () =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    const ms = parseDuration(v)
-    if (Number.isNaN(ms)) {
-      ctx.issues.push({ code: 'custom', input: v, message: 'must be a duration like 250ms, 5s or 2m' })
-      return z.NEVER
-    }
-    return ms
-  })
-
-/** A size ("10MiB", "512KB"; a number is bytes) → bytes. */
-export const size = () =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    const bytes = parseSize(v)
-    if (Number.isNaN(bytes)) {
-      ctx.issues.push({ code: 'custom', input: v, message: 'must be a size like 10MiB or 512KB' })
-      return z.NEVER
-    }
-    return bytes
-  })
+export { duration, size } from './zod-units.js'
 
 const httpUrl = z.string().refine(
   (s) => {
@@ -139,6 +120,10 @@ export const configSchema = z
     server: serverSchema.prefault({}),
     admin: adminSchema.prefault({}),
     logging: loggingSchema.prefault({}),
+    metrics: metricsSchema.prefault({}),
+    usage: usageSchema.prefault({}),
+    /** Absent: on only when the standard OTEL_EXPORTER_OTLP_* variables name an endpoint. */
+    tracing: tracingSchema.optional(),
     models: z.array(modelSchema).min(1, { message: 'needs at least one model' }),
     /** USD per 1M tokens, by model name (budgets and usage costs). */
     prices: pricesSchema,

@@ -127,6 +127,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Controller, status: number, headers: IncomingHttpHeaders): void {
     if (this.finished) return
+    this.status = status
     if (status >= 500 || status === 429) {
       if (this.limits.mayRetry && !this.ctx.res.headersSent) {
         const retryAfter = retryAfterMs(headers)
@@ -136,7 +137,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
         return
       }
     }
-    this.status = status
     this.headers = headers
     const type = headers['content-type']
     this.eventStream = typeof type === 'string' && type.startsWith('text/event-stream')
@@ -164,7 +164,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const tail = this.tap?.end()
     if (tail !== undefined && tail.length > 0) this.ctx.bytesOut += tail.length
     this.ctx.res.end(tail)
-    this.ctx.usage = this.tap?.usage
     const s = this.status
     this.finish(s >= 500 ? 'http_error' : s === 429 ? 'rate_limited' : s >= 400 ? 'client_error' : 'success', COMMITTED, s === 429 ? retryAfterMs(this.headers ?? {}) : 0)
   }
@@ -222,8 +221,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.finished) return
     this.finished = true
     clearTimeout(this.timer)
-    if (this.ctx.exchange === this) this.ctx.exchange = undefined
+    const ctx = this.ctx
+    if (ctx.exchange === this) ctx.exchange = undefined
+    if (result.committed && this.tap !== undefined) {
+      // However the response ended (complete, cut, abandoned), what was seen of it is counted.
+      ctx.usage = this.tap.usage
+      ctx.countedTokens = this.tap.countedTokens
+    }
     this.upstream.end(outcome, retryAfter)
+    ctx.trace?.endAttempt(outcome, this.status)
     this.resolve(result)
   }
 }

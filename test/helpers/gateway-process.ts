@@ -10,6 +10,8 @@ export const CLI = new URL('../../dist/src/cli/index.js', import.meta.url).pathn
 
 export interface GatewayProcess {
   readonly url: string
+  /** The gateway's own temporary directory (its working directory). */
+  readonly dir: string
   readonly adminUrl: string
   readonly proc: ChildProcess
   readonly configFile: string
@@ -39,6 +41,8 @@ export async function startGateway(
         })
   await writeFile(configFile, withDefaults)
   const proc = spawn(process.execPath, [CLI, 'start', '--config', configFile], {
+    // Relative paths in the config (the default ./switchyard.db) land in the test's own directory.
+    cwd: dir,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -61,6 +65,7 @@ export async function startGateway(
   const adminUrl = /"admin_url":"(http:\/\/[^"]+)"/.exec(err)![1]!
   return {
     url,
+    dir,
     adminUrl,
     proc,
     configFile,

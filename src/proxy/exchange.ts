@@ -132,8 +132,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
       if (this.limits.mayRetry && !this.ctx.res.headersSent) {
         const retryAfter = retryAfterMs(headers)
         const err = new UpstreamHttpError(status, `Upstream ${this.upstream.id} answered ${status}.`, retryAfter / 1000)
-        controller.abort(err)
+        // Finish first: abort() re-enters onResponseError synchronously, which would
+        // otherwise record the attempt as a connection error.
         this.finish(status === 429 ? 'rate_limited' : 'http_error', { committed: false, error: err, outcome: 'http_error' }, retryAfter)
+        controller.abort(err)
         return
       }
     }

@@ -1,6 +1,7 @@
 // `npm run bench`: direct-to-simulator against through-the-gateway, on this machine.
 // The gateway is pinned to core 0; the simulator and the load generator share core 1.
 import { fmt, load, rssMiB, startGatewayProc, startSimProc, streams, type LoadResult } from './lib.js'
+import { benchObservability, printObservability } from './observability.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const SOAK_REQUESTS = Number(process.env.BENCH_SOAK ?? 200_000)
@@ -48,6 +49,8 @@ async function main(): Promise<void> {
     console.log('| --- | --- | --- | --- |')
     console.log(`| direct | ${fmt(sd.ttfbP50, 1)} / ${fmt(sd.ttfbP99, 1)} | ${fmt(sd.totalP50, 0)} / ${fmt(sd.totalP99, 0)} | ${sd.errors} |`)
     console.log(`| gateway | ${fmt(sg.ttfbP50, 1)} / ${fmt(sg.ttfbP99, 1)} | ${fmt(sg.totalP50, 0)} / ${fmt(sg.totalP99, 0)} | ${sg.errors} |`)
+
+    printObservability(await benchObservability(sim.url, SECONDS))
 
     const soak = await load(`${gw.url}/v1/chat/completions`, CHAT, 64, 600, SOAK_REQUESTS)
     const rssAfter = rssMiB(gw.child.pid!)

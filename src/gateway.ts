@@ -156,5 +156,5 @@ function preloadTokenizers(config: Config): void {
 function openAccessLog(config: Config): Logger | null {
   const target = config.logging.access_log
   if (target === 'off') return null
-  return createLogger({ destination: target === 'stdout' ? 1 : target === 'stderr' ? 2 : target, async: true })
+  return createLogger({ destination: target === 'stdout' ? 1 : target === 'stderr' ? 2 : target, async: true, redact: false })
 }

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net'
 import { AdminServer } from './admin/server.js'
 import type { Config } from './config/schema.js'
 import { buildSnapshot, type Snapshot } from './config/snapshot.js'
-import { accessLogHook } from './observability/access-log.js'
+import { accessLogHook, type AccessLogSink } from './observability/access-log.js'
+import { LineWriter } from './observability/line-writer.js'
 import { createLogger, flushLogger, type Logger } from './observability/logger.js'
 import { Metrics } from './observability/metrics.js'
 import { OtlpExporter, resolveExporterOptions } from './observability/otlp-exporter.js'
@@ -23,7 +24,7 @@ export interface GatewayOptions {
   /** Process log (startup, reloads, warnings). Defaults to stderr at the configured level. */
   readonly logger?: Logger
   /** Access log; defaults to what `logging.access_log` says. */
-  readonly accessLog?: Logger | null
+  readonly accessLog?: AccessLogSink | null
 }
 
 export class Gateway implements HandlerState {
@@ -31,7 +32,8 @@ export class Gateway implements HandlerState {
   readonly hooks: Hooks = emptyHooks()
   draining = false
   readonly log: Logger
-  private readonly accessLog: Logger | null
+  private readonly accessLog: AccessLogSink | null
+  private readonly accessLogWriter: LineWriter | undefined
   private readonly listener: Listener
   /** The admin port: admin API, metrics, dashboard. Features register their routes on it. */
   readonly admin: AdminServer
@@ -46,7 +48,8 @@ export class Gateway implements HandlerState {
 
   constructor(config: Config, options: GatewayOptions = {}) {
     this.log = options.logger ?? createLogger({ level: config.logging.level })
-    this.accessLog = options.accessLog !== undefined ? options.accessLog : openAccessLog(config)
+    this.accessLogWriter = options.accessLog === undefined ? openAccessLog(config) : undefined
+    this.accessLog = options.accessLog !== undefined ? options.accessLog : (this.accessLogWriter ?? null)
     this.snapshot = buildSnapshot(config).snapshot
     const s = config.server
     this.admin = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token, log: this.log })
@@ -54,7 +57,12 @@ export class Gateway implements HandlerState {
     this.hooks.onResponse.push(usageFallbackHook)
     if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
     if (config.metrics.enabled) {
-      const metrics = new Metrics({ snapshot: () => this.snapshot, usage: () => this.usage, traces: () => this.traceExporter })
+      const metrics = new Metrics({
+        snapshot: () => this.snapshot,
+        usage: () => this.usage,
+        traces: () => this.traceExporter,
+        accessLogDropped: () => this.accessLogWriter?.dropped,
+      })
       this.metrics = metrics
       this.hooks.onResponse.push(new RequestMetrics(metrics).record)
       this.admin.route('GET', '/metrics', async ({ res }) => {
@@ -102,8 +110,8 @@ export class Gateway implements HandlerState {
     this.address = await this.listener.listen()
     await this.admin.start()
     // The access log is written in batches; a quiet gateway still shows its lines within a second.
-    const accessLog = this.accessLog
-    if (accessLog !== null) this.flushTimer = setInterval(() => flushLogger(accessLog), 1000).unref()
+    const writer = this.accessLogWriter
+    if (writer !== undefined) this.flushTimer = setInterval(() => writer.flush(), 1000).unref()
     this.log.info({ url: this.url, admin_url: this.admin.url, models: this.snapshot.routes.names }, 'switchyard listening')
   }
 
@@ -130,7 +138,7 @@ export class Gateway implements HandlerState {
     await this.admin.close()
     if (cut) this.log.warn('drain timeout reached; remaining connections were closed')
     await Promise.all(this.snapshot.upstreams.map((u) => u.destroy()))
-    if (this.accessLog !== null) flushLogger(this.accessLog)
+    this.accessLogWriter?.flushSync()
     flushLogger(this.log)
   }
 }
@@ -153,8 +161,8 @@ function preloadTokenizers(config: Config): void {
   }
 }
 
-function openAccessLog(config: Config): Logger | null {
+function openAccessLog(config: Config): LineWriter | undefined {
   const target = config.logging.access_log
-  if (target === 'off') return null
-  return createLogger({ destination: target === 'stdout' ? 1 : target === 'stderr' ? 2 : target, async: true, redact: false })
+  if (target === 'off') return undefined
+  return LineWriter.open(target === 'stdout' ? 1 : target === 'stderr' ? 2 : target)
 }

@@ -30,12 +30,6 @@ export interface LoggerOptions {
   readonly destination?: number | string
   /** Write asynchronously in batches (the access log): the hot path never waits on I/O. */
   readonly async?: boolean
-  /**
-   * Blank REDACT_PATHS wherever they appear (default true). The access log turns it off: its
-   * lines are built field by field from the context and never carry a secret, and the
-   * wildcard paths tripled the cost of each line.
-   */
-  readonly redact?: boolean
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -49,7 +43,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     {
       level: options.level ?? 'info',
       base: undefined,
-      ...(options.redact === false ? {} : { redact: { paths: REDACT_PATHS, censor: '[redacted]' } }),
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     dest

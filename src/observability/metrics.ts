@@ -3,7 +3,8 @@
 // gen_ai_server_*_seconds); the gateway's own are prefixed switchyard_. Per-request values
 // are recorded by request-metrics.ts; state (upstreams, queues, buffers) is read at scrape
 // time by collect callbacks, so it costs the request path nothing.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import { BoundCounter, BoundHistogram } from './bound-metrics.js'
 import type { Snapshot } from '../config/snapshot.js'
 import type { UpstreamState } from '../routing/upstream.js'
 
@@ -39,6 +40,8 @@ export interface MetricsSources {
   snapshot(): Snapshot
   usage?(): UsageRecorderStats | undefined
   traces?(): TraceExporterStats | undefined
+  /** Access log lines dropped because the destination could not keep up. */
+  accessLogDropped?(): number | undefined
 }
 
 /** A counter whose value lives elsewhere (a component's own count), copied in at scrape time. */
@@ -58,11 +61,12 @@ function mirroredCounter(registry: Registry, name: string, help: string, read: (
 export class Metrics {
   readonly registry = new Registry()
 
-  readonly requests: Counter<(typeof REQUEST_LABELS)[number] | 'status_class' | 'error_type'>
-  readonly requestDuration: Histogram<(typeof REQUEST_LABELS)[number]>
-  readonly timeToFirstToken: Histogram<(typeof REQUEST_LABELS)[number]>
-  readonly timePerOutputToken: Histogram<(typeof REQUEST_LABELS)[number]>
-  readonly tokenUsage: Histogram<(typeof REQUEST_LABELS)[number] | 'gen_ai_token_type'>
+  // Per-request series: bound children (bound-metrics.ts), the hot path's few additions.
+  readonly requests: BoundCounter
+  readonly requestDuration: BoundHistogram
+  readonly timeToFirstToken: BoundHistogram
+  readonly timePerOutputToken: BoundHistogram
+  readonly tokenUsage: BoundHistogram
   readonly retries: Counter<'gen_ai_request_model'>
   readonly fallbacks: Counter<'gen_ai_request_model' | 'gen_ai_response_model'>
   readonly rateLimited: Counter<'gen_ai_request_model' | 'reason'>
@@ -71,40 +75,41 @@ export class Metrics {
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry]
     const labelNames = REQUEST_LABELS
-    this.requests = new Counter({
-      name: 'switchyard_requests_total',
-      help: 'Requests to the model endpoints, by model, upstream, status class (499 counts as 4xx) and error type',
-      labelNames: [...labelNames, 'status_class', 'error_type'],
-      registers,
-    })
-    this.requestDuration = new Histogram({
-      name: 'gen_ai_server_request_duration_seconds',
-      help: 'Time from the request to the end of its response (gen_ai.server.request.duration)',
+    const r = this.registry
+    this.requests = new BoundCounter(
+      'switchyard_requests_total',
+      'Requests to the model endpoints, by model, upstream, status class (499 counts as 4xx) and error type',
+      [...labelNames, 'status_class', 'error_type'],
+      r
+    )
+    this.requestDuration = new BoundHistogram(
+      'gen_ai_server_request_duration_seconds',
+      'Time from the request to the end of its response (gen_ai.server.request.duration)',
       labelNames,
-      buckets: DURATION_BUCKETS,
-      registers,
-    })
-    this.timeToFirstToken = new Histogram({
-      name: 'gen_ai_server_time_to_first_token_seconds',
-      help: 'Time from the request to the first response byte of a successful stream (gen_ai.server.time_to_first_token)',
+      DURATION_BUCKETS,
+      r
+    )
+    this.timeToFirstToken = new BoundHistogram(
+      'gen_ai_server_time_to_first_token_seconds',
+      'Time from the request to the first response byte of a successful stream (gen_ai.server.time_to_first_token)',
       labelNames,
-      buckets: TTFT_BUCKETS,
-      registers,
-    })
-    this.timePerOutputToken = new Histogram({
-      name: 'gen_ai_server_time_per_output_token_seconds',
-      help: 'Time per output token after the first, for successful streams (gen_ai.server.time_per_output_token)',
+      TTFT_BUCKETS,
+      r
+    )
+    this.timePerOutputToken = new BoundHistogram(
+      'gen_ai_server_time_per_output_token_seconds',
+      'Time per output token after the first, for successful streams (gen_ai.server.time_per_output_token)',
       labelNames,
-      buckets: TPOT_BUCKETS,
-      registers,
-    })
-    this.tokenUsage = new Histogram({
-      name: 'gen_ai_client_token_usage',
-      help: 'Tokens per request: gen_ai_token_type="input" (prompt) or "output" (completion) (gen_ai.client.token.usage)',
-      labelNames: [...labelNames, 'gen_ai_token_type'],
-      buckets: TOKEN_BUCKETS,
-      registers,
-    })
+      TPOT_BUCKETS,
+      r
+    )
+    this.tokenUsage = new BoundHistogram(
+      'gen_ai_client_token_usage',
+      'Tokens per request: gen_ai_token_type="input" (prompt) or "output" (completion) (gen_ai.client.token.usage)',
+      [...labelNames, 'gen_ai_token_type'],
+      TOKEN_BUCKETS,
+      r
+    )
     this.retries = new Counter({
       name: 'switchyard_retries_total',
       help: 'Attempts made again on another upstream after a failure before the first byte',
@@ -211,6 +216,7 @@ export class Metrics {
     mirroredCounter(registry, 'switchyard_usage_records_written_total', 'Usage rows written to the usage store', () => sources.usage?.()?.written)
     mirroredCounter(registry, 'switchyard_usage_records_dropped_total', 'Usage rows dropped because the buffer was full (the store was down or slow too long)', () => sources.usage?.()?.dropped)
     mirroredCounter(registry, 'switchyard_usage_write_failures_total', 'Usage store writes that failed (the rows stay buffered and are retried)', () => sources.usage?.()?.failedWrites)
+    mirroredCounter(registry, 'switchyard_access_log_lines_dropped_total', 'Access log lines dropped because the file or pipe could not keep up', () => sources.accessLogDropped?.())
     mirroredCounter(registry, 'switchyard_trace_spans_exported_total', 'Spans delivered to the OTLP endpoint', () => sources.traces?.()?.exported)
     mirroredCounter(registry, 'switchyard_trace_spans_dropped_total', 'Spans dropped because the export queue was full', () => sources.traces?.()?.dropped)
     mirroredCounter(registry, 'switchyard_trace_export_failures_total', 'OTLP export batches that failed', () => sources.traces?.()?.failedExports)

@@ -1,14 +1,14 @@
 // Records one finished request into the metrics (an onResponse hook). The label children
 // of each (operation, model, served model, upstream) are bound once and cached in nested
 // maps, so a request costs a few map lookups and observations: no label objects, no strings.
-import type { Counter, Histogram } from 'prom-client'
+import type { CounterSeries, HistogramSeries } from './bound-metrics.js'
 import type { RequestContext } from '../server/context.js'
 import { errorType, reportedStatus } from './access-log.js'
 import type { Metrics } from './metrics.js'
 import { OPERATION } from './tracing.js'
 
-type CounterChild = ReturnType<Counter['labels']>
-type HistogramChild = ReturnType<Histogram['labels']>
+type CounterChild = CounterSeries
+type HistogramChild = HistogramSeries
 
 /** The bound children of one (operation, model, served model, upstream). */
 interface Series {

@@ -144,7 +144,7 @@ describe('switchyard usage (SQLite)', () => {
     return stdout
   }
 
-  it('reports the traffic that was sent, by model', async () => {
+  it('reports the traffic that was sent, by model', { timeout: 90_000 }, async () => {
     await eventually(async () => JSON.parse(await report('model')).reduce((a: number, r: { requests: number }) => a + r.requests, 0) === 7)
     const rows = JSON.parse(await report('model')) as Record<string, any>[]
     const byModel = Object.fromEntries(rows.map((r) => [r.group, r]))
@@ -160,16 +160,16 @@ describe('switchyard usage (SQLite)', () => {
   })
 
   it('groups by upstream and day, and prints table and csv', async () => {
-    const up = JSON.parse(await report('upstream')) as { group: string; requests: number }[]
+    const [upstream, day, table, csvText] = await Promise.all([report('upstream'), report('day'), report('key', 'table'), report('model', 'csv')])
+    const up = JSON.parse(upstream) as { group: string; requests: number }[]
     expect(up.find((r) => r.group === 'obs/fast')?.requests).toBe(5)
-    const day = JSON.parse(await report('day')) as { group: string; requests: number }[]
-    expect(day.reduce((a, r) => a + r.requests, 0)).toBe(7)
-    expect(day[0]!.group).toMatch(/^\d{4}-\d{2}-\d{2}$/)
-    const table = await report('key', 'table')
+    const days = JSON.parse(day) as { group: string; requests: number }[]
+    expect(days.reduce((a, r) => a + r.requests, 0)).toBe(7)
+    expect(days[0]!.group).toMatch(/^\d{4}-\d{2}-\d{2}$/)
     expect(table).toMatch(/^key\s+requests/)
     expect(table).toMatch(/\ntotal\s+7\s/)
-    const csv = (await report('model', 'csv')).trim().split('\n')
+    const csv = csvText.trim().split('\n')
     expect(csv[0]).toBe('model,requests,prompt_tokens,completion_tokens,cost_usd,error_rate,estimated,ttft_p50_ms,ttft_p95_ms')
     expect(csv).toHaveLength(4)
-  })
+  }, 90_000)
 })

@@ -18,10 +18,10 @@ export interface Proc {
 }
 
 /** Spawns `switchyard <args>` pinned to a core, waits for its URL on stdout/stderr. */
-export async function spawnCli(args: string[], core: number, urlPattern: RegExp): Promise<Proc> {
+export async function spawnCli(args: string[], core: number, urlPattern: RegExp, cwd?: string): Promise<Proc> {
   const cmd = HAS_TASKSET ? 'taskset' : process.execPath
   const argv = HAS_TASKSET ? ['-c', String(core), process.execPath, CLI, ...args] : [CLI, ...args]
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd })
   let text = ''
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (d: Buffer): void => {
@@ -56,7 +56,8 @@ export function startGatewayProc(config: Record<string, unknown>, core: number):
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-'))
   const file = join(dir, 'switchyard.yaml')
   writeFileSync(file, stringify(config))
-  return spawnCli(['start', '--config', file], core, /"url":"(http:\/\/[^"]+)"/)
+  // Relative paths in the config (the default ./switchyard.db) land in the temp dir.
+  return spawnCli(['start', '--config', file], core, /"url":"(http:\/\/[^"]+)"/, dir)
 }
 
 export function rssMiB(pid: number): number {

@@ -2,6 +2,7 @@
 // The gateway is pinned to core 0; the simulator and the load generator share core 1.
 import { fmt, load, rssMiB, startGatewayProc, startSimProc, streams, type LoadResult } from './lib.js'
 import { benchObservability, printObservability } from './observability.js'
+import { reportingCost } from './reporting-cost.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const SOAK_REQUESTS = Number(process.env.BENCH_SOAK ?? 200_000)
@@ -50,7 +51,14 @@ async function main(): Promise<void> {
     console.log(`| direct | ${fmt(sd.ttfbP50, 1)} / ${fmt(sd.ttfbP99, 1)} | ${fmt(sd.totalP50, 0)} / ${fmt(sd.totalP99, 0)} | ${sd.errors} |`)
     console.log(`| gateway | ${fmt(sg.ttfbP50, 1)} / ${fmt(sg.ttfbP99, 1)} | ${fmt(sg.totalP50, 0)} / ${fmt(sg.totalP99, 0)} | ${sg.errors} |`)
 
-    printObservability(await benchObservability(sim.url, SECONDS))
+    const obs = await benchObservability(sim.url, SECONDS)
+    printObservability(obs)
+    const hooks = await reportingCost()
+    const total = hooks.reduce((a, h) => a + h.us, 0)
+    console.log(
+      `Reporting hooks, CPU per request (in-process, usage worker included): ${hooks.map((h) => `${h.name} ${fmt(h.us, 2)} µs`).join(', ')}; ` +
+        `total ${fmt(total, 1)} µs = ${fmt((100 * total) / (obs.cpuPerRequest.off * 1000), 1)}% of the gateway's ${fmt(obs.cpuPerRequest.off * 1000, 0)} µs per request with all off`
+    )
 
     const soak = await load(`${gw.url}/v1/chat/completions`, CHAT, 64, 600, SOAK_REQUESTS)
     const rssAfter = rssMiB(gw.child.pid!)

@@ -2,7 +2,8 @@
 // the OpenTelemetry GenAI semantic conventions where one exists (gen_ai.server.* →
 // gen_ai_server_*_seconds); the gateway's own are prefixed switchyard_. Per-request values
 // are recorded by request-metrics.ts; state (upstreams, queues, buffers) is read at scrape
-// time by collect callbacks, so it costs the request path nothing.
+// time by collect callbacks, so it costs the request path nothing. Read the values (the
+// dashboard, tests) through `registry` (getMetricsAsJSON / metrics()).
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import { BoundCounter, BoundHistogram } from './bound-metrics.js'
 import type { Snapshot } from '../config/snapshot.js'

@@ -151,7 +151,7 @@ export class OtlpExporter implements SpanSink {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => this.kick(), this.options.scheduleDelayMs || 1).unref()
+    this.timer = setInterval(() => this.kick(), Math.max(10, this.options.scheduleDelayMs)).unref()
   }
 
   add(spans: readonly SpanRecord[]): void {

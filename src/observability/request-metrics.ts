@@ -7,19 +7,17 @@ import { errorType, reportedStatus } from './access-log.js'
 import type { Metrics } from './metrics.js'
 import { OPERATION } from './tracing.js'
 
-type CounterChild = CounterSeries
-type HistogramChild = HistogramSeries
 
 /** The bound children of one (operation, model, served model, upstream). */
 interface Series {
   readonly labels: readonly [string, string, string, string]
   /** status → error type → requests counter. */
-  readonly requests: Map<number, Map<string, CounterChild>>
-  readonly duration: HistogramChild
-  readonly ttft: HistogramChild
-  readonly tpot: HistogramChild
-  readonly inputTokens: HistogramChild
-  readonly outputTokens: HistogramChild
+  readonly requests: Map<number, Map<string, CounterSeries>>
+  readonly duration: HistogramSeries
+  readonly ttft: HistogramSeries
+  readonly tpot: HistogramSeries
+  readonly inputTokens: HistogramSeries
+  readonly outputTokens: HistogramSeries
 }
 
 type Level<T> = Map<string, T>

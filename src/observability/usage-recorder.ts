@@ -43,7 +43,8 @@ export class UsageRecorder implements UsageRecorderStats {
 
   start(): void {
     this.flushTimer = setInterval(() => void this.flush(), this.options.flush_interval).unref()
-    this.retentionTimer = setInterval(() => void this.applyRetention(), Math.min(RETENTION_EVERY_MS, this.options.retention)).unref()
+    const every = Math.max(60_000, Math.min(RETENTION_EVERY_MS, this.options.retention))
+    this.retentionTimer = setInterval(() => void this.applyRetention(), every).unref()
     void this.flush().then(() => this.applyRetention())
   }
 

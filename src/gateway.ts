@@ -134,11 +134,10 @@ export class Gateway implements HandlerState {
     this.log.info({ drain_ms: drainMs }, 'draining')
     const { cut } = await this.listener.close(drainMs)
     clearInterval(this.flushTimer)
-    await Promise.all([this.usage?.stop(), this.traceExporter?.stop()])
+    await Promise.all([this.usage?.stop(), this.traceExporter?.stop(), this.accessLogWriter?.end()])
     await this.admin.close()
     if (cut) this.log.warn('drain timeout reached; remaining connections were closed')
     await Promise.all(this.snapshot.upstreams.map((u) => u.destroy()))
-    this.accessLogWriter?.flushSync()
     flushLogger(this.log)
   }
 }

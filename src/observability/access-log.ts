@@ -1,7 +1,7 @@
 // One JSON line per request, written after the response has ended, built from the context.
-// The line has pino's shape (level, time, fields) but is serialised with JSON.stringify and
-// written through a LineWriter: pino's generic serialiser and redaction were most of the
-// access log's cost per request, and a line built field by field has no secret to redact.
+// The line has pino's shape (level, time, fields) but is built here and written through a
+// LineWriter: pino's generic serialiser, redaction and destination were most of the access
+// log's cost per request, and a line built field by field has no secret to redact.
 import type { RequestContext } from '../server/context.js'
 
 /** Where access lines go (a LineWriter, or a test's collector). */
@@ -52,37 +52,32 @@ function upstreamErrorType(status: number): string {
   return t
 }
 
+/** A JSON string, or null. */
+function str(v: string | null | undefined): string {
+  return v === null || v === undefined ? 'null' : JSON.stringify(v)
+}
+
+/** A JSON number, or null (JSON has no NaN or Infinity). */
+function num(v: number | null | undefined): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? 'null' : String(v)
+}
+
 export function accessLogHook(sink: AccessLogSink): (ctx: RequestContext) => void {
   return function accessLog(ctx: RequestContext): void {
     const usage = ctx.usage
-    const line = JSON.stringify({
-      level: INFO,
-      time: isoNow(),
-      type: 'access',
-      request_id: ctx.id,
-      // The key's name only; a key itself never reaches the context.
-      key_name: ctx.keyName ?? null,
-      client_ip: ctx.clientIp,
-      method: ctx.req.method,
-      path: ctx.path,
-      model: ctx.model ?? null,
-      served_model: ctx.servedModel ?? null,
-      upstream: ctx.upstream?.id ?? null,
-      status: reportedStatus(ctx),
-      outcome: ctx.outcome,
-      stream: ctx.stream,
-      prompt_tokens: usage?.prompt_tokens ?? null,
-      completion_tokens: usage?.completion_tokens ?? null,
-      usage_estimated: ctx.usageEstimated,
-      ttft_ms: ctx.firstByteMs >= 0 ? round(ctx.firstByteMs) : null,
-      duration_ms: round(ctx.durationMs),
-      attempts: ctx.attempts,
-      retries: ctx.retries,
-      bytes_out: ctx.bytesOut,
-      error: errorType(ctx),
-      trace_id: ctx.trace?.traceId ?? null,
-    })
-    sink.write(`${line}\n`)
+    // Written out field by field (half the cost of JSON.stringify on an object); every
+    // string that can come from a client goes through JSON.stringify. The key's name only:
+    // a key itself never reaches the context.
+    sink.write(
+      `{"level":${INFO},"time":"${isoNow()}","type":"access","request_id":${str(ctx.id)},"key_name":${str(ctx.keyName)}` +
+        `,"client_ip":${str(ctx.clientIp)},"method":${str(ctx.req.method)},"path":${str(ctx.path)},"model":${str(ctx.model)}` +
+        `,"served_model":${str(ctx.servedModel)},"upstream":${str(ctx.upstream?.id)},"status":${reportedStatus(ctx)}` +
+        `,"outcome":"${ctx.outcome}","stream":${ctx.stream},"prompt_tokens":${num(usage?.prompt_tokens)}` +
+        `,"completion_tokens":${num(usage?.completion_tokens)},"usage_estimated":${ctx.usageEstimated}` +
+        `,"ttft_ms":${ctx.firstByteMs >= 0 ? round(ctx.firstByteMs) : 'null'},"duration_ms":${round(ctx.durationMs)}` +
+        `,"attempts":${ctx.attempts},"retries":${ctx.retries},"bytes_out":${ctx.bytesOut},"error":${str(errorType(ctx))}` +
+        `,"trace_id":${str(ctx.trace?.traceId)}}\n`
+    )
   }
 }
 

@@ -1,6 +1,7 @@
 // Metrics, access log and usage report against one known traffic pattern: a real gateway
 // process, real simulators, the openai SDK, the `switchyard usage` CLI.
 import { execFile } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -172,4 +173,19 @@ describe('switchyard usage (SQLite)', () => {
     expect(csv[0]).toBe('model,requests,prompt_tokens,completion_tokens,cost_usd,error_rate,estimated,ttft_p50_ms,ttft_p95_ms')
     expect(csv).toHaveLength(4)
   }, 90_000)
+})
+
+describe('config reloads', () => {
+  it('are counted by result', async () => {
+    const good = await readFile(gw.configFile, 'utf8')
+    gw.proc.kill('SIGHUP')
+    await gw.waitForLog(/"msg":"config applied"/)
+    await writeFile(gw.configFile, 'models: not-a-list\n')
+    gw.proc.kill('SIGHUP')
+    await gw.waitForLog(/config reload rejected/)
+    await writeFile(gw.configFile, good)
+    const s = await scrape(gw.adminUrl)
+    expect(sum(s, 'switchyard_config_reloads_total', { result: 'success' })).toBe(1)
+    expect(sum(s, 'switchyard_config_reloads_total', { result: 'failure' })).toBe(1)
+  })
 })

@@ -40,7 +40,7 @@ describe('bound metrics', () => {
 })
 
 describe('LineWriter', () => {
-  it('writes every line, in order, in chunks and on flushSync', async () => {
+  it('writes every line, in order, in chunks and at the end', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'switchyard-lines-')), 'sub', 'access.log')
     const w = LineWriter.open(file, { chunk: 1000 })
     const lines = Array.from({ length: 5000 }, (_, i) => `{"n":${i},"pad":"${'x'.repeat(i % 50)}"}\n`)
@@ -49,17 +49,29 @@ describe('LineWriter', () => {
     w.flush()
     await new Promise((r) => setTimeout(r, 200))
     w.write('{"last":true}\n')
-    w.flushSync()
+    await w.end()
     expect(readFileSync(file, 'utf8')).toBe(lines.join('') + '{"last":true}\n')
     expect(w.dropped).toBe(0)
   })
 
-  it('drops and counts lines past its bound instead of growing without limit', () => {
+  it('writes lines longer than a buffer, and non-ASCII text', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'switchyard-lines-')), 'a.log')
-    const w = LineWriter.open(file, { chunk: 1 << 20, max: 100 })
-    for (let i = 0; i < 10; i++) w.write('x'.repeat(30) + '\n')
-    expect(w.dropped).toBe(7)
-    w.flushSync()
-    expect(readFileSync(file, 'utf8')).toHaveLength(93)
+    const w = LineWriter.open(file, { chunk: 64 })
+    const long = `{"x":"${'é'.repeat(500)}"}\n`
+    w.write('{"a":"😀"}\n')
+    w.write(long)
+    w.write('{"b":1}\n')
+    await w.end()
+    expect(readFileSync(file, 'utf8')).toBe('{"a":"😀"}\n' + long + '{"b":1}\n')
+  })
+
+  it('drops and counts lines past its bound instead of growing without limit', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'switchyard-lines-')), 'a.log')
+    // Buffers of 100 bytes, at most 250 bytes waiting: a write is in flight after the first.
+    const w = LineWriter.open(file, { chunk: 100, max: 250 })
+    for (let i = 0; i < 40; i++) w.write('x'.repeat(29) + '\n')
+    expect(w.dropped).toBeGreaterThan(0)
+    await w.end()
+    expect(readFileSync(file, 'utf8').length).toBe((40 - w.dropped) * 30)
   })
 })

@@ -4,6 +4,8 @@ import { failoverBench } from './failover.js'
 import { filterRows } from './filters.js'
 import { hasNginx, startNginx } from './nginx.js'
 import { cpuMs, fmt, load, rssMiB, startGatewayProc, startSimProc, streams, type LoadResult } from './lib.js'
+import { benchObservability, printObservability } from './observability.js'
+import { reportingCost } from './reporting-cost.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const SOAK_REQUESTS = Number(process.env.BENCH_SOAK ?? 200_000)
@@ -65,6 +67,14 @@ async function main(): Promise<void> {
     console.log(`| gateway | ${fmt(sg.ttfbP50, 1)} / ${fmt(sg.ttfbP99, 1)} | ${fmt(sg.totalP50, 0)} / ${fmt(sg.totalP99, 0)} | ${sg.errors} |`)
 
     filterRows()
+    const obs = await benchObservability(sim.url, SECONDS)
+    printObservability(obs)
+    const hooks = await reportingCost()
+    const total = hooks.reduce((a, h) => a + h.us, 0)
+    console.log(
+      `Reporting hooks, CPU per request (in-process, usage worker included): ${hooks.map((h) => `${h.name} ${fmt(h.us, 2)} µs`).join(', ')}; ` +
+        `total ${fmt(total, 1)} µs = ${fmt((100 * total) / (obs.cpuPerRequest.off * 1000), 1)}% of the gateway's ${fmt(obs.cpuPerRequest.off * 1000, 0)} µs per request with all off`
+    )
 
     const soak = await load(`${gw.url}/v1/chat/completions`, CHAT, 64, 600, SOAK_REQUESTS)
     const rssAfter = rssMiB(gw.child.pid!)

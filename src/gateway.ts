@@ -14,9 +14,18 @@ import { filterBodyHook, filterRawHook } from './filters/pipeline.js'
 import { HealthSupervisor } from './health/supervisor.js'
 import { DnsDiscovery, type Resolver } from './routing/dns-discovery.js'
 import { Membership } from './routing/membership.js'
-import { accessLogHook } from './observability/access-log.js'
+import { accessLogHook, type AccessLogSink } from './observability/access-log.js'
+import { LineWriter } from './observability/line-writer.js'
 import { LiveStats, liveStatsHook } from './observability/live-stats.js'
 import { createLogger, flushLogger, type Logger } from './observability/logger.js'
+import { Metrics } from './observability/metrics.js'
+import { OtlpExporter, resolveExporterOptions } from './observability/otlp-exporter.js'
+import { RequestMetrics } from './observability/request-metrics.js'
+import { encodingFor, loadEncoding } from './observability/token-estimate.js'
+import { Tracer } from './observability/tracing.js'
+import { usageFallbackHook } from './observability/usage-fallback.js'
+import { UsageRecorder } from './observability/usage-recorder.js'
+import { openUsageStore } from './observability/usage-store.js'
 import type { Upstream } from './routing/upstream.js'
 import { createHandler, type HandlerState } from './server/handler.js'
 import { emptyHooks, type Hooks } from './server/hooks.js'
@@ -28,7 +37,7 @@ export interface GatewayOptions {
   /** Process log (startup, reloads, warnings). Defaults to stderr at the configured level. */
   readonly logger?: Logger
   /** Access log; defaults to what `logging.access_log` says. */
-  readonly accessLog?: Logger | null
+  readonly accessLog?: AccessLogSink | null
   /** The file the config came from: turns on hot reload (file watch, admin reload). */
   readonly configFile?: string
   /** How the file is reloaded (the CLI adds `signal: 'SIGHUP'`). */
@@ -45,7 +54,8 @@ export class Gateway implements HandlerState {
   readonly hooks: Hooks = emptyHooks()
   draining = false
   readonly log: Logger
-  private readonly accessLog: Logger | null
+  private readonly accessLog: AccessLogSink | null
+  private readonly accessLogWriter: LineWriter | undefined
   private readonly listener: Listener
   /** Plain-HTTP listener redirecting to HTTPS (server.redirect_http_port). */
   private readonly redirect: RedirectListener | undefined
@@ -56,6 +66,12 @@ export class Gateway implements HandlerState {
   private readonly dashboardFeed: EventFeed
   /** Active health checks of the live snapshot's pools. */
   readonly health: HealthSupervisor
+  /** Prometheus metrics (undefined when `metrics.enabled` is false); served at the admin port's /metrics. */
+  readonly metrics: Metrics | undefined
+  /** The usage recorder, once started (undefined when `usage.enabled` is false). */
+  usage: UsageRecorder | undefined
+  /** The OTLP span exporter when tracing is on. */
+  readonly traceExporter: OtlpExporter | undefined
   private address: AddressInfo | undefined
   private flushTimer: NodeJS.Timeout | undefined
   /** Run-time pool changes (admin API, DNS discovery) that survive reloads. */
@@ -67,7 +83,8 @@ export class Gateway implements HandlerState {
 
   constructor(config: Config, options: GatewayOptions = {}) {
     this.log = options.logger ?? createLogger({ level: config.logging.level })
-    this.accessLog = options.accessLog !== undefined ? options.accessLog : openAccessLog(config)
+    this.accessLogWriter = options.accessLog === undefined ? openAccessLog(config) : undefined
+    this.accessLog = options.accessLog !== undefined ? options.accessLog : (this.accessLogWriter ?? null)
     this.discovery = new DnsDiscovery({
       resolver: options.resolver,
       log: this.log,
@@ -80,9 +97,35 @@ export class Gateway implements HandlerState {
     // limits that estimate tokens see max_tokens as capped.
     this.hooks.preParsing.push(filterRawHook)
     this.hooks.preHandler.push(filterBodyHook)
-    if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
     const s = config.server
     this.admin = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token, log: this.log })
+    // Reporting hooks, in order: usage is completed first so every reporter sees the same figures.
+    this.hooks.onResponse.push(usageFallbackHook)
+    if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
+    if (config.metrics.enabled) {
+      const metrics = new Metrics({
+        snapshot: () => this.snapshot,
+        usage: () => this.usage,
+        traces: () => this.traceExporter,
+        accessLogDropped: () => this.accessLogWriter?.dropped,
+      })
+      this.metrics = metrics
+      this.hooks.onResponse.push(new RequestMetrics(metrics).record)
+      this.admin.route('GET', '/metrics', async ({ res }) => {
+        const text = await metrics.text()
+        res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' })
+        res.end(text)
+        return undefined
+      }, { public: true })
+    }
+    const exporterOptions = resolveExporterOptions(config.tracing)
+    if (exporterOptions !== undefined) {
+      this.traceExporter = new OtlpExporter(exporterOptions, this.log)
+      const tracer = new Tracer({ sink: this.traceExporter, sampleRatio: config.tracing?.sample_ratio ?? 1 })
+      // First on both ends: the span covers every other hook, including ones that refuse.
+      this.hooks.onRequest.unshift(tracer.begin)
+      this.hooks.onResponse.push(tracer.end)
+    }
     this.hooks.onResponse.push(liveStatsHook(this.liveStats))
     this.dashboardFeed = registerDashboard(this.admin, { snapshot: () => this.snapshot, stats: this.liveStats })
     const limits = edgeLimits(this.snapshot)
@@ -119,6 +162,14 @@ export class Gateway implements HandlerState {
     // Discovered pools get their endpoints before the first request.
     await this.prime(this.config)
     this.discovery.track(this.membership.hosts(this.config))
+    preloadTokenizers(this.config)
+    const usage = this.config.usage
+    if (usage.enabled) {
+      this.usage = new UsageRecorder(await openUsageStore(usage), usage, this.log)
+      this.usage.start()
+      this.hooks.onResponse.push(this.usage.hook)
+    }
+    this.traceExporter?.start()
     this.address = await this.listener.listen()
     if (this.redirect !== undefined) {
       this.redirect.httpsPort = this.address.port
@@ -128,8 +179,8 @@ export class Gateway implements HandlerState {
     await this.reloader?.start()
     this.health.start(this.snapshot)
     // The access log is written in batches; a quiet gateway still shows its lines within a second.
-    const accessLog = this.accessLog
-    if (accessLog !== null) this.flushTimer = setInterval(() => flushLogger(accessLog), 1000).unref()
+    const writer = this.accessLogWriter
+    if (writer !== undefined) this.flushTimer = setInterval(() => writer.flush(), 1000).unref()
     this.log.info(
       { url: this.url, admin_url: this.admin.url, redirect_url: this.redirect?.url, models: this.snapshot.routes.names },
       'switchyard listening'
@@ -154,7 +205,12 @@ export class Gateway implements HandlerState {
     if (restart.length > 0) {
       this.log.warn({ fields: restart.map((k) => `server.${k}`) }, 'these settings take effect at the next restart')
     } else if (s.tls !== undefined) this.reloadTls()
+    this.metrics?.configReloads.inc({ result: 'success' })
     this.log.info({ models: this.snapshot.routes.names, removed }, 'config applied')
+  }
+
+  reloadRejected(): void {
+    this.metrics?.configReloads.inc({ result: 'failure' })
   }
 
   /** Rebuilds the pools after a run-time change (admin API, DNS): same config, new members. */
@@ -219,11 +275,11 @@ export class Gateway implements HandlerState {
     await this.health.stop()
     clearInterval(this.flushTimer)
     this.dashboardFeed.close()
+    await Promise.all([this.usage?.stop(), this.traceExporter?.stop(), this.accessLogWriter?.end()])
     await this.admin.close()
     if (cut) this.log.warn('drain timeout reached; remaining connections were closed')
     const all = [...this.snapshot.upstreams, ...this.membership.retiring.keys()]
     await Promise.all(all.map((u) => u.destroy().catch(() => undefined)))
-    if (this.accessLog !== null) flushLogger(this.accessLog)
     flushLogger(this.log)
   }
 }
@@ -243,13 +299,18 @@ function edgeLimits(snapshot: Snapshot): EdgeLimits {
   }
 }
 
-function openAccessLog(config: Config): Logger | null {
+/** Loads the tokenizer of each configured model it knows now, not on a request. */
+function preloadTokenizers(config: Config): void {
+  for (const m of config.models) {
+    for (const name of [m.name, ...m.upstreams.map((u) => u.model)]) {
+      const encoding = encodingFor(name)
+      if (encoding !== undefined) loadEncoding(encoding)
+    }
+  }
+}
+
+function openAccessLog(config: Config): LineWriter | undefined {
   const target = config.logging.access_log
-  if (target === 'off') return null
-  // Access-log lines are assembled field by field from the context (no headers, no bodies).
-  return createLogger({
-    destination: target === 'stdout' ? 1 : target === 'stderr' ? 2 : target,
-    async: true,
-    trustedFields: true,
-  })
+  if (target === 'off') return undefined
+  return LineWriter.open(target === 'stdout' ? 1 : target === 'stderr' ? 2 : target)
 }

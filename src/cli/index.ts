@@ -1,10 +1,12 @@
-// The `switchyard` command line: start | validate | init | sim | demo.
+// The `switchyard` command line: start | validate | init | sim | demo | usage.
 import { Command, InvalidArgumentError } from 'commander'
 import { parseDuration } from '../config/units.js'
 import { runDemo } from './demo.js'
 import { runInit } from './init.js'
 import { runSim } from './sim.js'
 import { runStart } from './start.js'
+import { runUsage, type ReportFormat } from './usage.js'
+import { GROUP_BY, type GroupBy } from '../observability/usage-store.js'
 import { runValidate } from './validate.js'
 
 const DEFAULT_CONFIG = 'switchyard.yaml'
@@ -72,5 +74,21 @@ program
   .option('--sim-port <port>', 'first simulator port, three in a row (0 = any free ports)', intArg, 9001)
   .option('--admin-port <port>', 'admin API port (default: the gateway port + 1; 0 = any free port)', intArg)
   .action(runDemo)
+
+function choiceArg<T extends string>(choices: readonly T[]): (value: string) => T {
+  return (value) => {
+    if (!(choices as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of: ${choices.join(', ')}`)
+    return value as T
+  }
+}
+
+program
+  .command('usage')
+  .description('report requests, tokens, cost, error rate and time to first token from the usage store')
+  .option('-c, --config <file>', 'config file (its usage section names the store)', DEFAULT_CONFIG)
+  .option('--by <dimension>', 'group by key, model, upstream or day', choiceArg<GroupBy>(GROUP_BY), 'model')
+  .option('--since <duration>', 'how far back, e.g. 1h, 24h, 7d', durationArg, 86_400_000)
+  .option('--format <format>', 'table, json or csv', choiceArg<ReportFormat>(['table', 'json', 'csv']), 'table')
+  .action((opts: { config: string; by: GroupBy; since: number; format: ReportFormat }) => runUsage(opts))
 
 await program.parseAsync(process.argv)

@@ -18,6 +18,20 @@ logging:
   level: info
   access_log: stdout     # stdout, off, or a file path
 
+metrics:
+  enabled: true          # Prometheus at the admin port's /metrics
+
+usage:                   # one row per request; report with: npx switchyard usage
+  sqlite: ./switchyard.db
+  # postgres: postgres://switchyard@127.0.0.1/switchyard   # fleets: one database for every gateway
+  retention: 30d
+
+# tracing:               # OTLP/HTTP; or set OTEL_EXPORTER_OTLP_ENDPOINT and leave this out
+#   otlp_endpoint: http://127.0.0.1:4318
+
+# prices:                # USD per 1M tokens: usage rows carry the cost
+#   chat-small: { input: 0.15, output: 0.60 }
+
 models:
   - name: chat-small                 # what clients send as "model"
     strategy: least-outstanding      # round-robin | weighted | least-outstanding | p2c-ewma | affinity

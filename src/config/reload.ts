@@ -19,6 +19,8 @@ export interface ReloadTarget {
   prime(config: Config): Promise<void>
   /** Swaps the config in; synchronous, so no request sees half of it. */
   apply(config: Config): void
+  /** Told of every rejected reload (the metrics count them). */
+  reloadRejected?(): void
 }
 
 export type ReloadTrigger = 'signal' | 'file' | 'admin'
@@ -172,6 +174,7 @@ export class ConfigReloader {
 
   private reject(trigger: ReloadTrigger, issues: readonly string[]): ReloadResult {
     this.failures++
+    this.target.reloadRejected?.()
     this.last = { at: new Date().toISOString(), trigger, ok: false, issues }
     this.target.log.error({ file: this.file, trigger, issues }, 'config reload rejected; the previous config keeps serving')
     return { ok: false, issues }

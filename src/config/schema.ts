@@ -4,25 +4,11 @@ import { z } from 'zod'
 import { strategyNames } from '../balancing/registry.js'
 import { corsOrigin, tlsSchema, trustedProxiesSchema } from './edge.js'
 import { filtersSchema } from './filters.js'
+import { metricsSchema, tracingSchema, usageSchema } from './observability.js'
 import { pricesSchema } from './prices.js'
-import { parseDuration, parseSize } from './units.js'
+import { duration, size } from './zod-units.js'
 
-/** A string-or-number field parsed by `parse` (NaN = invalid, reported with `message`). */
-const unit = (parse: (v: string | number) => number, message: string) => () =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    const n = parse(v)
-    if (Number.isNaN(n)) {
-      ctx.issues.push({ code: 'custom', input: v, message })
-      return z.NEVER
-    }
-    return n
-  })
-
-/** A duration ("250ms", "5s", "2m"; a number is ms) → milliseconds. */
-export const duration = unit(parseDuration, 'must be a duration like 250ms, 5s or 2m')
-
-/** A size ("10MiB", "512KB"; a number is bytes) → bytes. */
-export const size = unit(parseSize, 'must be a size like 10MiB or 512KB')
+export { duration, size } from './zod-units.js'
 
 const httpUrl = z.string().refine(
   (s) => {
@@ -179,6 +165,10 @@ export const configSchema = z
     server: serverSchema.prefault({}),
     admin: adminSchema.prefault({}),
     logging: loggingSchema.prefault({}),
+    metrics: metricsSchema.prefault({}),
+    usage: usageSchema.prefault({}),
+    /** Absent: on only when the standard OTEL_EXPORTER_OTLP_* variables name an endpoint. */
+    tracing: tracingSchema.optional(),
     models: z.array(modelSchema).min(1, { message: 'needs at least one model' }),
     /** USD per 1M tokens, by model name (budgets and usage costs). */
     prices: pricesSchema,

@@ -177,17 +177,18 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Controller, status: number, headers: IncomingHttpHeaders): void {
     if (this.finished) return
+    this.status = status
     if (status >= 500 || status === 429) {
       if (this.limits.mayRetry && !this.ctx.res.headersSent && !this.pinged) {
         const retryAfter = retryAfterMs(headers)
         const err = new UpstreamHttpError(status, `Upstream ${this.upstream.id} answered ${status}.`, retryAfter / 1000)
-        // Finish first: aborting may call onResponseError at once, which must find us finished.
+        // Finish first: abort() re-enters onResponseError synchronously, which would
+        // otherwise record the attempt as a connection error.
         this.finish(status === 429 ? 'rate_limited' : 'http_error', { committed: false, error: err, outcome: 'http_error' }, retryAfter)
         controller.abort(err)
         return
       }
     }
-    this.status = status
     this.headers = headers
     const type = headers['content-type']
     this.eventStream = typeof type === 'string' && type.startsWith('text/event-stream')
@@ -230,7 +231,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.ctx.outcome = 'error'
     }
     this.ctx.res.end(tail)
-    this.ctx.usage = this.tap?.usage
     const s = this.status
     this.finish(s >= 500 ? 'http_error' : s === 429 ? 'rate_limited' : s >= 400 ? 'client_error' : 'success', COMMITTED, s === 429 ? retryAfterMs(this.headers ?? {}) : 0)
   }
@@ -294,8 +294,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
     clearTimeout(this.timer)
     clearTimeout(this.idleTimer)
     clearInterval(this.pingTimer)
-    if (this.ctx.exchange === this) this.ctx.exchange = undefined
+    const ctx = this.ctx
+    if (ctx.exchange === this) ctx.exchange = undefined
+    if (result.committed && this.tap !== undefined) {
+      // However the response ended (complete, cut, abandoned), what was seen of it is counted.
+      ctx.usage = this.tap.usage
+      ctx.countedTokens = this.tap.countedTokens
+    }
     this.upstream.end(outcome, retryAfter)
+    ctx.trace?.endAttempt(outcome, this.status)
     this.resolve(result)
   }
 }

@@ -55,7 +55,9 @@ export async function forward(ctx: RequestContext): Promise<void> {
       ctx.servedModel = route.name
       const t = route.config.timeouts
       const mayRetry = (retriesLeft > 0 || !isLast) && first.budget.canRetry()
-      const request = openAiProvider.prepare(ctx, upstream, upstream.spec.model ?? route.name)
+      const upstreamModel = upstream.spec.model ?? route.name
+      ctx.trace?.startAttempt(upstream, upstreamModel)
+      const request = openAiProvider.prepare(ctx, upstream, upstreamModel)
       const exchange = new Exchange(ctx, upstream, request, {
         firstToken: t.first_token,
         idle: t.idle,

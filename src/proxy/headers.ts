@@ -53,10 +53,13 @@ export function upstreamRequestHeaders(ctx: RequestContext, upstream: Upstream):
   const raw = ctx.req.rawHeaders
   const connectionTokens = ctx.req.headers.connection
   const out: string[] = []
+  const trace = ctx.trace
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase()
     // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not headers to forward.
     if (name.charCodeAt(0) === COLON || DROP_REQUEST.has(name) || name.startsWith('x-switchyard-')) continue
+    // A traced request names its own attempt span as the parent (W3C Trace Context).
+    if (trace !== undefined && name === 'traceparent') continue
     if (connectionTokens !== undefined && listsToken(connectionTokens, name)) continue
     out.push(name, raw[i + 1]!)
   }
@@ -71,6 +74,7 @@ export function upstreamRequestHeaders(ctx: RequestContext, upstream: Upstream):
     'accept-encoding',
     'identity'
   )
+  if (trace !== undefined) out.push('traceparent', trace.traceparent)
   if (upstream.authorization !== undefined) out.push('authorization', upstream.authorization)
   const extra = upstream.extraHeaders
   for (let i = 0; i < extra.length; i++) out.push(extra[i]!)

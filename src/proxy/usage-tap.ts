@@ -13,6 +13,8 @@ export interface ResponseTap {
   end(): Buffer | undefined
   /** Usage reported by the upstream, once seen. */
   readonly usage: Usage | undefined
+  /** Completion tokens counted from the body itself: the fallback when no usage is reported. */
+  readonly countedTokens: number
 }
 
 const USAGE_OBJECT = /"usage"\s*:\s*\{/
@@ -29,8 +31,8 @@ export function toUsage(value: unknown): Usage | undefined {
 
 export class SseUsageTap implements ResponseTap {
   usage: Usage | undefined = undefined
-  /** Content events seen: the fallback completion count when no usage arrives. */
-  events = 0
+  /** Events that carried generated text (about one token each on vLLM, llama.cpp, OpenAI). */
+  countedTokens = 0
   private readonly acc = new SseAccumulator()
 
   /** @param strip drop the usage-only event (the client did not ask for usage) */
@@ -55,7 +57,7 @@ export class SseUsageTap implements ResponseTap {
 
   /** Reads usage out of complete events; returns them minus the usage-only event when stripping. */
   private scan(events: Buffer, strip: boolean): Buffer {
-    this.events += countEvents(events)
+    this.countedTokens += countContentEvents(events)
     if (!hasUsageObject(events)) return events
     const kept: Buffer[] = []
     let dropped = false
@@ -96,12 +98,36 @@ function hasUsageObject(buf: Buffer): boolean {
   return false
 }
 
-function countEvents(buf: Buffer): number {
+const DATA = Buffer.from('data:')
+/** The fields whose non-empty string value is generated output (chat, completions, tools, reasoning). */
+const CONTENT_FIELDS = ['"content":', '"text":', '"arguments":', '"reasoning_content":'].map((f) => Buffer.from(f))
+
+/**
+ * Counts `data:` events holding a non-empty generated string. One native search per field
+ * and event at most: each field's next occurrence is remembered across events.
+ */
+export function countContentEvents(buf: Buffer): number {
   let n = 0
-  let i = buf.indexOf('data:')
+  const next = [-2, -2, -2, -2]
+  let i = buf.indexOf(DATA)
   while (i !== -1) {
-    n++
-    i = buf.indexOf('data:', i + 5)
+    let j = buf.indexOf(DATA, i + 5)
+    while (j > 0 && buf[j - 1] !== 0x0a) j = buf.indexOf(DATA, j + 5)
+    const end = j === -1 ? buf.length : j
+    for (let k = 0; k < CONTENT_FIELDS.length; k++) {
+      let p = next[k]!
+      if (p === -1) continue
+      if (p < i) next[k] = p = buf.indexOf(CONTENT_FIELDS[k]!, i)
+      if (p === -1 || p >= end) continue
+      let v = p + CONTENT_FIELDS[k]!.length
+      while (buf[v] === 0x20) v++
+      // A string value that is not empty: `"…":"x`.
+      if (buf[v] === 0x22 && buf[v + 1] !== 0x22) {
+        n++
+        break
+      }
+    }
+    i = j
   }
   return n
 }
@@ -109,6 +135,7 @@ function countEvents(buf: Buffer): number {
 /** Non-streaming JSON: keeps a bounded copy to read `usage` at the end. */
 export class JsonUsageTap implements ResponseTap {
   usage: Usage | undefined = undefined
+  countedTokens = 0
   private chunks: Buffer[] = []
   private size = 0
 
@@ -125,8 +152,9 @@ export class JsonUsageTap implements ResponseTap {
   end(): undefined {
     if (this.size > 0 && this.size <= this.limit) {
       try {
-        const body = JSON.parse(Buffer.concat(this.chunks, this.size).toString('utf8')) as { usage?: unknown }
+        const body = JSON.parse(Buffer.concat(this.chunks, this.size).toString('utf8')) as { usage?: unknown; choices?: unknown }
         this.usage = toUsage(body.usage)
+        if (this.usage === undefined) this.countedTokens = Math.ceil(generatedChars(body.choices) / CHARS_PER_TOKEN)
       } catch {
         // Not JSON after all: no usage to read.
       }
@@ -143,6 +171,7 @@ export class JsonUsageTap implements ResponseTap {
  */
 export class ErrorEventTap implements ResponseTap {
   readonly usage: Usage | undefined = undefined
+  readonly countedTokens = 0
   readonly error: GatewayError
   private chunks: Buffer[] = []
   private size = 0
@@ -175,4 +204,19 @@ export class ErrorEventTap implements ResponseTap {
     }
     return sseErrorFrame(this.error)
   }
+}
+
+/** The char-based estimate (OpenAI's rule of thumb for English text). */
+export const CHARS_PER_TOKEN = 4
+
+/** Characters of generated text in a non-streaming answer's choices. */
+function generatedChars(choices: unknown): number {
+  if (!Array.isArray(choices)) return 0
+  let n = 0
+  for (const c of choices as { text?: unknown; message?: { content?: unknown } }[]) {
+    if (typeof c?.text === 'string') n += c.text.length
+    const content = c?.message?.content
+    if (typeof content === 'string') n += content.length
+  }
+  return n
 }

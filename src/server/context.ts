@@ -7,6 +7,7 @@ import type { Route } from '../routing/route-table.js'
 import type { Upstream } from '../routing/upstream.js'
 import type { Exchange } from '../proxy/exchange.js'
 import type { Snapshot } from '../config/snapshot.js'
+import type { RequestTrace } from '../observability/tracing.js'
 import type { Endpoint, Outcome, Usage } from '../types.js'
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
@@ -47,14 +48,22 @@ export class RequestContext {
   status = 0
   outcome: Outcome = 'ok'
   error: GatewayError | undefined = undefined
+  /** ms from start until the response ended (set before the onResponse hooks run). */
+  durationMs = -1
   /** ms from start until the first response byte reached the client. */
   firstByteMs = -1
   bytesOut = 0
   usage: Usage | undefined = undefined
+  /** usage was estimated by the gateway (the upstream reported none). */
+  usageEstimated = false
+  /** Completion tokens counted from the response body: the fallback when usage is absent. */
+  countedTokens = 0
   /** Name of the virtual key that authenticated the request, if any. */
   keyName: string | undefined = undefined
   /** Extra response headers (flat name/value list) that hooks add, e.g. rate-limit headers. */
   readonly responseHeaders: string[] = []
+  /** This request's trace, when tracing is on: attempts open child spans on it. */
+  trace: RequestTrace | undefined = undefined
   /** Per-request state owned by hooks (limits' admission, tracing span…). */
   readonly locals: Record<string, unknown> = {}
 

@@ -83,6 +83,7 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
   } catch (err) {
     if (!ctx.cancelled) writeError(ctx, toGatewayError(err))
   } finally {
+    ctx.durationMs = ctx.elapsedMs()
     const done = s.hooks.onResponse
     for (let i = 0; i < done.length; i++) {
       try {

@@ -22,6 +22,8 @@ export const CLI = new URL('../../dist/src/cli/index.js', import.meta.url).pathn
 export interface GatewayProcess {
   /** http://… or, with server.tls, https://… */
   readonly url: string
+  /** The gateway's own temporary directory (its working directory). */
+  readonly dir: string
   readonly adminUrl: string
   /** The HTTP → HTTPS redirect listener, when server.redirect_http_port is set. */
   readonly redirectUrl: string | undefined
@@ -63,6 +65,8 @@ export async function startGateway(
       .map(([, v]) => v)
   )
   const proc = spawn(process.execPath, [CLI, 'start', '--config', configFile, ...args], {
+    // Relative paths in the config (the default ./switchyard.db) land in the test's own directory.
+    cwd: dir,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -104,6 +108,7 @@ export async function startGateway(
   const redirectUrl = /"redirect_url":"(http:\/\/[^"]+)"/.exec(err)?.[1]
   return {
     url,
+    dir,
     adminUrl,
     redirectUrl,
     proc,

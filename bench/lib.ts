@@ -83,14 +83,16 @@ export interface LoadResult {
   readonly p99: number
 }
 
-/** `concurrency` loops POST `body` to `url` until `seconds` pass (or `maxRequests`). */
+/** `concurrency` loops POST `body` to `url` until `seconds` pass (or `maxRequests`), with extra `headers`. */
 export async function load(
   url: string,
   body: string,
   concurrency: number,
   seconds: number,
-  maxRequests = Number.POSITIVE_INFINITY
+  maxRequests = Number.POSITIVE_INFINITY,
+  extraHeaders: Record<string, string> = {}
 ): Promise<LoadResult> {
+  const headers = { 'content-type': 'application/json', ...extraHeaders }
   const u = new URL(url)
   const pool = new Pool(u.origin, { connections: concurrency, pipelining: 1 })
   const latencies: number[] = []
@@ -103,7 +105,7 @@ export async function load(
       sent++
       const t0 = performance.now()
       try {
-        const res = await pool.request({ path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json' }, body })
+        const res = await pool.request({ path: u.pathname, method: 'POST', headers, body })
         await res.body.dump({ limit: Number.MAX_SAFE_INTEGER })
         if (res.statusCode !== 200) errors++
         else latencies.push(performance.now() - t0)

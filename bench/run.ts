@@ -3,6 +3,7 @@
 import { failoverBench } from './failover.js'
 import { filterRows } from './filters.js'
 import { hasNginx, startNginx } from './nginx.js'
+import { benchAuthLimits } from './auth-limits.js'
 import { cpuMs, fmt, load, rssMiB, startGatewayProc, startSimProc, streams, type LoadResult } from './lib.js'
 import { benchObservability, printObservability } from './observability.js'
 import { reportingCost } from './reporting-cost.js'
@@ -81,6 +82,10 @@ async function main(): Promise<void> {
     console.log(`\nRSS: ${fmt(rssWarm, 1)} MiB after warm-up, ${fmt(rssAfter, 1)} MiB after ${soak.requests} more requests (${soak.errors} errors, ${fmt(soak.rps, 0)} req/s)`)
   } finally {
     await gw.stop()
+  }
+  try {
+    await benchAuthLimits(sim, SECONDS)
+  } finally {
     await sim.stop()
     await slowSim.stop()
   }

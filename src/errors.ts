@@ -127,7 +127,22 @@ export class RateLimitedError extends GatewayError {
   ) {
     super(message)
     this.type = code === 'insufficient_quota' ? 'insufficient_quota' : 'rate_limit_error'
-    this.headers = { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) }
+    // Waiting does not refill a budget: tell SDKs (x-should-retry) not to retry at all.
+    this.headers =
+      code === 'insufficient_quota'
+        ? { 'x-should-retry': 'false' }
+        : { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) }
+  }
+}
+
+/** The shared limit counters (Redis) cannot be reached and `state.on_error` is `closed`. */
+export class LimitsUnavailableError extends GatewayError {
+  readonly status = 503
+  readonly type = 'server_error'
+  readonly code = 'limits_unavailable'
+  constructor() {
+    super('Rate limits cannot be checked right now; the gateway refuses rather than admit unchecked.')
+    this.headers = { 'retry-after': '1' }
   }
 }
 

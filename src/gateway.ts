@@ -6,6 +6,7 @@ import { registerDashboard } from './admin/dashboard.js'
 import type { EventFeed } from './admin/events.js'
 import { AdminServer } from './admin/server.js'
 import { registerUpstreamRoutes } from './admin/upstreams-api.js'
+import { Gatekeeper } from './auth/gatekeeper.js'
 import { ConfigError } from './config/load.js'
 import { ConfigReloader, type ReloaderOptions } from './config/reload.js'
 import type { Config, ModelConfig } from './config/schema.js'
@@ -72,6 +73,8 @@ export class Gateway implements HandlerState {
   usage: UsageRecorder | undefined
   /** The OTLP span exporter when tracing is on. */
   readonly traceExporter: OtlpExporter | undefined
+  /** Keys, allow-lists, rate limits and budgets. */
+  readonly gatekeeper: Gatekeeper
   private address: AddressInfo | undefined
   private flushTimer: NodeJS.Timeout | undefined
   /** Run-time pool changes (admin API, DNS discovery) that survive reloads. */
@@ -126,6 +129,9 @@ export class Gateway implements HandlerState {
       this.hooks.onRequest.unshift(tracer.begin)
       this.hooks.onResponse.push(tracer.end)
     }
+    // Keys and limits: after the filters (token estimates see a capped max_tokens) and after
+    // the usage fallback among onResponse hooks (settlement sees the same figures).
+    this.gatekeeper = new Gatekeeper(config, { log: this.log, hooks: this.hooks, admin: this.admin, config: () => this.config })
     this.hooks.onResponse.push(liveStatsHook(this.liveStats))
     this.dashboardFeed = registerDashboard(this.admin, { snapshot: () => this.snapshot, stats: this.liveStats })
     const limits = edgeLimits(this.snapshot)
@@ -170,6 +176,7 @@ export class Gateway implements HandlerState {
       this.hooks.onResponse.push(this.usage.hook)
     }
     this.traceExporter?.start()
+    await this.gatekeeper.start()
     this.address = await this.listener.listen()
     if (this.redirect !== undefined) {
       this.redirect.httpsPort = this.address.port
@@ -195,6 +202,7 @@ export class Gateway implements HandlerState {
   apply(config: Config): void {
     const previous = this.config
     const removed = this.swap(config)
+    this.gatekeeper.apply(config)
     this.listener.update(edgeLimits(this.snapshot))
     // Live settings; listener addresses wait for a restart (config/reload.ts reports them).
     if (config.logging.level !== previous.logging.level) this.log.level = config.logging.level
@@ -277,6 +285,7 @@ export class Gateway implements HandlerState {
     this.dashboardFeed.close()
     await Promise.all([this.usage?.stop(), this.traceExporter?.stop(), this.accessLogWriter?.end()])
     await this.admin.close()
+    await this.gatekeeper.close()
     if (cut) this.log.warn('drain timeout reached; remaining connections were closed')
     const all = [...this.snapshot.upstreams, ...this.membership.retiring.keys()]
     await Promise.all(all.map((u) => u.destroy().catch(() => undefined)))

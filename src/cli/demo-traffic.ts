@@ -18,6 +18,8 @@ export class Traffic {
   constructor(
     private readonly url: string,
     private readonly model: string,
+    /** The demo's virtual key when keys are on. */
+    private readonly apiKey?: string,
     readonly concurrency = 6
   ) {}
 
@@ -53,7 +55,10 @@ export class Traffic {
     try {
       const res = await fetch(`${this.url}/v1/chat/completions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: {
+          'content-type': 'application/json',
+          ...(this.apiKey !== undefined && { authorization: `Bearer ${this.apiKey}` }),
+        },
         body: JSON.stringify({
           model: this.model,
           stream,

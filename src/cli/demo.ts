@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { listUpstreams } from '../admin/upstreams-api.js'
+import { formatKeyHash, generateKey } from '../auth/keys.js'
 import { parseConfig } from '../config/load.js'
 import { Gateway } from '../gateway.js'
 import { createLogger } from '../observability/logger.js'
@@ -19,6 +20,8 @@ export interface DemoOptions {
   simPort: number
   /** Defaults to the gateway's port + 1 (any free one when the gateway's is 0). */
   adminPort?: number
+  /** Require a key: one is made for the demo and printed in the snippets. */
+  keys?: boolean
 }
 
 const MODEL = 'chat-small'
@@ -35,7 +38,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const fleet = await DemoFleet.start(3, opts.simPort, { model: 'sim-model', ttftMs: 150, tokensPerSecond: 40 })
   // A fresh admin token per run, printed below, so the API and the dashboard work at once.
   const token = process.env.SWITCHYARD_ADMIN_TOKEN ?? randomBytes(12).toString('base64url')
+  const key = opts.keys === true ? generateKey() : undefined
   const config = parseConfig({
+    ...(key !== undefined && { auth: { keys: [{ name: 'demo', hash: formatKeyHash(key) }] } }),
     server: { port: opts.port },
     admin: { port: opts.adminPort ?? (opts.port === 0 ? 0 : opts.port + 1), token },
     logging: { access_log: 'off' },
@@ -56,9 +61,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   await gateway.start()
   installSignals(gateway)
   process.once('exit', () => void fleet.close())
-  printIntro(gateway, fleet, token)
+  printIntro(gateway, fleet, token, key)
 
-  const traffic = new Traffic(gateway.url, MODEL)
+  const traffic = new Traffic(gateway.url, MODEL, key)
   const run = (action: string): void => {
     const cmd = action.toLowerCase()
     if (cmd === 't') {
@@ -77,24 +82,26 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   else readCommandLines(run)
 }
 
-function printIntro(gateway: Gateway, fleet: DemoFleet, token: string): void {
+function printIntro(gateway: Gateway, fleet: DemoFleet, token: string, key: string | undefined): void {
   const url = gateway.url
+  const apiKey = key ?? 'none'
+  const auth = key === undefined ? '' : ` -H 'authorization: Bearer ${key}'`
   console.log(`
 Switchyard demo: gateway at ${url}/v1 in front of three simulated model servers
   ${fleet.urls.map((u, i) => `sim-${i + 1} ${u}`).join('\n  ')}
-
+${key === undefined ? '' : `\nKeys are on. The demo key (only its hash is kept): ${key}\n`}
 Try it (each answer's x-switchyard-upstream header names the server that answered):
-  curl -si ${url}/v1/chat/completions -H 'content-type: application/json' \\
+  curl -si ${url}/v1/chat/completions -H 'content-type: application/json'${auth} \\
     -d '{"model":"${MODEL}","messages":[{"role":"user","content":"Hello"}]}'
 
-  curl -N ${url}/v1/chat/completions -H 'content-type: application/json' \\
+  curl -N ${url}/v1/chat/completions -H 'content-type: application/json'${auth} \\
     -d '{"model":"${MODEL}","stream":true,"messages":[{"role":"user","content":"Hello"}]}'
 
 Python:      from openai import OpenAI
-             c = OpenAI(base_url="${url}/v1", api_key="none")
+             c = OpenAI(base_url="${url}/v1", api_key="${apiKey}")
              print(c.chat.completions.create(model="${MODEL}", messages=[{"role": "user", "content": "Hi"}]).choices[0].message.content)
 TypeScript:  import OpenAI from 'openai'
-             const c = new OpenAI({ baseURL: '${url}/v1', apiKey: 'none' })
+             const c = new OpenAI({ baseURL: '${url}/v1', apiKey: '${apiKey}' })
              console.log((await c.chat.completions.create({ model: '${MODEL}', messages: [{ role: 'user', content: 'Hi' }] })).choices[0].message.content)
 
 Live dashboard: ${gateway.admin.url}/   (admin token: ${token}; set SWITCHYARD_ADMIN_TOKEN to choose it)

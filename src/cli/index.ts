@@ -1,8 +1,9 @@
-// The `switchyard` command line: start | validate | init | sim | demo | usage.
+// The `switchyard` command line: start | validate | init | sim | demo | usage | keys.
 import { Command, InvalidArgumentError } from 'commander'
-import { parseDuration } from '../config/units.js'
+import { durationArg, intArg, numberArg } from './args.js'
 import { runDemo } from './demo.js'
 import { runInit } from './init.js'
+import { keysCommand } from './keys.js'
 import { runSim } from './sim.js'
 import { runStart } from './start.js'
 import { runUsage, type ReportFormat } from './usage.js'
@@ -10,24 +11,6 @@ import { GROUP_BY, type GroupBy } from '../observability/usage-store.js'
 import { runValidate } from './validate.js'
 
 const DEFAULT_CONFIG = 'switchyard.yaml'
-
-function durationArg(value: string): number {
-  const ms = parseDuration(value)
-  if (Number.isNaN(ms)) throw new InvalidArgumentError('expected a duration like 150ms or 2s')
-  return ms
-}
-
-function intArg(value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number')
-  return n
-}
-
-function numberArg(value: string): number {
-  const n = Number(value)
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number')
-  return n
-}
 
 const program = new Command()
   .name('switchyard')
@@ -73,6 +56,7 @@ program
   .option('-p, --port <port>', 'gateway port (0 = any free port)', intArg, 8080)
   .option('--sim-port <port>', 'first simulator port, three in a row (0 = any free ports)', intArg, 9001)
   .option('--admin-port <port>', 'admin API port (default: the gateway port + 1; 0 = any free port)', intArg)
+  .option('--keys', 'require an API key; the demo makes one and prints it in the snippets', false)
   .action(runDemo)
 
 function choiceArg<T extends string>(choices: readonly T[]): (value: string) => T {
@@ -90,5 +74,7 @@ program
   .option('--since <duration>', 'how far back, e.g. 1h, 24h, 7d', durationArg, 86_400_000)
   .option('--format <format>', 'table, json or csv', choiceArg<ReportFormat>(['table', 'json', 'csv']), 'table')
   .action((opts: { config: string; by: GroupBy; since: number; format: ReportFormat }) => runUsage(opts))
+
+program.addCommand(keysCommand(DEFAULT_CONFIG))
 
 await program.parseAsync(process.argv)

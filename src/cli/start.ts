@@ -27,11 +27,12 @@ export async function runStart(file: string, options: { watch?: boolean } = {}):
   }
   let gateway: Gateway
   try {
-    // Reads server.tls files: a bad certificate is a config error.
+    // Reads server.tls files and opens the key store: what only opening reveals (a bad
+    // certificate, an unusable store path) is still the config's fault.
     gateway = new Gateway(config, { configFile: file, reload: { signal: 'SIGHUP', watch: options.watch !== false } })
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
-    console.error(err.message)
+    console.error(new ConfigError(file, err.issues).message)
     process.exitCode = 1
     return
   }

@@ -2,8 +2,10 @@
 // Types come from it (z.output); nothing in src/ reads raw YAML.
 import { z } from 'zod'
 import { strategyNames } from '../balancing/registry.js'
+import { authSchema, checkAccessRefs, storeSchema } from './auth-schema.js'
 import { corsOrigin, tlsSchema, trustedProxiesSchema } from './edge.js'
 import { filtersSchema } from './filters.js'
+import { limitsSchema, stateSchema } from './limits-schema.js'
 import { metricsSchema, tracingSchema, usageSchema } from './observability.js'
 import { pricesSchema } from './prices.js'
 import { duration, size } from './zod-units.js'
@@ -174,7 +176,14 @@ export const configSchema = z
     prices: pricesSchema,
     /** Request filtering: validation, limits, deny patterns, PII redaction. */
     filters: filtersSchema.prefault({}),
+    /** Virtual keys; absent = open (with a warning at start). */
+    auth: authSchema.optional(),
+    limits: limitsSchema.prefault({}),
+    state: stateSchema.prefault({}),
+    /** Embedded store for run-time keys and spend; absent = config keys only, spend in memory. */
+    store: storeSchema.optional(),
   })
+  .superRefine(checkAccessRefs)
   .superRefine((cfg, ctx) => {
     const names = new Set<string>()
     cfg.models.forEach((m, i) => {

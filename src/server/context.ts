@@ -9,6 +9,7 @@ import type { Exchange } from '../proxy/exchange.js'
 import type { Snapshot } from '../config/snapshot.js'
 import type { RequestTrace } from '../observability/tracing.js'
 import type { Endpoint, Outcome, Usage } from '../types.js'
+import type { VirtualKey } from '../auth/keys.js'
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
 
@@ -60,6 +61,8 @@ export class RequestContext {
   countedTokens = 0
   /** Name of the virtual key that authenticated the request, if any. */
   keyName: string | undefined = undefined
+  /** That key's grants (allow-list, limits, budget); never the key itself. */
+  key: VirtualKey | undefined = undefined
   /** Extra response headers (flat name/value list) that hooks add, e.g. rate-limit headers. */
   readonly responseHeaders: string[] = []
   /** This request's trace, when tracing is on: attempts open child spans on it. */

@@ -2,6 +2,7 @@
 // route → preHandler hooks → forward → onResponse hooks. Errors from any step are mapped
 // once, in server/reply.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { mayUseModel } from '../auth/authenticate.js'
 import { ModelNotFoundError, ShuttingDownError, toGatewayError } from '../errors.js'
 import type { Snapshot } from '../config/snapshot.js'
 import { forward } from '../proxy/forward.js'
@@ -60,6 +61,8 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
     if (ctx.snapshot.edge.admit(ctx)) return
     const def = matchEndpoint(ctx.req.method ?? 'GET', ctx.path)
     if (def.kind === 'local') {
+      // The model list is for key holders (and shows only what their key allows).
+      if (def.name === 'models' || def.name === 'model') await runHooks(s.hooks.onRequest, ctx)
       serveLocal(ctx, def)
     } else {
       if (s.draining) throw new ShuttingDownError()
@@ -112,11 +115,11 @@ function serveLocal(ctx: RequestContext, def: Extract<EndpointDef, { kind: 'loca
       return
     }
     case 'models':
-      writeJson(ctx, 200, { object: 'list', data: routes.names.map(modelObject) })
+      writeJson(ctx, 200, { object: 'list', data: routes.names.filter((n) => mayUseModel(ctx, n)).map(modelObject) })
       return
     case 'model': {
       const name = decodeURIComponent(ctx.path.slice('/v1/models/'.length))
-      if (routes.resolve(name) === undefined) throw new ModelNotFoundError(name)
+      if (routes.resolve(name) === undefined || !mayUseModel(ctx, name)) throw new ModelNotFoundError(name)
       writeJson(ctx, 200, modelObject(name))
       return
     }

@@ -1,0 +1,89 @@
+// KeyRing: the in-memory index of every key (config and store), looked up by hash on each
+// request with no I/O. It is rebuilt when the config is swapped, when this process changes
+// the store, and when a poll sees that another process (the CLI, another replica sharing the
+// file) changed it.
+import type { Config } from '../config/schema.js'
+import type { Logger } from '../observability/logger.js'
+import type { KeyStore, StoredKey } from './key-store.js'
+import { hashHex, hashKeyHex, sameHash, type VirtualKey } from './keys.js'
+
+export class KeyRing {
+  private byHash = new Map<string, VirtualKey>()
+  private builtFor: Config | undefined = undefined
+  private storeKeys: readonly StoredKey[] = []
+  private storeVersion = -1
+
+  constructor(
+    private readonly store: KeyStore | undefined,
+    private readonly log: Logger
+  ) {}
+
+  /** The key a client presented, if it is known (revoked and expired ones included). */
+  lookup(config: Config, presented: string): VirtualKey | undefined {
+    if (config !== this.builtFor) this.rebuild(config)
+    const hex = hashKeyHex(presented)
+    const key = this.byHash.get(hex)
+    // The map found a candidate by hash; the constant-time compare confirms it.
+    if (key === undefined || !sameHash(key.hash, hex)) return undefined
+    return key
+  }
+
+  /** Every key of the index, by name (config keys win over store keys of the same name). */
+  list(config: Config): VirtualKey[] {
+    if (config !== this.builtFor) this.rebuild(config)
+    const seen = new Map<string, VirtualKey>()
+    for (const k of this.byHash.values()) {
+      const prev = seen.get(k.name)
+      if (prev === undefined || (prev.revokedAt !== undefined && k.revokedAt === undefined)) seen.set(k.name, k)
+    }
+    return [...seen.values()]
+  }
+
+  /** Re-reads the store if it changed since the last read; call from a timer or after a change. */
+  refresh(): void {
+    if (this.store === undefined) return
+    const version = this.store.version()
+    if (version === this.storeVersion) return
+    this.storeVersion = version
+    this.storeKeys = this.store.keys()
+    if (this.builtFor !== undefined) this.rebuild(this.builtFor)
+  }
+
+  private rebuild(config: Config): void {
+    const next = new Map<string, VirtualKey>()
+    const configNames = new Set<string>()
+    for (const k of config.auth?.keys ?? []) {
+      configNames.add(k.name)
+      const hex = hashHex(k.hash)
+      next.set(hex, {
+        name: k.name,
+        hash: hex,
+        models: k.models === undefined ? undefined : new Set(k.models),
+        limits: k.limits,
+        budgetUsd: k.budget_usd,
+        expiresAt: k.expires,
+        revokedAt: undefined,
+        source: 'config',
+      })
+    }
+    for (const k of this.storeKeys) {
+      const hex = hashHex(k.hash)
+      if (configNames.has(k.name) || next.has(hex)) {
+        if (k.revoked_at === undefined) this.log.warn({ key_name: k.name }, 'a stored key has the name or hash of a config key; the config key wins')
+        continue
+      }
+      next.set(hex, {
+        name: k.name,
+        hash: hex,
+        models: k.models === undefined ? undefined : new Set(k.models),
+        limits: k.limits,
+        budgetUsd: k.budget_usd,
+        expiresAt: k.expires,
+        revokedAt: k.revoked_at,
+        source: 'store',
+      })
+    }
+    this.byHash = next
+    this.builtFor = config
+  }
+}

@@ -1,0 +1,72 @@
+// Virtual keys: the format clients send, how it is hashed, and what a key grants. Only
+// the sha256 of a key is ever stored or compared; the key itself exists once, when made.
+import { hash, randomBytes } from 'node:crypto'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { LimitSet } from '../config/limits-schema.js'
+
+/** Every key the gateway makes starts with this (clients may be given any string, though). */
+export const KEY_PREFIX = 'sk-sy-'
+
+/** A key as the index holds it: what it may do, never what it is. */
+export interface VirtualKey {
+  readonly name: string
+  /** sha256 of the key, lower-case hex. */
+  readonly hash: string
+  /** Models it may use; undefined = all. */
+  readonly models: ReadonlySet<string> | undefined
+  readonly limits: LimitSet | undefined
+  readonly budgetUsd: number | undefined
+  /** Epoch ms; undefined = never. */
+  readonly expiresAt: number | undefined
+  /** Epoch ms when revoked; kept in the index so the refusal can say so. */
+  readonly revokedAt: number | undefined
+  readonly source: 'config' | 'store'
+}
+
+/** A new random key: `sk-sy-` and 32 base64url characters (192 bits). */
+export function generateKey(): string {
+  return KEY_PREFIX + randomBytes(24).toString('base64url')
+}
+
+/** sha256 of a key, lower-case hex (the fastest form node:crypto returns: no Buffer). */
+export function hashKeyHex(key: string): string {
+  return hash('sha256', key, 'hex')
+}
+
+/** The form config and store use: `sha256:<hex>`. */
+export function formatKeyHash(key: string): string {
+  return `sha256:${hashKeyHex(key)}`
+}
+
+/** `sha256:<HEX>` → lower-case hex. */
+export function hashHex(configured: string): string {
+  return configured.slice('sha256:'.length).toLowerCase()
+}
+
+/**
+ * Two hex digests are equal, compared in constant time: every character is looked at, with
+ * no early exit (what crypto.timingSafeEqual does, without making two Buffers per request).
+ */
+export function sameHash(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return diff === 0
+}
+
+/**
+ * The key a client presented: `Authorization: Bearer …` (OpenAI), `api-key` (Azure) or
+ * `x-api-key` (Anthropic), in that order. undefined when none is there.
+ */
+export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
+  const auth = headers.authorization
+  if (auth !== undefined && auth.length > 7 && auth.charCodeAt(6) === 0x20 && auth.slice(0, 6).toLowerCase() === 'bearer') {
+    const key = auth.slice(7).trim()
+    if (key !== '') return key
+  }
+  const azure = headers['api-key']
+  if (typeof azure === 'string' && azure !== '') return azure.trim()
+  const anthropic = headers['x-api-key']
+  if (typeof anthropic === 'string' && anthropic !== '') return anthropic.trim()
+  return undefined
+}

@@ -1,0 +1,193 @@
+// RateLimiter: turns a request's key, client IP and model into limit checks, admits it
+// through the RateLimitStore in one call (preHandler), and settles it when it ends
+// (onResponse): tokens corrected from the upstream's usage, leases released, spend added.
+import { costUsd } from '../config/prices.js'
+import type { LimitSet } from '../config/limits-schema.js'
+import { LimitsUnavailableError, RateLimitedError } from '../errors.js'
+import type { Logger } from '../observability/logger.js'
+import type { RequestContext } from '../server/context.js'
+import { pushRateLimitHeaders } from './rate-limit-headers.js'
+import type { SpendLedger } from './spend-ledger.js'
+import type { AdmitResult, Check, CheckResult, RateLimitStore, SettleOp } from './store.js'
+import { requestedOutputTokens, type TokenEstimator } from './token-estimate.js'
+
+const MINUTE = 60_000
+/** A lease outlives the longest request it can belong to by this much. */
+const LEASE_MARGIN_MS = 30_000
+/** ctx.locals slot for the admitted checks. */
+const ADMISSION = 'limits'
+
+interface Admission {
+  readonly checks: readonly Check[]
+  readonly results: readonly CheckResult[]
+}
+
+export interface RateLimiterOptions {
+  readonly store: RateLimitStore
+  readonly ledger: SpendLedger
+  readonly estimator: TokenEstimator
+  readonly log: Logger
+}
+
+export interface RateLimiterStats {
+  /** Store calls that failed (Redis unreachable or too slow). */
+  storeErrors: number
+  /** Requests admitted unchecked because the store failed and on_error is open. */
+  admittedUnchecked: number
+  /** 429s, by what was exceeded. */
+  refused: { requests: number; tokens: number; concurrency: number; budget: number }
+}
+
+export class RateLimiter {
+  readonly stats: RateLimiterStats = {
+    storeErrors: 0,
+    admittedUnchecked: 0,
+    refused: { requests: 0, tokens: 0, concurrency: 0, budget: 0 },
+  }
+  /** The store failed and has not answered since. */
+  degraded = false
+
+  constructor(private readonly options: RateLimiterOptions) {}
+
+  /** preHandler: checks and takes every limit that applies, in one store call. */
+  readonly admit = (ctx: RequestContext): void | Promise<void> => {
+    const checks = this.checksFor(ctx)
+    if (checks === undefined) return
+    let result: AdmitResult | Promise<AdmitResult>
+    try {
+      result = this.options.store.admit(checks)
+    } catch (err) {
+      return this.storeFailed(ctx, err)
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (r) => this.admitted(ctx, checks, r),
+        (err: unknown) => this.storeFailed(ctx, err)
+      )
+    }
+    this.admitted(ctx, checks, result)
+  }
+
+  /** onResponse: spend, token correction and lease release, however the request ended. */
+  readonly settle = (ctx: RequestContext): void => {
+    const key = ctx.key
+    const usage = ctx.usage
+    let usd = 0
+    let floor = 0
+    if (key !== undefined && usage !== undefined) {
+      usd = costUsd(ctx.snapshot.config.prices, ctx.servedModel ?? ctx.model, usage)
+      floor = this.options.ledger.spent(key.name)
+      this.options.ledger.record(key.name, usd)
+    }
+    const admission = ctx.locals[ADMISSION] as Admission | undefined
+    if (admission === undefined) return
+    // Tokens used: the upstream's figure; else the estimate if the model worked on it
+    // (an answer without usage, or a client that left mid-way); else none.
+    const worked = ctx.attempts > 0 && (ctx.cancelled || (ctx.upstream !== undefined && ctx.status < 400))
+    const ops: SettleOp[] = []
+    const { checks, results } = admission
+    for (let i = 0; i < checks.length; i++) {
+      const c = checks[i]!
+      if (c.kind === 'rate') {
+        if (c.dim !== 'tokens') continue
+        const used = usage !== undefined ? usage.total_tokens : worked ? c.cost : 0
+        if (used !== c.cost) ops.push({ kind: 'refund', id: c.id, limit: c.limit, periodMs: c.periodMs, amount: c.cost - used })
+      } else if (c.kind === 'concurrency') {
+        ops.push({ kind: 'release', id: c.id, lease: results[i]!.lease })
+      } else if (usd > 0) {
+        ops.push({ kind: 'add', id: c.id, amount: usd, floor })
+      }
+    }
+    if (ops.length > 0) this.options.store.settle(ops)
+  }
+
+  /** The checks for this request, or undefined when no limit applies. */
+  private checksFor(ctx: RequestContext): Check[] | undefined {
+    const limits = ctx.snapshot.config.limits
+    const key = ctx.key
+    const model = ctx.model!
+    const perIp = limits.per_ip
+    const perModel = Object.hasOwn(limits.per_model, model) ? limits.per_model[model] : undefined
+    const keyLimits = key?.limits
+    if (keyLimits === undefined && key?.budgetUsd === undefined && perIp === undefined && perModel === undefined) return undefined
+    const countTokens =
+      keyLimits?.tokens_per_minute !== undefined || perIp?.tokens_per_minute !== undefined || perModel?.tokens_per_minute !== undefined
+    const prompt = countTokens ? this.options.estimator.estimate(ctx.route!.config, ctx.endpoint!, ctx.body!) : 0
+    const output = countTokens ? requestedOutputTokens(ctx.body!) : 0
+    const ttl = ctx.route!.config.timeouts.total + LEASE_MARGIN_MS
+    const checks: Check[] = []
+    if (key !== undefined && key.budgetUsd !== undefined) {
+      checks.push({ kind: 'quota', id: `k:${key.name}:usd`, dim: 'budget', limit: key.budgetUsd, floor: this.options.ledger.spent(key.name) })
+    }
+    if (keyLimits !== undefined) addLimits(checks, `k:${key!.name}`, keyLimits, prompt, output, ttl)
+    if (perIp !== undefined) addLimits(checks, `ip:${ctx.clientIp}`, perIp, prompt, output, ttl)
+    if (perModel !== undefined) addLimits(checks, `m:${model}`, perModel, prompt, output, ttl)
+    return checks.length > 0 ? checks : undefined
+  }
+
+  private admitted(ctx: RequestContext, checks: readonly Check[], r: AdmitResult): void {
+    if (this.degraded) {
+      this.degraded = false
+      this.options.log.info('rate limit store answering again; limits enforced')
+    }
+    pushRateLimitHeaders(ctx.responseHeaders, checks, r.results)
+    if (!r.allowed) throw this.refusal(checks, r)
+    ctx.locals[ADMISSION] = { checks, results: r.results } satisfies Admission
+  }
+
+  private refusal(checks: readonly Check[], r: AdmitResult): RateLimitedError {
+    let failed = checks.findIndex((c, i) => c.kind === 'quota' && !r.results[i]!.ok)
+    if (failed < 0) failed = r.results.findIndex((x) => !x.ok)
+    const c = checks[failed]!
+    this.stats.refused[c.dim]++
+    const scope = scopeOf(c.id)
+    if (c.kind === 'quota') {
+      return new RateLimitedError(`The budget of ${scope} ($${c.limit}) is used up.`, 0, 'insufficient_quota')
+    }
+    if (c.kind === 'rate' && c.cost > c.limit) {
+      const err = new RateLimitedError(`Request too large for ${scope}: about ${c.cost} tokens, over the limit of ${c.limit} tokens per minute.`, c.periodMs / 1000)
+      err.headers = { ...err.headers, 'x-should-retry': 'false' }
+      return err
+    }
+    const what = c.kind === 'concurrency' ? `${c.limit} concurrent requests` : `${c.limit} ${c.dim} per minute`
+    return new RateLimitedError(`Rate limit reached for ${scope}: ${what}. Retry after the time in Retry-After.`, r.retryAfterMs / 1000)
+  }
+
+  private storeFailed(ctx: RequestContext, err: unknown): void {
+    this.stats.storeErrors++
+    const onError = ctx.snapshot.config.state.on_error
+    if (!this.degraded) {
+      this.degraded = true
+      this.options.log.error(
+        { err: err instanceof Error ? err.message : String(err), on_error: onError },
+        onError === 'open' ? 'rate limit store unavailable: admitting requests without limits' : 'rate limit store unavailable: refusing requests (503)'
+      )
+    }
+    if (onError === 'closed') throw new LimitsUnavailableError()
+    this.stats.admittedUnchecked++
+  }
+}
+
+/** The checks of one limit set (a key's, the client IP's or the model's). */
+function addLimits(checks: Check[], id: string, set: LimitSet, prompt: number, output: number, ttlMs: number): void {
+  if (set.requests_per_minute !== undefined) {
+    checks.push({ kind: 'rate', id: `${id}:rpm`, dim: 'requests', limit: set.requests_per_minute, periodMs: MINUTE, cost: 1 })
+  }
+  const tpm = set.tokens_per_minute
+  if (tpm !== undefined) {
+    // The reserved output never makes a request impossible on its own: it is capped at the limit.
+    const cost = Math.max(1, Math.min(prompt + output, Math.max(tpm, prompt)))
+    checks.push({ kind: 'rate', id: `${id}:tpm`, dim: 'tokens', limit: tpm, periodMs: MINUTE, cost })
+  }
+  if (set.concurrency !== undefined) {
+    checks.push({ kind: 'concurrency', id: `${id}:conc`, dim: 'concurrency', limit: set.concurrency, ttlMs })
+  }
+}
+
+const SCOPES: Readonly<Record<string, string>> = { k: 'key', ip: 'client', m: 'model' }
+
+/** Whose limit a counter id is, for messages: `k:team-a:rpm` → `key team-a`. */
+function scopeOf(id: string): string {
+  const start = id.indexOf(':')
+  return `${SCOPES[id.slice(0, start)]} ${id.slice(start + 1, id.lastIndexOf(':'))}`
+}

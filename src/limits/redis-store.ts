@@ -1,0 +1,241 @@
+// A Redis store for limit counters, shared by every replica that points at the same Redis.
+// One round trip per request: the admissions asked for in one turn of the event loop go
+// together in one EVALSHA of the limits script (one write, one reply, however many requests
+// arrived at once), which also carries the settlements of requests that finished since the
+// last call; a short timer sends settlements on their own only when no request comes.
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import type { Logger } from '../observability/logger.js'
+import { LIMITS_SCRIPT } from './redis-script.js'
+import type { AdmitResult, Check, CheckResult, RateLimitStore, SettleOp } from './store.js'
+
+export interface RedisStoreOptions {
+  readonly url: string
+  /** Prefix of every key. Defaults to `switchyard:`. */
+  readonly prefix?: string
+  /** Longest wait for one call (and for connecting) before it fails. Defaults to 250 ms. */
+  readonly timeoutMs?: number
+  /** Time source in ms; defaults to Redis' own clock (TIME), so replicas share one clock. */
+  readonly now?: () => number
+  /** How long settlements wait for a request to carry them. Defaults to 5 ms. */
+  readonly settleDelayMs?: number
+  readonly log?: Logger
+  /** Told when a batch of settlements could not be applied (releases are kept and retried). */
+  readonly onSettleError?: (err: unknown) => void
+}
+
+type LimitsCommand = (numKeys: number, ...args: string[]) => Promise<number[]>
+
+/** An admission waiting for this turn's call. */
+interface Pending {
+  readonly checks: readonly Check[]
+  readonly resolve: (r: AdmitResult) => void
+  readonly reject: (err: unknown) => void
+}
+
+/** Releases kept for retry while Redis is away; beyond this the leases' TTL frees them. */
+const MAX_PENDING = 10_000
+const RETRY_MS = 1000
+
+export class RedisStore implements RateLimitStore {
+  readonly shared = true
+  private readonly prefix: string
+  private readonly settleDelayMs: number
+  /** Made by connect(): ioredis is loaded only by gateways that use Redis. */
+  private client: Redis | undefined = undefined
+  private pending: SettleOp[] = []
+  private timer: NodeJS.Timeout | undefined = undefined
+  private batch: Pending[] = []
+  private batchScheduled = false
+  private down = false
+  private closed = false
+  /** Lease ids: unique across replicas (random prefix) and within this one (sequence). */
+  private readonly leasePrefix = randomBytes(6).toString('hex')
+  private leaseSeq = 0
+
+  constructor(private readonly options: RedisStoreOptions) {
+    this.prefix = options.prefix ?? 'switchyard:'
+    this.settleDelayMs = options.settleDelayMs ?? 5
+  }
+
+  /** Connects, waiting at most `waitMs`; false if Redis is not there (it keeps trying). */
+  async connect(waitMs = 2000): Promise<boolean> {
+    const { Redis } = await import('ioredis')
+    const { options } = this
+    const timeout = options.timeoutMs ?? 250
+    const client = new Redis(options.url, {
+      lazyConnect: true,
+      // Fail at once while disconnected instead of queueing: on_error decides, nothing hangs.
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: timeout,
+      connectTimeout: Math.max(1000, timeout * 4),
+      // ioredis reconnects by itself, backing off up to 2 s between tries.
+      retryStrategy: (times) => Math.min(100 * times, 2000),
+    })
+    client.defineCommand('switchyardLimits', { lua: LIMITS_SCRIPT })
+    client.on('error', (err: Error) => {
+      if (this.down || this.closed) return
+      this.down = true
+      options.log?.error({ err: err.message }, 'redis unreachable; retrying in the background (state.on_error applies meanwhile)')
+    })
+    client.on('ready', () => {
+      if (this.down) options.log?.info('redis reachable again')
+      this.down = false
+    })
+    this.client = client
+    const ready = new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(false), waitMs)
+      client.once('ready', () => {
+        clearTimeout(t)
+        resolve(true)
+      })
+    })
+    client.connect().catch(() => {
+      // Reported by the 'error' listener; reconnection continues on its own.
+    })
+    return ready
+  }
+
+  admit(checks: readonly Check[]): Promise<AdmitResult> {
+    return new Promise((resolve, reject) => {
+      this.batch.push({ checks, resolve, reject })
+      if (this.batchScheduled) return
+      this.batchScheduled = true
+      // After this turn's I/O callbacks: every request that arrived with this one joins it.
+      setImmediate(sendBatch, this)
+    })
+  }
+
+  /** One call for the admissions asked for since the last one, with queued settlements. */
+  sendBatch(): void {
+    this.batchScheduled = false
+    const batch = this.batch
+    this.batch = []
+    const carried = this.takePending()
+    const keys: string[] = []
+    const settlements = this.encodeSettlements(carried, keys)
+    const requests: unknown[] = []
+    const leases: string[] = []
+    for (const { checks } of batch) {
+      const lease = `${this.leasePrefix}-${++this.leaseSeq}`
+      leases.push(lease)
+      const encoded: unknown[] = []
+      for (const c of checks) {
+        keys.push(this.prefix + c.id)
+        if (c.kind === 'rate') encoded.push(['r', c.limit, c.periodMs, c.cost])
+        else if (c.kind === 'concurrency') encoded.push(['c', c.limit, c.ttlMs])
+        else encoded.push(['q', c.limit, c.floor])
+      }
+      requests.push([lease, encoded])
+    }
+    const args = [this.nowArg(), JSON.stringify({ s: settlements, r: requests })]
+    this.run(keys, args).then(
+      (out) => {
+        let at = 0
+        for (let i = 0; i < batch.length; i++) at = resolveOne(out, at, batch[i]!, leases[i]!)
+      },
+      (err: unknown) => {
+        this.requeue(carried)
+        // The call may have run after all (a timeout): free any lease it took.
+        batch.forEach(({ checks }, i) => {
+          for (const c of checks) if (c.kind === 'concurrency') this.requeue([{ kind: 'release', id: c.id, lease: leases[i] }])
+        })
+        for (const p of batch) p.reject(err)
+      }
+    )
+  }
+
+  settle(ops: readonly SettleOp[]): void {
+    if (ops.length === 0) return
+    for (const op of ops) this.pending.push(op)
+    this.timer ??= setTimeout(flushTimer, this.settleDelayMs, this)
+  }
+
+  /** Sends the settlements no request has carried yet. */
+  async flush(): Promise<void> {
+    const carried = this.takePending()
+    if (carried.length === 0) return
+    const keys: string[] = []
+    const args = [this.nowArg(), JSON.stringify({ s: this.encodeSettlements(carried, keys), r: [] })]
+    try {
+      await this.run(keys, args)
+    } catch (err) {
+      this.requeue(carried)
+      this.options.onSettleError?.(err)
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.flush()
+    this.closed = true
+    clearTimeout(this.timer)
+    this.client?.disconnect()
+  }
+
+  private run(keys: string[], args: string[]): Promise<number[]> {
+    if (this.client === undefined) return Promise.reject(new Error('the Redis store is not connected'))
+    return (this.client as unknown as { switchyardLimits: LimitsCommand }).switchyardLimits(keys.length, ...keys, ...args)
+  }
+
+  private nowArg(): string {
+    return this.options.now === undefined ? '-1' : String(this.options.now())
+  }
+
+  private takePending(): SettleOp[] {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    if (this.pending.length === 0) return EMPTY
+    const ops = this.pending
+    this.pending = []
+    return ops
+  }
+
+  /**
+   * A failed call may or may not have run: only releases (idempotent) are sent again.
+   * Refunds and spend are dropped rather than risk applying them twice; spend is also
+   * in the SpendLedger, whose floor restores it.
+   */
+  private requeue(ops: readonly SettleOp[]): void {
+    if (this.closed) return
+    for (const op of ops) if (op.kind === 'release' && this.pending.length < MAX_PENDING) this.pending.push(op)
+    if (this.pending.length > 0) this.timer ??= setTimeout(flushTimer, RETRY_MS, this)
+  }
+
+  private encodeSettlements(ops: readonly SettleOp[], keys: string[]): unknown[] {
+    const out: unknown[] = []
+    for (const op of ops) {
+      keys.push(this.prefix + op.id)
+      if (op.kind === 'refund') out.push(['f', op.periodMs / op.limit, op.amount])
+      // A store is only handed back its own leases: here, lease id strings.
+      else if (op.kind === 'release') out.push(['x', op.lease as string])
+      else out.push(['a', op.amount, op.floor])
+    }
+    return out
+  }
+
+}
+
+const EMPTY: SettleOp[] = []
+
+function flushTimer(store: RedisStore): void {
+  void store.flush()
+}
+
+function sendBatch(store: RedisStore): void {
+  store.sendBatch()
+}
+
+/** Reads one request's answer from `out` at `at`, settles its promise; returns where the next starts. */
+function resolveOne(out: number[], at: number, p: Pending, lease: string): number {
+  const allowed = out[at] === 1
+  const results: CheckResult[] = []
+  for (let i = 0; i < p.checks.length; i++) {
+    const j = at + 2 + i * 3
+    const r = { ok: out[j] === 1, remaining: Number(out[j + 1]), resetMs: Number(out[j + 2]) }
+    results.push(allowed && p.checks[i]!.kind === 'concurrency' ? { ...r, lease } : r)
+  }
+  p.resolve({ allowed, retryAfterMs: Number(out[at + 1]), results })
+  return at + 2 + p.checks.length * 3
+}

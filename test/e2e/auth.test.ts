@@ -1,0 +1,177 @@
+// Virtual keys end to end: a real gateway process, a simulator, the openai SDK as the client.
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import OpenAI from 'openai'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { formatKeyHash, generateKey } from '../../src/auth/keys.js'
+import type { SimServer } from '../../src/sim/server.js'
+import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { simStats, startSims } from '../helpers/sim.js'
+
+const ADMIN_TOKEN = 'admin-token-for-auth-tests'
+const TEAM_A = generateKey()
+const EXPIRED = generateKey()
+const ANY = generateKey()
+const UNKNOWN = generateKey()
+
+let sim: SimServer
+let gw: GatewayProcess
+
+beforeAll(async () => {
+  sim = (await startSims(1))[0]!
+  const dir = await mkdtemp(join(tmpdir(), 'switchyard-auth-'))
+  const upstreams = [{ url: `${sim!.url}/v1`, model: 'sim-model' }]
+  gw = await startGateway({
+    admin: { token: ADMIN_TOKEN },
+    models: [
+      { name: 'chat-small', upstreams },
+      { name: 'chat-large', upstreams },
+    ],
+    store: { sqlite: join(dir, 'switchyard.db') },
+    auth: {
+      mode: 'keys',
+      keys: [
+        { name: 'team-a', hash: formatKeyHash(TEAM_A), models: ['chat-small'] },
+        { name: 'old', hash: formatKeyHash(EXPIRED), expires: '2020-01-01' },
+        { name: 'any', hash: formatKeyHash(ANY) },
+      ],
+    },
+  })
+})
+
+afterAll(async () => {
+  await gw?.stop()
+  await sim?.close()
+})
+
+function client(apiKey: string, headers?: Record<string, string | null>): OpenAI {
+  return new OpenAI({ baseURL: `${gw.url}/v1`, apiKey, maxRetries: 0, defaultHeaders: headers })
+}
+
+const ask = (c: OpenAI, model = 'chat-small') =>
+  c.chat.completions.create({ model, max_tokens: 4, messages: [{ role: 'user', content: 'Hello' }] })
+
+async function admin(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${gw.adminUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  return { status: res.status, json: await res.json() }
+}
+
+describe('virtual keys with the openai SDK', () => {
+  it('a valid key is served, and the access log names the key (never the key itself)', async () => {
+    const r = await ask(client(TEAM_A))
+    expect(r.choices[0]!.message.content!.length).toBeGreaterThan(0)
+    await gw.waitForLog(/"key":"team-a"/)
+    const line = gw.accessLines().find((l) => l.key === 'team-a')!
+    expect(line.status).toBe(200)
+  })
+
+  it('an unknown key → 401 invalid_api_key', async () => {
+    const err = await ask(client(UNKNOWN)).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(OpenAI.AuthenticationError)
+    expect(err).toMatchObject({ status: 401, code: 'invalid_api_key', type: 'authentication_error' })
+  })
+
+  it('no key at all → 401', async () => {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'chat-small', messages: [{ role: 'user', content: 'x' }] }),
+    })
+    expect(res.status).toBe(401)
+    expect(((await res.json()) as any).error).toMatchObject({ type: 'authentication_error', code: 'missing_api_key' })
+  })
+
+  it('an expired key → 401 saying so', async () => {
+    const err = await ask(client(EXPIRED)).catch((e: unknown) => e)
+    expect(err).toMatchObject({ status: 401, code: 'invalid_api_key' })
+    expect((err as Error).message).toContain('expired')
+  })
+
+  it('a model outside the allow-list → 403', async () => {
+    const err = await ask(client(TEAM_A), 'chat-large').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError)
+    expect(err).toMatchObject({ status: 403, code: 'model_not_allowed', param: 'model' })
+    expect((await ask(client(ANY), 'chat-large')).object).toBe('chat.completion')
+  })
+
+  it('accepts Authorization: Bearer, api-key (Azure) and x-api-key (Anthropic)', async () => {
+    expect((await ask(client(ANY))).object).toBe('chat.completion')
+    expect((await ask(client('unused', { authorization: null, 'api-key': ANY }))).object).toBe('chat.completion')
+    expect((await ask(client('unused', { authorization: null, 'x-api-key': ANY }))).object).toBe('chat.completion')
+    // And each style is checked: a wrong key in any of them is refused.
+    for (const h of ['api-key', 'x-api-key']) {
+      const err = await ask(client('unused', { authorization: null, [h]: UNKNOWN })).catch((e: unknown) => e)
+      expect(err).toMatchObject({ status: 401 })
+    }
+  })
+
+  it('the client key never reaches the model server', async () => {
+    await ask(client(ANY))
+    const seen = JSON.stringify((await simStats(sim)).lastRequest!.headers)
+    expect(seen).not.toContain(ANY)
+  })
+
+  it('/v1/models needs a key and lists only the models it may use', async () => {
+    expect((await fetch(`${gw.url}/v1/models`)).status).toBe(401)
+    const a = await client(TEAM_A).models.list()
+    expect(a.data.map((m) => m.id)).toEqual(['chat-small'])
+    const any = await client(ANY).models.list()
+    expect(any.data.map((m) => m.id).sort()).toEqual(['chat-large', 'chat-small'])
+    await expect(client(TEAM_A).models.retrieve('chat-large')).rejects.toMatchObject({ status: 404 })
+    // Health endpoints stay open for probes.
+    expect((await fetch(`${gw.url}/healthz`)).status).toBe(200)
+  })
+})
+
+describe('keys through the admin API', () => {
+  it('creates a key shown once, lists keys without secrets, revokes at once', async () => {
+    const created = await admin('POST', '/admin/keys', { name: 'runtime-1', models: ['chat-small'], limits: { requests_per_minute: 100 } })
+    expect(created.status).toBe(201)
+    const key = created.json.key as string
+    expect(key).toMatch(/^sk-sy-[A-Za-z0-9_-]{32}$/)
+    expect((await ask(client(key))).object).toBe('chat.completion')
+
+    const list = await admin('GET', '/admin/keys')
+    expect(list.status).toBe(200)
+    const names = list.json.data.map((k: { name: string }) => k.name)
+    expect(names).toEqual(expect.arrayContaining(['team-a', 'old', 'any', 'runtime-1']))
+    const text = JSON.stringify(list.json)
+    for (const secret of [key, TEAM_A, ANY, formatKeyHash(key).slice(7), formatKeyHash(TEAM_A).slice(7)]) expect(text).not.toContain(secret)
+    expect(list.json.data.find((k: { name: string }) => k.name === 'old').status).toBe('expired')
+
+    const revoked = await admin('DELETE', '/admin/keys/runtime-1')
+    expect(revoked).toMatchObject({ status: 200, json: { name: 'runtime-1', status: 'revoked' } })
+    const err = await ask(client(key)).catch((e: unknown) => e)
+    expect(err).toMatchObject({ status: 401, code: 'invalid_api_key' })
+    expect((err as Error).message).toContain('revoked')
+  })
+
+  it('refuses bad requests with a reason', async () => {
+    expect((await admin('POST', '/admin/keys', { name: 'x', models: ['nope'] })).status).toBe(400)
+    expect((await admin('POST', '/admin/keys', { name: 'team-a' })).status).toBe(409)
+    expect((await admin('POST', '/admin/keys', { name: 'bad name!' })).status).toBe(400)
+    expect((await admin('DELETE', '/admin/keys/team-a')).status).toBe(409)
+    expect((await admin('DELETE', '/admin/keys/nobody')).status).toBe(404)
+    const unauth = await fetch(`${gw.adminUrl}/admin/keys`)
+    expect(unauth.status).toBe(401)
+  })
+
+  it('registers a key made elsewhere by its hash', async () => {
+    const mine = generateKey()
+    const r = await admin('POST', '/admin/keys', { name: 'byo', hash: formatKeyHash(mine) })
+    expect(r).toMatchObject({ status: 201, json: { name: 'byo', key: null } })
+    expect((await ask(client(mine))).object).toBe('chat.completion')
+  })
+})
+
+describe('secrets', () => {
+  it('no key appears in any log line', async () => {
+    const logs = gw.stdout() + gw.stderr()
+    for (const secret of [TEAM_A, EXPIRED, ANY, UNKNOWN, ADMIN_TOKEN]) expect(logs).not.toContain(secret)
+  })
+})

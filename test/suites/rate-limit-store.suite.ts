@@ -1,0 +1,174 @@
+// The contract every RateLimitStore keeps (memory and Redis): GCRA rates, leases with a TTL,
+// quotas with a floor, all-or-nothing admission, settlements visible to the next admit.
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Check, RateLimitStore } from '../../src/limits/store.js'
+
+export interface TestClock {
+  now: number
+  advance(ms: number): void
+}
+
+export function testClock(start = 1_000_000): TestClock {
+  return {
+    now: start,
+    advance(ms: number) {
+      this.now += ms
+    },
+  }
+}
+
+const MINUTE = 60_000
+
+function rate(id: string, limit: number, cost = 1): Check {
+  return { kind: 'rate', id, dim: cost === 1 ? 'requests' : 'tokens', limit, periodMs: MINUTE, cost }
+}
+function conc(id: string, limit: number, ttlMs = 60_000): Check {
+  return { kind: 'concurrency', id, dim: 'concurrency', limit, ttlMs }
+}
+function quota(id: string, limit: number, floor = 0): Check {
+  return { kind: 'quota', id, dim: 'budget', limit, floor }
+}
+
+export function rateLimitStoreSuite(name: string, create: (clock: TestClock) => Promise<RateLimitStore>): void {
+  describe(`RateLimitStore conformance: ${name}`, () => {
+    let store: RateLimitStore
+    let clock: TestClock
+
+    async function fresh(): Promise<RateLimitStore> {
+      clock = testClock()
+      store = await create(clock)
+      return store
+    }
+
+    afterEach(async () => {
+      await store?.close()
+    })
+
+    it('admits a full minute of requests at once, then one more per interval', async () => {
+      await fresh()
+      for (let i = 0; i < 60; i++) {
+        const r = await store.admit([rate('a', 60)])
+        expect(r.allowed).toBe(true)
+        expect(r.results[0]!.remaining).toBe(59 - i)
+      }
+      const refused = await store.admit([rate('a', 60)])
+      expect(refused).toMatchObject({ allowed: false, retryAfterMs: 1000 })
+      expect(refused.results[0]).toMatchObject({ ok: false, remaining: 0 })
+      clock.advance(999)
+      expect((await store.admit([rate('a', 60)])).allowed).toBe(false)
+      clock.advance(1)
+      expect((await store.admit([rate('a', 60)])).allowed).toBe(true)
+    })
+
+    it('reports the time until the bucket is full again, and refills continuously', async () => {
+      await fresh()
+      const first = await store.admit([rate('b', 60)])
+      expect(first.results[0]).toEqual({ ok: true, remaining: 59, resetMs: 1000 })
+      for (let i = 0; i < 59; i++) await store.admit([rate('b', 60)])
+      clock.advance(30_000)
+      let admitted = 0
+      while ((await store.admit([rate('b', 60)])).allowed) admitted++
+      expect(admitted).toBe(30)
+    })
+
+    it('takes a cost in units; a cost that does not fit waits, one over the limit never fits', async () => {
+      await fresh()
+      const a = await store.admit([rate('t', 100, 80)])
+      expect(a.results[0]).toMatchObject({ ok: true, remaining: 20 })
+      const b = await store.admit([rate('t', 100, 30)])
+      expect(b.allowed).toBe(false)
+      expect(b.retryAfterMs).toBe(6000) // 10 units short, 600 ms each
+      expect(b.results[0]!.remaining).toBe(20)
+      const c = await store.admit([rate('t', 100, 150)])
+      expect(c).toMatchObject({ allowed: false, retryAfterMs: MINUTE })
+    })
+
+    it('a refund gives units back; a charge goes into debt and delays the next admit', async () => {
+      await fresh()
+      await store.admit([rate('r', 100, 80)])
+      store.settle([{ kind: 'refund', id: 'r', limit: 100, periodMs: MINUTE, amount: 50 }])
+      const after = await store.admit([rate('r', 100, 1)])
+      expect(after.results[0]!.remaining).toBe(69)
+      store.settle([{ kind: 'refund', id: 'r', limit: 100, periodMs: MINUTE, amount: -200 }])
+      const broke = await store.admit([rate('r', 100, 1)])
+      expect(broke.allowed).toBe(false)
+      expect(broke.results[0]!.remaining).toBe(0)
+      clock.advance(broke.retryAfterMs)
+      expect((await store.admit([rate('r', 100, 1)])).allowed).toBe(true)
+    })
+
+    it('a refund never fills a bucket past its limit', async () => {
+      await fresh()
+      await store.admit([rate('f', 10, 2)])
+      store.settle([{ kind: 'refund', id: 'f', limit: 10, periodMs: MINUTE, amount: 50 }])
+      const r = await store.admit([rate('f', 10, 1)])
+      expect(r.results[0]!.remaining).toBe(9)
+    })
+
+    it('concurrency: leases up to the limit; a release frees one', async () => {
+      await fresh()
+      const first = (await store.admit([conc('c', 2)])).results[0]!
+      expect(first).toMatchObject({ ok: true, remaining: 1 })
+      expect(first.lease).toBeDefined()
+      expect((await store.admit([conc('c', 2)])).results[0]).toMatchObject({ ok: true, remaining: 0 })
+      const refused = await store.admit([conc('c', 2)])
+      expect(refused).toMatchObject({ allowed: false, retryAfterMs: 1000 })
+      expect(refused.results[0]!.lease).toBeUndefined()
+      store.settle([{ kind: 'release', id: 'c', lease: first.lease }])
+      const again = await store.admit([conc('c', 2)])
+      expect(again.allowed).toBe(true)
+      // Releasing the same lease twice frees one slot, not two.
+      store.settle([{ kind: 'release', id: 'c', lease: first.lease }])
+      expect((await store.admit([conc('c', 2)])).allowed).toBe(false)
+      store.settle([{ kind: 'release', id: 'c', lease: again.results[0]!.lease }])
+      expect((await store.admit([conc('c', 2)])).allowed).toBe(true)
+    })
+
+    it('a lease that is never released expires after its TTL', async () => {
+      await fresh()
+      expect((await store.admit([conc('ttl', 1, 5000)])).allowed).toBe(true)
+      clock.advance(4999)
+      expect((await store.admit([conc('ttl', 1, 5000)])).allowed).toBe(false)
+      clock.advance(2)
+      expect((await store.admit([conc('ttl', 1, 5000)])).allowed).toBe(true)
+    })
+
+    it('quota: admitted while the sum is under the limit; the floor counts', async () => {
+      await fresh()
+      expect((await store.admit([quota('q', 1)])).allowed).toBe(true)
+      store.settle([{ kind: 'add', id: 'q', amount: 0.6, floor: 0 }])
+      expect((await store.admit([quota('q', 1)])).allowed).toBe(true)
+      store.settle([{ kind: 'add', id: 'q', amount: 0.5, floor: 0 }])
+      expect((await store.admit([quota('q', 1)])).allowed).toBe(false)
+      // A sum the store does not have (lost data) is restored from what the caller knows.
+      expect((await store.admit([quota('q2', 1, 1.5)])).allowed).toBe(false)
+      store.settle([{ kind: 'add', id: 'q3', amount: 0.35, floor: 0.7 }])
+      expect((await store.admit([quota('q3', 1)])).allowed).toBe(false)
+    })
+
+    it('all or nothing: a refused check leaves the others untaken', async () => {
+      await fresh()
+      expect((await store.admit([rate('x', 5), conc('xc', 1)])).allowed).toBe(true)
+      const refused = await store.admit([rate('x', 5), conc('xc', 1)])
+      expect(refused.allowed).toBe(false)
+      expect(refused.results.map((r) => r.ok)).toEqual([true, false])
+      // Results describe the state after the call: the passing rate was not taken.
+      expect(refused.results[0]!.remaining).toBe(4)
+      // Only the first admit took from the rate: 5 - 1 - this one = 3.
+      expect((await store.admit([rate('x', 5)])).results[0]!.remaining).toBe(3)
+    })
+
+    it('counters are independent by id', async () => {
+      await fresh()
+      for (let i = 0; i < 3; i++) await store.admit([rate('p', 3)])
+      expect((await store.admit([rate('p', 3)])).allowed).toBe(false)
+      expect((await store.admit([rate('p2', 3)])).allowed).toBe(true)
+    })
+
+    it('is exact under concurrency: 100 simultaneous admits against 60 → 60', async () => {
+      await fresh()
+      const results = await Promise.all(Array.from({ length: 100 }, () => store.admit([rate('burst', 60), conc('burst-c', 1000)])))
+      expect(results.filter((r) => r.allowed)).toHaveLength(60)
+    })
+  })
+}

@@ -29,7 +29,9 @@ beforeAll(async () => {
   const g = groups as Record<string, SimServer[]>
   gw = await startGateway({
     models: [
-      model('kill', g.kill!, { health: FAST_HEALTH }),
+      // Short ejections: the health-check test below must see the return within its bound
+      // even when passive ejection caught the upstream first.
+      model('kill', g.kill!, { health: FAST_HEALTH, outlier: { base_ejection_time: '1s' } }),
       model('killstream', g.killstream!),
       model('hang', g.hang!, { timeouts: { first_token: '500ms' } }),
       model('ratelimit', g.ratelimit!),
@@ -206,19 +208,19 @@ describe('outlier ejection and health checks', () => {
     expect((await simStats(sims[0]!)).received).toBe(3 + 2)
   })
 
-  it('failed health checks take an upstream out; passing ones bring it back', async () => {
+  it('failed health checks take an upstream out; passing ones bring it back', { timeout: 60_000 }, async () => {
     const sims = groups.kill!.slice(1) // the 'kill' model checks health every 150 ms
     await setFault(sims[0]!, { mode: 'down' })
     await eventually(async () => {
       const before = (await simStats(sims[0]!)).received
       for (let i = 0; i < 4; i++) await post(gw.url, { model: 'kill', messages: [{ role: 'user', content: 'x' }] })
       return (await simStats(sims[0]!)).received === before
-    }, 5000)
+    }, 15_000)
     await setFault(sims[0]!, { mode: 'ok' })
     await eventually(async () => {
       const r = await post(gw.url, { model: 'kill', messages: [{ role: 'user', content: 'x' }] })
       return r.headers.get('x-switchyard-upstream') === 'kill-1'
-    }, 5000)
+    }, 15_000)
   })
 })
 

@@ -5,7 +5,7 @@ import type { RequestContext } from '../server/context.js'
 import type { KeyRing } from './key-ring.js'
 import { presentedKey } from './keys.js'
 
-/** onRequest: with `auth.mode: keys`, a known, live key or 401. Sets ctx.key and ctx.keyName. */
+/** onRequest: with `auth.mode: keys`, a known, live key or 401. Sets ctx.key. */
 export const authenticate = (ring: KeyRing) =>
   function authenticate(ctx: RequestContext): void {
     const config = ctx.snapshot.config
@@ -23,7 +23,6 @@ export const authenticate = (ring: KeyRing) =>
     if (key.revokedAt !== undefined) throw new AuthenticationError('This API key has been revoked.')
     if (key.expiresAt !== undefined && Date.now() >= key.expiresAt) throw new AuthenticationError('This API key has expired.')
     ctx.key = key
-    ctx.keyName = key.name
   }
 
 /** preHandler: a key with an allow-list may only use the models on it (403). */

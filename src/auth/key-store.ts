@@ -72,11 +72,17 @@ export class KeyStore {
     addSpend: Database.Statement<[string, number, number]>
   }
 
-  constructor(readonly file: string) {
+  /**
+   * @param busyTimeoutMs how long to wait for a write lock held by another process (the CLI,
+   *   the usage store). The gateway waits briefly (200 ms: its timer must not stall the event
+   *   loop, and a busy store only delays a spend flush, which is retried); the CLI longer.
+   */
+  constructor(
+    readonly file: string,
+    busyTimeoutMs = 200
+  ) {
     this.db = new Database(file)
-    // A write lock held elsewhere (the CLI, the usage store) is waited for briefly; a busy
-    // store only delays a spend flush, which is retried.
-    this.db.pragma('busy_timeout = 200')
+    this.db.pragma(`busy_timeout = ${Math.floor(busyTimeoutMs)}`)
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = NORMAL')
     this.db.exec(SCHEMA)

@@ -90,7 +90,14 @@ async function withStore(file: string, fn: (store: KeyStore, config: Config) => 
     process.exitCode = 1
     return
   }
-  const store = new KeyStore(config.store.sqlite)
+  let store: KeyStore
+  try {
+    store = new KeyStore(config.store.sqlite, 5000)
+  } catch (err) {
+    console.error(`switchyard keys: cannot open store.sqlite ${config.store.sqlite}: ${(err as Error).message}`)
+    process.exitCode = 1
+    return
+  }
   try {
     fn(store, config)
   } catch (err) {

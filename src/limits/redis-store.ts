@@ -36,6 +36,8 @@ interface Pending {
 /** Releases kept for retry while Redis is away; beyond this the leases' TTL frees them. */
 const MAX_PENDING = 10_000
 const RETRY_MS = 1000
+/** Admissions per script call at most. */
+const MAX_BATCH = 128
 
 export class RedisStore implements RateLimitStore {
   readonly shared = true
@@ -46,7 +48,8 @@ export class RedisStore implements RateLimitStore {
   private pending: SettleOp[] = []
   private timer: NodeJS.Timeout | undefined = undefined
   private batch: Pending[] = []
-  private batchScheduled = false
+  /** A setImmediate will send the batch (set and cleared by it alone). */
+  batchScheduled = false
   private down = false
   private closed = false
   /** Lease ids: unique across replicas (random prefix) and within this one (sequence). */
@@ -101,6 +104,8 @@ export class RedisStore implements RateLimitStore {
   admit(checks: readonly Check[]): Promise<AdmitResult> {
     return new Promise((resolve, reject) => {
       this.batch.push({ checks, resolve, reject })
+      // A full batch goes at once: one script run never holds Redis for long.
+      if (this.batch.length >= MAX_BATCH) return this.sendBatch()
       if (this.batchScheduled) return
       this.batchScheduled = true
       // After this turn's I/O callbacks: every request that arrived with this one joins it.
@@ -110,7 +115,7 @@ export class RedisStore implements RateLimitStore {
 
   /** One call for the admissions asked for since the last one, with queued settlements. */
   sendBatch(): void {
-    this.batchScheduled = false
+    if (this.batch.length === 0) return
     const batch = this.batch
     this.batch = []
     const carried = this.takePending()
@@ -224,6 +229,7 @@ function flushTimer(store: RedisStore): void {
 }
 
 function sendBatch(store: RedisStore): void {
+  store.batchScheduled = false
   store.sendBatch()
 }
 

@@ -59,9 +59,7 @@ export class RequestContext {
   usageEstimated = false
   /** Completion tokens counted from the response body: the fallback when usage is absent. */
   countedTokens = 0
-  /** Name of the virtual key that authenticated the request, if any. */
-  keyName: string | undefined = undefined
-  /** That key's grants (allow-list, limits, budget); never the key itself. */
+  /** The virtual key that authenticated the request: its name and grants, never the key itself. */
   key: VirtualKey | undefined = undefined
   /** Extra response headers (flat name/value list) that hooks add, e.g. rate-limit headers. */
   readonly responseHeaders: string[] = []
@@ -86,6 +84,11 @@ export class RequestContext {
   }
 
   /** Aborted when the client goes away; for waits that must end with the request. */
+  /** Name of the virtual key that authenticated the request, if any (the access log's `key`). */
+  get keyName(): string | undefined {
+    return this.key?.name
+  }
+
   get signal(): AbortSignal {
     this.controller ??= new AbortController()
     if (this._cancelled && !this.controller.signal.aborted) this.controller.abort()

@@ -17,7 +17,7 @@ export const authenticate = (ring: KeyRing) =>
         'missing_api_key'
       )
     }
-    const key = ring.lookup(config, presented)
+    const key = ring.lookup(config, presented, ctx.req.socket)
     // Never echo the key, not even a part of it.
     if (key === undefined) throw new AuthenticationError('Incorrect API key provided.')
     if (key.revokedAt !== undefined) throw new AuthenticationError('This API key has been revoked.')

@@ -5,7 +5,18 @@
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../observability/logger.js'
 import type { KeyStore, StoredKey } from './key-store.js'
-import { hashHex, hashKeyHex, sameHash, type VirtualKey } from './keys.js'
+import { hashHex, hashKeyHex, sameText, type VirtualKey } from './keys.js'
+
+const kLastKey = Symbol('switchyard.lastKey')
+
+/** The last key found on a connection, and the index that found it. */
+interface LastKey {
+  readonly presented: string
+  readonly key: VirtualKey
+  readonly index: ReadonlyMap<string, VirtualKey>
+}
+
+type MemoHolder = { [kLastKey]?: LastKey }
 
 export class KeyRing {
   private byHash = new Map<string, VirtualKey>()
@@ -18,13 +29,22 @@ export class KeyRing {
     private readonly log: Logger
   ) {}
 
-  /** The key a client presented, if it is known (revoked and expired ones included). */
-  lookup(config: Config, presented: string): VirtualKey | undefined {
+  /**
+   * The key a client presented, if it is known (revoked and expired ones included).
+   * `connection` (the socket) remembers the last key found on it: a keep-alive client that
+   * sends the same key again is not hashed again. The memo holds the index it came from, so
+   * a reload or a revocation (a new index) is never missed.
+   */
+  lookup(config: Config, presented: string, connection?: object): VirtualKey | undefined {
     if (config !== this.builtFor) this.rebuild(config)
+    const memo = connection as MemoHolder | undefined
+    const last = memo?.[kLastKey]
+    if (last !== undefined && last.index === this.byHash && sameText(last.presented, presented)) return last.key
     const hex = hashKeyHex(presented)
     const key = this.byHash.get(hex)
     // The map found a candidate by hash; the constant-time compare confirms it.
-    if (key === undefined || !sameHash(key.hash, hex)) return undefined
+    if (key === undefined || !sameText(key.hash, hex)) return undefined
+    if (memo !== undefined) memo[kLastKey] = { presented, key, index: this.byHash }
     return key
   }
 

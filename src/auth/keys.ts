@@ -44,10 +44,11 @@ export function hashHex(configured: string): string {
 }
 
 /**
- * Two hex digests are equal, compared in constant time: every character is looked at, with
- * no early exit (what crypto.timingSafeEqual does, without making two Buffers per request).
+ * Two strings (digests, keys) are equal, compared in constant time for their length: every
+ * character is looked at, with no early exit (what crypto.timingSafeEqual does, without
+ * making two Buffers per request).
  */
-export function sameHash(a: string, b: string): boolean {
+export function sameText(a: string, b: string): boolean {
   if (a.length !== b.length) return false
   let diff = 0
   for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i)

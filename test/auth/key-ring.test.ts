@@ -35,6 +35,31 @@ describe('KeyRing', () => {
     expect(ring.lookup(cfg, key.slice(0, -1))).toBeUndefined()
   })
 
+  it('remembers the last key of a connection, but never past a reload or a revocation', async () => {
+    const store = new KeyStore(await tempDb())
+    const a = generateKey()
+    const b = generateKey()
+    store.create({ name: 'a', hash: formatKeyHash(a), models: undefined, limits: undefined, budget_usd: undefined, expires: undefined })
+    store.create({ name: 'b', hash: formatKeyHash(b), models: undefined, limits: undefined, budget_usd: undefined, expires: undefined })
+    const ring = new KeyRing(store, silent)
+    ring.refresh()
+    const cfg = config()
+    const socket = {}
+    expect(ring.lookup(cfg, a, socket)?.name).toBe('a')
+    expect(ring.lookup(cfg, a, socket)?.name).toBe('a')
+    // Another key on the same connection (a shared proxy connection) is looked up afresh.
+    expect(ring.lookup(cfg, b, socket)?.name).toBe('b')
+    expect(ring.lookup(cfg, `${b}x`, socket)).toBeUndefined()
+    expect(ring.lookup(cfg, b.slice(0, -1), socket)).toBeUndefined()
+    store.revoke('b')
+    ring.refresh()
+    expect(ring.lookup(cfg, b, socket)?.revokedAt).toBeGreaterThan(0)
+    // A reload builds a new index: the connection's memo of the old one is not used.
+    const c = generateKey()
+    expect(ring.lookup(config([{ name: 'b', hash: formatKeyHash(c) }]), b, socket)).toBeUndefined()
+    store.close()
+  })
+
   it('follows a reloaded config', () => {
     const key = generateKey()
     const ring = new KeyRing(undefined, silent)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatKeyHash, generateKey, hashHex, hashKeyHex, presentedKey, sameHash } from '../../src/auth/keys.js'
+import { formatKeyHash, generateKey, hashHex, hashKeyHex, presentedKey, sameText } from '../../src/auth/keys.js'
 
 describe('key format and hashing', () => {
   it('makes sk-sy- keys with 192 random bits', () => {
@@ -15,10 +15,10 @@ describe('key format and hashing', () => {
 
   it('compares digests in full', () => {
     const a = hashKeyHex('a')
-    expect(sameHash(a, hashKeyHex('a'))).toBe(true)
-    expect(sameHash(a, hashKeyHex('b'))).toBe(false)
-    expect(sameHash(a, `${a.slice(0, -1)}0`)).toBe(a.endsWith('0'))
-    expect(sameHash(a, a.slice(1))).toBe(false)
+    expect(sameText(a, hashKeyHex('a'))).toBe(true)
+    expect(sameText(a, hashKeyHex('b'))).toBe(false)
+    expect(sameText(a, `${a.slice(0, -1)}0`)).toBe(a.endsWith('0'))
+    expect(sameText(a, a.slice(1))).toBe(false)
   })
 })
 

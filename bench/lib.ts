@@ -18,10 +18,10 @@ export interface Proc {
 }
 
 /** Spawns `switchyard <args>` pinned to a core, waits for its URL on stdout/stderr. */
-export async function spawnCli(args: string[], core: number, urlPattern: RegExp): Promise<Proc> {
+export async function spawnCli(args: string[], core: number, urlPattern: RegExp, cwd?: string): Promise<Proc> {
   const cmd = HAS_TASKSET ? 'taskset' : process.execPath
   const argv = HAS_TASKSET ? ['-c', String(core), process.execPath, CLI, ...args] : [CLI, ...args]
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd })
   let text = ''
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (d: Buffer): void => {
@@ -41,7 +41,7 @@ export async function spawnCli(args: string[], core: number, urlPattern: RegExp)
     child,
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve()
+        if (child.exitCode !== null || child.signalCode !== null) return resolve()
         child.once('exit', () => resolve())
         child.kill('SIGTERM')
       }),
@@ -56,7 +56,8 @@ export function startGatewayProc(config: Record<string, unknown>, core: number):
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-'))
   const file = join(dir, 'switchyard.yaml')
   writeFileSync(file, stringify(config))
-  return spawnCli(['start', '--config', file], core, /"url":"(http:\/\/[^"]+)"/)
+  // Relative paths in the config (the default ./switchyard.db) land in the temp dir.
+  return spawnCli(['start', '--config', file], core, /"url":"(http:\/\/[^"]+)"/, dir)
 }
 
 export function rssMiB(pid: number): number {
@@ -64,13 +65,15 @@ export function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024
 }
 
-/** CPU time (user + system) a process has used so far, in ms. */
+/** CPU time (user + system) a process has used so far, in ms (from /proc; Linux). */
 export function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const ticks = Number(fields[11]) + Number(fields[12])
-  return (ticks * 1000) / 100
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS
 }
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100
 
 export interface LoadResult {
   readonly requests: number

@@ -1,7 +1,12 @@
 // `npm run bench`: direct-to-simulator against through-the-gateway, on this machine.
 // The gateway is pinned to core 0; the simulator and the load generator share core 1.
+import { failoverBench } from './failover.js'
+import { filterRows } from './filters.js'
+import { hasNginx, startNginx } from './nginx.js'
 import { benchAuthLimits } from './auth-limits.js'
 import { cpuMs, fmt, load, rssMiB, startGatewayProc, startSimProc, streams, type LoadResult } from './lib.js'
+import { benchObservability, printObservability } from './observability.js'
+import { reportingCost } from './reporting-cost.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const SOAK_REQUESTS = Number(process.env.BENCH_SOAK ?? 200_000)
@@ -42,7 +47,17 @@ async function main(): Promise<void> {
       const via = await load(`${gw.url}/v1/chat/completions`, CHAT, c, SECONDS)
       const cpu = ((cpuMs(gw.child.pid!) - cpu0) * 1000) / via.requests
       console.log(row(`concurrency ${c}`, direct, via, cpu))
+      if (hasNginx()) {
+        const nginx = await startNginx(sim.url, 0)
+        await load(`${nginx.url}/v1/chat/completions`, CHAT, c, 1)
+        const n0 = cpuMs(nginx.child.pid!)
+        const vn = await load(`${nginx.url}/v1/chat/completions`, CHAT, c, SECONDS)
+        const ncpu = ((cpuMs(nginx.child.pid!) - n0) * 1000) / vn.requests
+        console.log(row(`  nginx, concurrency ${c}`, direct, vn, ncpu))
+        await nginx.stop()
+      }
     }
+    if (!hasNginx()) console.log('(nginx is not installed: its reference rows are skipped)')
 
     const sbody = STREAM.replace('"bench"', '"bench-stream"')
     const sd = await streams(`${slowSim.url}/v1/chat/completions`, sbody, 256)
@@ -51,6 +66,16 @@ async function main(): Promise<void> {
     console.log('| --- | --- | --- | --- |')
     console.log(`| direct | ${fmt(sd.ttfbP50, 1)} / ${fmt(sd.ttfbP99, 1)} | ${fmt(sd.totalP50, 0)} / ${fmt(sd.totalP99, 0)} | ${sd.errors} |`)
     console.log(`| gateway | ${fmt(sg.ttfbP50, 1)} / ${fmt(sg.ttfbP99, 1)} | ${fmt(sg.totalP50, 0)} / ${fmt(sg.totalP99, 0)} | ${sg.errors} |`)
+
+    filterRows()
+    const obs = await benchObservability(sim.url, SECONDS)
+    printObservability(obs)
+    const hooks = await reportingCost()
+    const total = hooks.reduce((a, h) => a + h.us, 0)
+    console.log(
+      `Reporting hooks, CPU per request (in-process, usage worker included): ${hooks.map((h) => `${h.name} ${fmt(h.us, 2)} µs`).join(', ')}; ` +
+        `total ${fmt(total, 1)} µs = ${fmt((100 * total) / (obs.cpuPerRequest.off * 1000), 1)}% of the gateway's ${fmt(obs.cpuPerRequest.off * 1000, 0)} µs per request with all off`
+    )
 
     const soak = await load(`${gw.url}/v1/chat/completions`, CHAT, 64, 600, SOAK_REQUESTS)
     const rssAfter = rssMiB(gw.child.pid!)
@@ -66,4 +91,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main()
+// BENCH_ONLY=failover runs just the failover scenarios.
+if (process.env.BENCH_ONLY !== 'failover') await main()
+await failoverBench(SECONDS)

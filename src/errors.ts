@@ -197,6 +197,9 @@ export class UpstreamHttpError extends GatewayError {
   ) {
     super(message)
     this.retryable = status === 429 || status >= 500
+    if (retryAfter !== undefined && retryAfter > 0) {
+      this.headers = { 'retry-after': String(Math.ceil(retryAfter)) }
+    }
   }
 }
 

@@ -1,51 +1,151 @@
 // Composition root: builds everything from a Config, swaps snapshots on reload, and owns
 // the start/stop of every listener and background task.
 import type { AddressInfo } from 'node:net'
+import { registerConfigRoutes } from './admin/config-api.js'
+import { registerDashboard } from './admin/dashboard.js'
+import type { EventFeed } from './admin/events.js'
 import { AdminServer } from './admin/server.js'
+import { registerUpstreamRoutes } from './admin/upstreams-api.js'
 import { Gatekeeper } from './auth/gatekeeper.js'
-import type { Config } from './config/schema.js'
+import { ConfigError } from './config/load.js'
+import { ConfigReloader, type ReloaderOptions } from './config/reload.js'
+import type { Config, ModelConfig } from './config/schema.js'
 import { buildSnapshot, type Snapshot } from './config/snapshot.js'
-import { accessLogHook } from './observability/access-log.js'
+import { filterBodyHook, filterRawHook } from './filters/pipeline.js'
+import { HealthSupervisor } from './health/supervisor.js'
+import { DnsDiscovery, type Resolver } from './routing/dns-discovery.js'
+import { Membership } from './routing/membership.js'
+import { accessLogHook, type AccessLogSink } from './observability/access-log.js'
+import { LineWriter } from './observability/line-writer.js'
+import { LiveStats, liveStatsHook } from './observability/live-stats.js'
 import { createLogger, flushLogger, type Logger } from './observability/logger.js'
+import { Metrics } from './observability/metrics.js'
+import { OtlpExporter, resolveExporterOptions } from './observability/otlp-exporter.js'
+import { RequestMetrics } from './observability/request-metrics.js'
+import { encodingFor, loadEncoding } from './observability/token-estimate.js'
+import { Tracer } from './observability/tracing.js'
+import { usageFallbackHook } from './observability/usage-fallback.js'
+import { UsageRecorder } from './observability/usage-recorder.js'
+import { openUsageStore } from './observability/usage-store.js'
 import type { Upstream } from './routing/upstream.js'
 import { createHandler, type HandlerState } from './server/handler.js'
 import { emptyHooks, type Hooks } from './server/hooks.js'
-import { Listener } from './server/listener.js'
+import { Listener, type EdgeLimits } from './server/listener.js'
+import { RedirectListener } from './server/redirect.js'
+import { readTlsMaterial } from './server/tls.js'
 
 export interface GatewayOptions {
   /** Process log (startup, reloads, warnings). Defaults to stderr at the configured level. */
   readonly logger?: Logger
   /** Access log; defaults to what `logging.access_log` says. */
-  readonly accessLog?: Logger | null
+  readonly accessLog?: AccessLogSink | null
+  /** The file the config came from: turns on hot reload (file watch, admin reload). */
+  readonly configFile?: string
+  /** How the file is reloaded (the CLI adds `signal: 'SIGHUP'`). */
+  readonly reload?: ReloaderOptions
+  /** DNS discovery's resolver; defaults to the system's. */
+  readonly resolver?: Resolver
 }
+
+/** How long start, a reload or an admin add waits for the first DNS answers of new hosts. */
+const DISCOVERY_PRIME_MS = 5_000
 
 export class Gateway implements HandlerState {
   snapshot: Snapshot
   readonly hooks: Hooks = emptyHooks()
   draining = false
   readonly log: Logger
-  private readonly accessLog: Logger | null
+  private readonly accessLog: AccessLogSink | null
+  private readonly accessLogWriter: LineWriter | undefined
   private readonly listener: Listener
+  /** Plain-HTTP listener redirecting to HTTPS (server.redirect_http_port). */
+  private readonly redirect: RedirectListener | undefined
   /** The admin port: admin API, metrics, dashboard. Features register their routes on it. */
   readonly admin: AdminServer
+  /** The live dashboard's collector (fed per request) and its event stream. */
+  readonly liveStats = new LiveStats()
+  private readonly dashboardFeed: EventFeed
+  /** Active health checks of the live snapshot's pools. */
+  readonly health: HealthSupervisor
+  /** Prometheus metrics (undefined when `metrics.enabled` is false); served at the admin port's /metrics. */
+  readonly metrics: Metrics | undefined
+  /** The usage recorder, once started (undefined when `usage.enabled` is false). */
+  usage: UsageRecorder | undefined
+  /** The OTLP span exporter when tracing is on. */
+  readonly traceExporter: OtlpExporter | undefined
   /** Keys, allow-lists, rate limits and budgets. */
   readonly gatekeeper: Gatekeeper
   private address: AddressInfo | undefined
   private flushTimer: NodeJS.Timeout | undefined
+  /** Run-time pool changes (admin API, DNS discovery) that survive reloads. */
+  readonly membership: Membership
+  private readonly discovery: DnsDiscovery
+  /** Hot reload of the config file; undefined for a config built in code. */
+  readonly reloader: ConfigReloader | undefined
+  private readonly plan = (model: ModelConfig) => this.membership.plan(model)
 
   constructor(config: Config, options: GatewayOptions = {}) {
     this.log = options.logger ?? createLogger({ level: config.logging.level })
-    this.accessLog = options.accessLog !== undefined ? options.accessLog : openAccessLog(config)
-    this.snapshot = buildSnapshot(config).snapshot
-    if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
+    this.accessLogWriter = options.accessLog === undefined ? openAccessLog(config) : undefined
+    this.accessLog = options.accessLog !== undefined ? options.accessLog : (this.accessLogWriter ?? null)
+    this.discovery = new DnsDiscovery({
+      resolver: options.resolver,
+      log: this.log,
+      onChange: (host) => this.refresh(`DNS answer for ${host} changed`),
+    })
+    this.membership = new Membership(this.discovery)
+    this.health = new HealthSupervisor({ log: this.log })
+    this.snapshot = buildSnapshot(config, undefined, this.plan).snapshot
+    // Filters first among preHandler hooks: cheap refusals before any limit's round trip, and
+    // limits that estimate tokens see max_tokens as capped.
+    this.hooks.preParsing.push(filterRawHook)
+    this.hooks.preHandler.push(filterBodyHook)
     const s = config.server
     this.admin = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token, log: this.log })
+    // Reporting hooks, in order: usage is completed first so every reporter sees the same figures.
+    this.hooks.onResponse.push(usageFallbackHook)
+    if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
+    if (config.metrics.enabled) {
+      const metrics = new Metrics({
+        snapshot: () => this.snapshot,
+        usage: () => this.usage,
+        traces: () => this.traceExporter,
+        accessLogDropped: () => this.accessLogWriter?.dropped,
+      })
+      this.metrics = metrics
+      this.hooks.onResponse.push(new RequestMetrics(metrics).record)
+      this.admin.route('GET', '/metrics', async ({ res }) => {
+        const text = await metrics.text()
+        res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' })
+        res.end(text)
+        return undefined
+      }, { public: true })
+    }
+    const exporterOptions = resolveExporterOptions(config.tracing)
+    if (exporterOptions !== undefined) {
+      this.traceExporter = new OtlpExporter(exporterOptions, this.log)
+      const tracer = new Tracer({ sink: this.traceExporter, sampleRatio: config.tracing?.sample_ratio ?? 1 })
+      // First on both ends: the span covers every other hook, including ones that refuse.
+      this.hooks.onRequest.unshift(tracer.begin)
+      this.hooks.onResponse.push(tracer.end)
+    }
+    // Keys and limits: after the filters (token estimates see a capped max_tokens) and after
+    // the usage fallback among onResponse hooks (settlement sees the same figures).
     this.gatekeeper = new Gatekeeper(config, { log: this.log, hooks: this.hooks, admin: this.admin, config: () => this.config })
+    this.hooks.onResponse.push(liveStatsHook(this.liveStats))
+    this.dashboardFeed = registerDashboard(this.admin, { snapshot: () => this.snapshot, stats: this.liveStats })
+    const limits = edgeLimits(this.snapshot)
     this.listener = new Listener(createHandler(() => this), {
       host: s.host,
       port: s.port,
-      keepAliveTimeout: s.keep_alive_timeout,
+      tls: s.tls === undefined ? undefined : readTlsMaterial(s.tls),
+      limits,
     })
+    this.redirect =
+      s.redirect_http_port === undefined ? undefined : new RedirectListener({ host: s.host, port: s.redirect_http_port, limits })
+    this.reloader = options.configFile === undefined ? undefined : new ConfigReloader(this, options.configFile, options.reload)
+    registerUpstreamRoutes(this.admin, this)
+    registerConfigRoutes(this.admin, this)
   }
 
   get config(): Config {
@@ -56,29 +156,119 @@ export class Gateway implements HandlerState {
   get url(): string {
     if (this.address === undefined) throw new Error('gateway not started')
     const host = this.address.family === 'IPv6' ? `[${this.address.address}]` : this.address.address
-    return `http://${host}:${this.address.port}`
+    return `${this.listener.secure ? 'https' : 'http'}://${host}:${this.address.port}`
+  }
+
+  /** The HTTP → HTTPS redirect listener's URL, when there is one. */
+  get redirectUrl(): string | undefined {
+    return this.redirect?.url
   }
 
   async start(): Promise<void> {
+    // Discovered pools get their endpoints before the first request.
+    await this.prime(this.config)
+    this.discovery.track(this.membership.hosts(this.config))
+    preloadTokenizers(this.config)
+    const usage = this.config.usage
+    if (usage.enabled) {
+      this.usage = new UsageRecorder(await openUsageStore(usage), usage, this.log)
+      this.usage.start()
+      this.hooks.onResponse.push(this.usage.hook)
+    }
+    this.traceExporter?.start()
     await this.gatekeeper.start()
     this.address = await this.listener.listen()
+    if (this.redirect !== undefined) {
+      this.redirect.httpsPort = this.address.port
+      await this.redirect.listen()
+    }
     await this.admin.start()
+    await this.reloader?.start()
+    this.health.start(this.snapshot)
     // The access log is written in batches; a quiet gateway still shows its lines within a second.
-    const accessLog = this.accessLog
-    if (accessLog !== null) this.flushTimer = setInterval(() => flushLogger(accessLog), 1000).unref()
-    this.log.info({ url: this.url, admin_url: this.admin.url, models: this.snapshot.routes.names }, 'switchyard listening')
+    const writer = this.accessLogWriter
+    if (writer !== undefined) this.flushTimer = setInterval(() => writer.flush(), 1000).unref()
+    this.log.info(
+      { url: this.url, admin_url: this.admin.url, redirect_url: this.redirect?.url, models: this.snapshot.routes.names },
+      'switchyard listening'
+    )
   }
 
   /**
    * Swaps in a new config for new requests; in-flight requests finish on the snapshot they
-   * started with, and upstreams that are gone are closed once their requests end.
+   * started with, and upstreams that are gone drain, then close. Run-time changes are
+   * re-applied (routing/membership.ts says which survive).
    */
   apply(config: Config): void {
-    const { snapshot, removed } = buildSnapshot(config, this.snapshot)
-    this.snapshot = snapshot
+    const previous = this.config
+    const removed = this.swap(config)
     this.gatekeeper.apply(config)
-    for (const u of removed) void retire(u, this.log)
-    this.log.info({ models: snapshot.routes.names, removed: removed.length }, 'config applied')
+    this.listener.update(edgeLimits(this.snapshot))
+    // Live settings; listener addresses wait for a restart (config/reload.ts reports them).
+    if (config.logging.level !== previous.logging.level) this.log.level = config.logging.level
+    if (config.admin.token !== previous.admin.token) this.admin.setToken(config.admin.token)
+    const s = config.server
+    const restart: string[] = (['host', 'port', 'redirect_http_port'] as const).filter((k) => s[k] !== previous.server[k])
+    if ((s.tls === undefined) !== (previous.server.tls === undefined)) restart.push('tls')
+    if (restart.length > 0) {
+      this.log.warn({ fields: restart.map((k) => `server.${k}`) }, 'these settings take effect at the next restart')
+    } else if (s.tls !== undefined) this.reloadTls()
+    this.metrics?.configReloads.inc({ result: 'success' })
+    this.log.info({ models: this.snapshot.routes.names, removed }, 'config applied')
+  }
+
+  reloadRejected(): void {
+    this.metrics?.configReloads.inc({ result: 'failure' })
+  }
+
+  /** Rebuilds the pools after a run-time change (admin API, DNS): same config, new members. */
+  refresh(reason: string): void {
+    const removed = this.swap(this.config)
+    this.log.info({ reason, upstreams: this.snapshot.upstreams.length, removed }, 'pools rebuilt')
+  }
+
+  /** First DNS answers for discovery hosts of `config` not resolved yet (bounded wait). */
+  prime(config: Config): Promise<void> {
+    return this.discovery.prime(this.membership.hosts(config).keys(), DISCOVERY_PRIME_MS)
+  }
+
+  addresses(host: string): readonly string[] | undefined {
+    return this.discovery.addresses(host)
+  }
+
+  /** One snapshot swap; returns how many upstreams left (they drain in the background). */
+  private swap(config: Config): number {
+    for (const change of this.membership.retain(config)) this.log.warn({ change }, 'run-time change dropped by the new config')
+    const previous = this.snapshot
+    const { snapshot, removed } = buildSnapshot(config, previous, this.plan)
+    this.snapshot = snapshot
+    this.health.apply(snapshot)
+    if (removed.length > 0) {
+      const modelOf = new Map<Upstream, string>()
+      for (const r of previous.routes.routes) for (const u of r.pool.members) modelOf.set(u, r.name)
+      for (const u of removed) void this.membership.retire(u, modelOf.get(u) ?? '', this.log)
+    }
+    this.discovery.track(this.membership.hosts(config))
+    return removed.length
+  }
+
+  /**
+   * Reads the configured certificate and key again and uses them for new TLS handshakes
+   * (renewed certificates without a restart). A file that cannot be read, or a key that
+   * does not match, is logged and the current certificate stays. Returns whether it changed.
+   */
+  reloadTls(): boolean {
+    const tls = this.config.server.tls
+    if (tls === undefined || !this.listener.secure) return false
+    try {
+      this.listener.setTls(readTlsMaterial(tls))
+      this.log.info({ cert: tls.cert }, 'TLS certificate reloaded')
+      return true
+    } catch (err) {
+      const issues = err instanceof ConfigError ? err.issues : [String(err)]
+      this.log.error({ issues }, 'TLS reload failed; the current certificate stays in use')
+      return false
+    }
   }
 
   /** Graceful stop: no new requests, in-flight ones run up to the drain timeout. */
@@ -86,32 +276,50 @@ export class Gateway implements HandlerState {
     if (this.draining) return
     this.draining = true
     this.log.info({ drain_ms: drainMs }, 'draining')
+    this.reloader?.close()
+    this.discovery.stop()
     const { cut } = await this.listener.close(drainMs)
+    await this.redirect?.close()
+    await this.health.stop()
     clearInterval(this.flushTimer)
+    this.dashboardFeed.close()
+    await Promise.all([this.usage?.stop(), this.traceExporter?.stop(), this.accessLogWriter?.end()])
     await this.admin.close()
     await this.gatekeeper.close()
     if (cut) this.log.warn('drain timeout reached; remaining connections were closed')
-    await Promise.all(this.snapshot.upstreams.map((u) => u.destroy()))
-    if (this.accessLog !== null) flushLogger(this.accessLog)
+    const all = [...this.snapshot.upstreams, ...this.membership.retiring.keys()]
+    await Promise.all(all.map((u) => u.destroy().catch(() => undefined)))
     flushLogger(this.log)
   }
 }
 
-async function retire(u: Upstream, log: Logger): Promise<void> {
-  try {
-    await u.close()
-  } catch (err) {
-    log.warn({ upstream: u.id, err: String(err) }, 'closing a removed upstream failed')
+/** The listener limits a snapshot asks for. */
+function edgeLimits(snapshot: Snapshot): EdgeLimits {
+  const s = snapshot.config.server
+  const edge = snapshot.edge
+  return {
+    keepAliveTimeout: s.keep_alive_timeout,
+    headersTimeout: s.headers_timeout,
+    requestTimeout: s.request_timeout,
+    maxHeaderSize: s.max_header_size,
+    maxConnections: s.max_connections,
+    maxConnectionsPerIp: s.max_connections_per_ip,
+    exempt: (ip) => edge.isTrusted(ip),
   }
 }
 
-function openAccessLog(config: Config): Logger | null {
+/** Loads the tokenizer of each configured model it knows now, not on a request. */
+function preloadTokenizers(config: Config): void {
+  for (const m of config.models) {
+    for (const name of [m.name, ...m.upstreams.map((u) => u.model)]) {
+      const encoding = encodingFor(name)
+      if (encoding !== undefined) loadEncoding(encoding)
+    }
+  }
+}
+
+function openAccessLog(config: Config): LineWriter | undefined {
   const target = config.logging.access_log
-  if (target === 'off') return null
-  // Access-log lines are assembled field by field from the context (no headers, no bodies).
-  return createLogger({
-    destination: target === 'stdout' ? 1 : target === 'stderr' ? 2 : target,
-    async: true,
-    trustedFields: true,
-  })
+  if (target === 'off') return undefined
+  return LineWriter.open(target === 'stdout' ? 1 : target === 'stderr' ? 2 : target)
 }

@@ -27,9 +27,18 @@ export class AdminError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    readonly code = status === 404 ? 'not_found' : 'invalid_request'
+    readonly code = status === 404 ? 'not_found' : 'invalid_request',
+    /** The offending field (OpenAI's `param`), and every problem found when there are several. */
+    readonly detail: { readonly param?: string; readonly issues?: readonly string[] } = {}
   ) {
     super(message)
+  }
+
+  toBody(): { error: Record<string, unknown> } {
+    const type = this.status === 401 ? 'authentication_error' : this.status >= 500 ? 'server_error' : 'invalid_request_error'
+    const error: Record<string, unknown> = { message: this.message, type, code: this.code, param: this.detail.param ?? null }
+    if (this.detail.issues !== undefined) error.issues = this.detail.issues
+    return { error }
   }
 }
 
@@ -52,7 +61,7 @@ export interface AdminServerOptions {
 export class AdminServer {
   private readonly routes: RouteEntry[] = []
   private readonly server: Server
-  private readonly tokenHash: Buffer | undefined
+  private tokenHash: Buffer | undefined
   private address: AddressInfo | undefined
 
   constructor(private readonly options: AdminServerOptions) {
@@ -65,6 +74,11 @@ export class AdminServer {
   /** Registers a route; `:name` segments become params (URL-decoded). */
   route(method: string, pattern: string, handler: AdminHandler, options: { public?: boolean } = {}): void {
     this.routes.push({ method, parts: pattern.split('/'), handler, public: options.public === true })
+  }
+
+  /** Changes the admin token live (a config reload); undefined disables the protected routes. */
+  setToken(token: string | undefined): void {
+    this.tokenHash = token === undefined ? undefined : sha256(token)
   }
 
   get url(): string {
@@ -90,7 +104,8 @@ export class AdminServer {
     })
   }
 
-  private authorized(req: IncomingMessage): boolean {
+  /** Does the request carry the admin token? (Routes registered public may still ask.) */
+  authorized(req: IncomingMessage): boolean {
     if (this.tokenHash === undefined) return false
     const header = req.headers.authorization
     if (typeof header !== 'string' || !header.startsWith('Bearer ')) return false
@@ -125,11 +140,11 @@ export class AdminServer {
         return
       }
       if (err instanceof AdminError) {
-        sendJson(res, err.status, { error: { message: err.message, type: err.status === 401 ? 'authentication_error' : 'invalid_request_error', code: err.code } })
+        sendJson(res, err.status, err.toBody())
         return
       }
       this.options.log.error({ err: String(err), path: url.pathname }, 'admin request failed')
-      sendJson(res, 500, { error: { message: 'The admin request failed.', type: 'server_error', code: 'internal_error' } })
+      sendJson(res, 500, { error: { message: 'The admin request failed.', type: 'server_error', code: 'internal_error', param: null } })
     }
   }
 
@@ -147,7 +162,7 @@ export class AdminServer {
             ok = false
             break
           }
-          params[p.slice(1)] = decodeURIComponent(parts[i]!)
+          params[p.slice(1)] = decodeSegment(parts[i]!)
         } else if (p !== parts[i]) {
           ok = false
           break
@@ -161,6 +176,14 @@ export class AdminServer {
       return { entry, params }
     }
     return wrongMethod ? 'method' : undefined
+  }
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw new AdminError(400, `Malformed percent-encoding in the URL: ${segment}`, 'invalid_url')
   }
 }
 

@@ -12,6 +12,11 @@ export interface BalanceTarget {
   readonly inflight: number
   /** Peak-EWMA latency in milliseconds; 0 while nothing has been measured. */
   readonly latencyEwma: number
+  /**
+   * Share (0, 1] of its normal traffic while slow start ramps it up after a recovery; absent
+   * means 1. Strategies that ignore `weight` (round-robin, p2c-ewma) read this instead.
+   */
+  readonly warmup?: number
 }
 
 /** Per-pick view: which targets may be chosen, and the request's affinity key if any. */

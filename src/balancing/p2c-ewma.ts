@@ -15,10 +15,11 @@ import type {
  */
 const UNPROBED_PENALTY = 1e12
 
+/** A member warming up after a recovery (slow start) looks proportionally more expensive. */
 function cost(target: BalanceTarget): number {
   const latency = target.latencyEwma
   if (latency === 0) return target.inflight === 0 ? 0 : UNPROBED_PENALTY + target.inflight
-  return latency * (target.inflight + 1)
+  return (latency * (target.inflight + 1)) / (target.warmup ?? 1)
 }
 
 /**

@@ -1,11 +1,13 @@
-// The `switchyard` command line: start | validate | init | sim | demo | keys.
-import { Command } from 'commander'
+// The `switchyard` command line: start | validate | init | sim | demo | usage | keys.
+import { Command, InvalidArgumentError } from 'commander'
 import { durationArg, intArg, numberArg } from './args.js'
 import { runDemo } from './demo.js'
 import { runInit } from './init.js'
 import { keysCommand } from './keys.js'
 import { runSim } from './sim.js'
 import { runStart } from './start.js'
+import { runUsage, type ReportFormat } from './usage.js'
+import { GROUP_BY, type GroupBy } from '../observability/usage-store.js'
 import { runValidate } from './validate.js'
 
 const DEFAULT_CONFIG = 'switchyard.yaml'
@@ -19,7 +21,8 @@ program
   .command('start')
   .description('run the gateway on a config file')
   .option('-c, --config <file>', 'config file', DEFAULT_CONFIG)
-  .action((opts: { config: string }) => runStart(opts.config))
+  .option('--no-watch', 'reload only on SIGHUP or POST /admin/config/reload, not when the file changes')
+  .action((opts: { config: string; watch: boolean }) => runStart(opts.config, { watch: opts.watch }))
 
 program
   .command('validate')
@@ -52,8 +55,25 @@ program
   .description('start three simulators and the gateway in front of them (what `npm start` runs)')
   .option('-p, --port <port>', 'gateway port (0 = any free port)', intArg, 8080)
   .option('--sim-port <port>', 'first simulator port, three in a row (0 = any free ports)', intArg, 9001)
+  .option('--admin-port <port>', 'admin API port (default: the gateway port + 1; 0 = any free port)', intArg)
   .option('--keys', 'require an API key; the demo makes one and prints it in the snippets', false)
   .action(runDemo)
+
+function choiceArg<T extends string>(choices: readonly T[]): (value: string) => T {
+  return (value) => {
+    if (!(choices as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of: ${choices.join(', ')}`)
+    return value as T
+  }
+}
+
+program
+  .command('usage')
+  .description('report requests, tokens, cost, error rate and time to first token from the usage store')
+  .option('-c, --config <file>', 'config file (its usage section names the store)', DEFAULT_CONFIG)
+  .option('--by <dimension>', 'group by key, model, upstream or day', choiceArg<GroupBy>(GROUP_BY), 'model')
+  .option('--since <duration>', 'how far back, e.g. 1h, 24h, 7d', durationArg, 86_400_000)
+  .option('--format <format>', 'table, json or csv', choiceArg<ReportFormat>(['table', 'json', 'csv']), 'table')
+  .action((opts: { config: string; by: GroupBy; since: number; format: ReportFormat }) => runUsage(opts))
 
 program.addCommand(keysCommand(DEFAULT_CONFIG))
 

@@ -1,10 +1,10 @@
 // `switchyard start`: the gateway on a config file. SIGTERM/SIGINT drain then exit 0;
-// SIGHUP reloads the file (an invalid one is logged and the old config keeps serving).
+// SIGHUP or a change of the file reloads it (config/reload.ts).
 import { access } from 'node:fs/promises'
 import { ConfigError, loadConfig } from '../config/load.js'
 import { Gateway } from '../gateway.js'
 
-export async function runStart(file: string): Promise<void> {
+export async function runStart(file: string, options: { watch?: boolean } = {}): Promise<void> {
   try {
     await access(file)
   } catch {
@@ -27,19 +27,21 @@ export async function runStart(file: string): Promise<void> {
   }
   let gateway: Gateway
   try {
-    gateway = new Gateway(config)
+    // Reads server.tls files and opens the key store: what only opening reveals (a bad
+    // certificate, an unusable store path) is still the config's fault.
+    gateway = new Gateway(config, { configFile: file, reload: { signal: 'SIGHUP', watch: options.watch !== false } })
   } catch (err) {
-    // What only opening reveals (an unusable store path) is still the config's fault.
     if (!(err instanceof ConfigError)) throw err
     console.error(new ConfigError(file, err.issues).message)
     process.exitCode = 1
     return
   }
   await gateway.start()
-  installSignals(gateway, file)
+  installSignals(gateway)
 }
 
-export function installSignals(gateway: Gateway, file: string | undefined): void {
+/** SIGTERM / SIGINT: drain, then exit 0 (a second signal exits at once). */
+export function installSignals(gateway: Gateway): void {
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) {
@@ -58,15 +60,4 @@ export function installSignals(gateway: Gateway, file: string | undefined): void
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
-  if (file !== undefined) {
-    process.on('SIGHUP', () => {
-      loadConfig(file).then(
-        (config) => gateway.apply(config),
-        (err: unknown) => {
-          const issues = err instanceof ConfigError ? err.issues : [String(err)]
-          gateway.log.error({ file, issues }, 'config reload rejected; the previous config keeps serving')
-        }
-      )
-    })
-  }
 }

@@ -9,13 +9,28 @@ server:
   max_body: 10MiB        # larger request bodies get 413
   drain_timeout: 30s     # on SIGTERM, in-flight streams may run this long
 
-admin:
+admin:                   # the admin API: pools, drain, config reload (README "Admin API")
   host: 127.0.0.1
   port: 8081
+  # token: \${SWITCHYARD_ADMIN_TOKEN}   # enables the admin API and the live dashboard at http://127.0.0.1:8081/
 
 logging:
   level: info
   access_log: stdout     # stdout, off, or a file path
+
+metrics:
+  enabled: true          # Prometheus at the admin port's /metrics
+
+usage:                   # one row per request; report with: npx switchyard usage
+  sqlite: ./switchyard.db
+  # postgres: postgres://switchyard@127.0.0.1/switchyard   # fleets: one database for every gateway
+  retention: 30d
+
+# tracing:               # OTLP/HTTP; or set OTEL_EXPORTER_OTLP_ENDPOINT and leave this out
+#   otlp_endpoint: http://127.0.0.1:4318
+
+# prices:                # USD per 1M tokens: usage rows carry the cost
+#   chat-small: { input: 0.15, output: 0.60 }
 
 models:
   - name: chat-small                 # what clients send as "model"
@@ -27,6 +42,8 @@ models:
         # weight: 2                       # for the weighted strategy
       - url: http://127.0.0.1:9002/v1
       - url: http://127.0.0.1:9003/v1
+      # - url: http://vllm.internal:8000/v1   # every A/AAAA address of the host is an endpoint,
+      #   discovery: dns                      # re-resolved every discovery_interval (10s)
     timeouts:
       connect: 5s          # TCP connect
       first_token: 120s    # until the first response byte (non-streaming: the whole answer)

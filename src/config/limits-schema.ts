@@ -1,6 +1,6 @@
 // Config for rate limits (`limits:`) and the state they share between replicas (`state:`).
 import { z } from 'zod'
-import { duration } from './unit-schemas.js'
+import { duration } from './zod-units.js'
 
 /** One set of limits; every field is optional and absent means unlimited. */
 export const limitSetSchema = z.strictObject({

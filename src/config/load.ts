@@ -24,7 +24,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(root)' : out
 }
 
-function formatIssue(issue: z.core.$ZodIssue): string {
+/** One schema issue as `path: message`, the form every config error is reported in. */
+export function formatIssue(issue: z.core.$ZodIssue): string {
   let message = issue.message
   if (issue.code === 'unrecognized_keys') message = `unknown field(s): ${issue.keys.join(', ')}`
   else if (issue.code === 'invalid_type' && issue.input === undefined) message = 'is required'

@@ -3,11 +3,14 @@
 import { z } from 'zod'
 import { strategyNames } from '../balancing/registry.js'
 import { authSchema, checkAccessRefs, storeSchema } from './auth-schema.js'
+import { corsOrigin, tlsSchema, trustedProxiesSchema } from './edge.js'
+import { filtersSchema } from './filters.js'
 import { limitsSchema, stateSchema } from './limits-schema.js'
+import { metricsSchema, tracingSchema, usageSchema } from './observability.js'
 import { pricesSchema } from './prices.js'
-import { duration, size } from './unit-schemas.js'
+import { duration, size } from './zod-units.js'
 
-export { duration, size }
+export { duration, size } from './zod-units.js'
 
 const httpUrl = z.string().refine(
   (s) => {
@@ -34,8 +37,15 @@ export const upstreamSchema = z.strictObject({
   weight: z.number().positive().default(1),
   max_concurrency: z.number().int().positive().optional(),
   discovery: z.enum(['dns']).optional(),
+  /** With `discovery: dns`: how often the host is resolved again (default 10 s). */
+  discovery_interval: duration()
+    .refine((ms) => ms >= 100, { message: 'must be at least 100ms' })
+    .optional(),
   /** Extra headers sent upstream (e.g. OpenAI-Organization); never returned to clients. */
   headers: z.record(z.string(), z.string()).optional(),
+}).refine((u) => u.discovery_interval === undefined || u.discovery !== undefined, {
+  message: 'only applies with discovery: dns',
+  path: ['discovery_interval'],
 })
 
 export const timeoutsSchema = z.strictObject({
@@ -95,14 +105,50 @@ export const modelSchema = z.strictObject({
   fallback: z.array(name).default([]),
 })
 
-export const serverSchema = z.strictObject({
-  host: z.string().min(1).default('127.0.0.1'),
-  port: port.default(8080),
-  max_body: size().default(10 * 1024 * 1024),
-  /** How long in-flight requests may run on after SIGTERM. */
-  drain_timeout: duration().default(30_000),
-  keep_alive_timeout: duration().default(65_000),
+export const corsSchema = z.strictObject({
+  /** Browser origins allowed to call the data plane; empty = CORS off. */
+  origins: z.array(corsOrigin).default([]),
+  /** How long browsers may cache a preflight answer. */
+  max_age: duration().default(600_000),
 })
+
+export const serverSchema = z
+  .strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: port.default(8080),
+    max_body: size().default(10 * 1024 * 1024),
+    /** How long in-flight requests may run on after SIGTERM. */
+    drain_timeout: duration().default(30_000),
+    keep_alive_timeout: duration().default(65_000),
+    /** Time a client has to send its request headers (and finish a TLS handshake): slowloris guard. */
+    headers_timeout: duration().default(10_000),
+    /** Time a client has to send the whole request, body included (0 = no limit). */
+    request_timeout: duration().default(120_000),
+    /** Largest request header block (431 beyond it). */
+    max_header_size: size().default(16 * 1024),
+    /** Open client connections at most; more are refused at accept (0 = no limit). */
+    max_connections: z.number().int().min(0).default(10_000),
+    /** Open connections per client address; trusted proxies are exempt (0 = no limit). */
+    max_connections_per_ip: z.number().int().min(0).default(0),
+    /** HTTPS (HTTP/2 by ALPN, HTTP/1.1 fallback) with these PEM files. */
+    tls: tlsSchema.optional(),
+    /** A plain-HTTP listener on this port that redirects (308) to the HTTPS one. */
+    redirect_http_port: port.optional(),
+    /** Peers whose X-Forwarded-For is believed. */
+    trusted_proxies: trustedProxiesSchema,
+    cors: corsSchema.prefault({}),
+  })
+  .superRefine((s, ctx) => {
+    if (s.request_timeout > 0 && s.headers_timeout > s.request_timeout) {
+      ctx.addIssue({ code: 'custom', path: ['headers_timeout'], message: 'must not exceed server.request_timeout' })
+    }
+    if (s.redirect_http_port !== undefined && s.tls === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['redirect_http_port'], message: 'needs server.tls (it redirects to the HTTPS listener)' })
+    }
+    if (s.redirect_http_port !== undefined && s.redirect_http_port !== 0 && s.redirect_http_port === s.port) {
+      ctx.addIssue({ code: 'custom', path: ['redirect_http_port'], message: 'must differ from server.port' })
+    }
+  })
 
 export const adminSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
@@ -121,9 +167,15 @@ export const configSchema = z
     server: serverSchema.prefault({}),
     admin: adminSchema.prefault({}),
     logging: loggingSchema.prefault({}),
+    metrics: metricsSchema.prefault({}),
+    usage: usageSchema.prefault({}),
+    /** Absent: on only when the standard OTEL_EXPORTER_OTLP_* variables name an endpoint. */
+    tracing: tracingSchema.optional(),
     models: z.array(modelSchema).min(1, { message: 'needs at least one model' }),
     /** USD per 1M tokens, by model name (budgets and usage costs). */
     prices: pricesSchema,
+    /** Request filtering: validation, limits, deny patterns, PII redaction. */
+    filters: filtersSchema.prefault({}),
     /** Virtual keys; absent = open (with a warning at start). */
     auth: authSchema.optional(),
     limits: limitsSchema.prefault({}),

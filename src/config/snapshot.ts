@@ -1,17 +1,31 @@
 // Config (+ the previous Snapshot) → Snapshot: routes, pools and upstreams. Pure apart
 // from creating connection pools; live upstreams whose spec is unchanged are reused, so
-// their health, latency figures and connections carry over a reload.
+// their health, latency figures and connections carry over a reload. Which members a pool
+// has comes from a plan (routing/membership.ts: the config plus run-time changes).
+import type { FilterPipeline } from '../filters/filter.js'
+import { buildFilterPipeline } from '../filters/pipeline.js'
+import { OutlierDetector } from '../health/outlier-detector.js'
+import type { MemberSpec } from '../routing/membership.js'
+import { specIdentity, upstreamId } from '../routing/membership.js'
 import { Pool } from '../routing/pool.js'
 import { RouteTable, type Route } from '../routing/route-table.js'
 import { Upstream } from '../routing/upstream.js'
+import { AdmissionQueue } from '../resilience/admission-queue.js'
 import { RetryBudget } from '../resilience/retry-budget.js'
-import type { Config, ModelConfig, UpstreamConfig } from './schema.js'
+import { EdgePolicy } from '../server/edge-policy.js'
+import type { Config, ModelConfig } from './schema.js'
+
+export { upstreamId }
 
 export interface Snapshot {
   readonly config: Config
   readonly routes: RouteTable
   /** Every upstream of every pool. */
   readonly upstreams: readonly Upstream[]
+  /** Request filtering stages (filters:). */
+  readonly filters: FilterPipeline
+  /** Client address, CORS and framing rules (server:). */
+  readonly edge: EdgePolicy
 }
 
 export interface SnapshotChange {
@@ -20,21 +34,28 @@ export interface SnapshotChange {
   readonly removed: readonly Upstream[]
 }
 
-/** Identity of an upstream across reloads: same model, same id, same spec, same connect timeout. */
-function upstreamKey(model: ModelConfig, id: string, spec: UpstreamConfig): string {
-  return `${model.name}\u0000${id}\u0000${model.timeouts.connect}\u0000${JSON.stringify(spec)}`
+/** The members a model's pool should have. */
+export type MemberPlan = (model: ModelConfig) => readonly MemberSpec[]
+
+/** The plan without run-time changes: the configured upstreams, as they are. */
+export const configuredMembers: MemberPlan = (model) =>
+  model.upstreams.map((spec, i) => ({ id: upstreamId(spec, i), spec, source: 'config' }))
+
+/**
+ * Identity of an upstream across reloads: same model, id, connect timeout and spec. Weight
+ * and max_concurrency are left out: they are applied to the live object, so changing them
+ * (in the file or through the admin API) keeps its health, latency and connections.
+ */
+function upstreamKey(model: ModelConfig, id: string, spec: MemberSpec['spec']): string {
+  return `${model.name}\u0000${id}\u0000${model.timeouts.connect}\u0000${specIdentity(spec)}`
 }
 
-export function upstreamId(spec: UpstreamConfig, index: number): string {
-  return spec.name ?? String(index)
-}
-
-export function buildSnapshot(config: Config, previous?: Snapshot): SnapshotChange {
+export function buildSnapshot(config: Config, previous?: Snapshot, plan: MemberPlan = configuredMembers): SnapshotChange {
   const live = new Map<string, Upstream>()
-  const previousBudgets = new Map<string, RetryBudget>()
+  const previousRoutes = new Map<string, Route>()
   if (previous !== undefined) {
     for (const route of previous.routes.routes) {
-      previousBudgets.set(route.name, route.budget)
+      previousRoutes.set(route.name, route)
       for (const u of route.pool.members) live.set(upstreamKey(route.config, u.id, u.spec), u)
     }
   }
@@ -42,11 +63,12 @@ export function buildSnapshot(config: Config, previous?: Snapshot): SnapshotChan
   const routes: { -readonly [K in keyof Route]: Route[K] }[] = []
   const upstreams: Upstream[] = []
   for (const model of config.models) {
-    const members = model.upstreams.map((spec, i) => {
-      const id = upstreamId(spec, i)
+    const members = plan(model).map(({ id, spec, address }) => {
       const existing = live.get(upstreamKey(model, id, spec))
-      const u = existing ?? new Upstream(spec, { id, connectTimeout: model.timeouts.connect })
+      const u = existing ?? new Upstream(spec, { id, connectTimeout: model.timeouts.connect, address })
       if (existing !== undefined) kept.add(existing)
+      u.configuredWeight = spec.weight
+      u.maxConcurrency = spec.max_concurrency
       u.slowStartMs = model.health?.slow_start ?? 0
       return u
     })
@@ -55,15 +77,30 @@ export function buildSnapshot(config: Config, previous?: Snapshot): SnapshotChan
       strategy: model.strategy,
       maxLoadFactor: model.affinity.max_load_factor,
     })
-    const old = previousBudgets.get(model.name)
+    const old = previousRoutes.get(model.name)
     const budget =
-      old !== undefined && old.percent === model.retries.budget_percent
-        ? old
+      old !== undefined && old.budget.percent === model.retries.budget_percent
+        ? old.budget
         : new RetryBudget(model.retries.budget_percent)
-    routes.push({ name: model.name, config: model, pool, fallbacks: [], budget })
+    // The queue carries over, so requests waiting in it are woken by the new pool's members.
+    const queue = old?.queue ?? new AdmissionQueue(model.queue)
+    queue.configure(model.queue)
+    const outlier = new OutlierDetector(pool, model.outlier, undefined, old?.outlier.records)
+    pool.observer = (u, outcome, retryAfterMs) => {
+      outlier.observe(u, outcome, retryAfterMs)
+      queue.release()
+    }
+    routes.push({ name: model.name, config: model, pool, fallbacks: [], budget, queue, outlier })
   }
   const byName = new Map(routes.map((r) => [r.name, r]))
   for (const r of routes) r.fallbacks = r.config.fallback.map((name) => byName.get(name)!)
   const removed = previous === undefined ? [] : previous.upstreams.filter((u) => !kept.has(u))
-  return { snapshot: { config, routes: new RouteTable(routes), upstreams }, removed }
+  const snapshot: Snapshot = {
+    config,
+    routes: new RouteTable(routes),
+    upstreams,
+    filters: buildFilterPipeline(config.filters),
+    edge: new EdgePolicy(config.server),
+  }
+  return { snapshot, removed }
 }

@@ -26,14 +26,15 @@ export const openAiProvider: Provider = {
 }
 
 /**
- * The original bytes when nothing needs changing; otherwise one re-serialisation per
- * distinct upstream model name (cached, so retries do not redo it).
+ * The original bytes when nothing needs changing; otherwise (a rename, the usage request, or
+ * a filter that set `ctx.bodyChanged`) one re-serialisation per distinct upstream model
+ * name (cached, so retries do not redo it).
  */
 function bodyFor(ctx: RequestContext, model: string): Buffer {
   const body = ctx.body!
   const askUsage = ctx.usageInjected
   const rename = model !== body.model
-  if (!rename && !askUsage) return ctx.rawBody!
+  if (!rename && !askUsage && !ctx.bodyChanged) return ctx.rawBody!
   const cached = ctx.locals[BODY_CACHE] as BodyCache | undefined
   if (cached !== undefined && cached.model === model) return cached.bytes
   const out: Record<string, unknown> = { ...body }

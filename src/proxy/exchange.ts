@@ -13,9 +13,10 @@ import {
 import type { UpstreamRequest } from '../providers/provider.js'
 import type { AttemptOutcome, Upstream } from '../routing/upstream.js'
 import type { RequestContext } from '../server/context.js'
+import { retryAfterMs } from '../resilience/retry-after.js'
 import { sseErrorFrame } from '../server/reply.js'
-import { clientResponseHeaders } from './headers.js'
-import { JsonUsageTap, SseUsageTap, type ResponseTap } from './usage-tap.js'
+import { clientResponseHeaders, keepaliveHeaders } from './headers.js'
+import { ErrorEventTap, JsonUsageTap, SseUsageTap, type ResponseTap } from './usage-tap.js'
 
 type Controller = Dispatcher.DispatchController
 
@@ -33,12 +34,20 @@ export interface ExchangeLimits {
   readonly deadline: number
   /** May a retryable status (5xx, 429) be dropped for another attempt? */
   readonly mayRetry: boolean
+  /**
+   * Streams only: ms between `: ping` comments while no upstream byte has come (0 = off). The
+   * first ping commits a 200 event stream, after which no retry is possible.
+   */
+  readonly keepalive: number
 }
 
 const COMMITTED: AttemptResult = { committed: true }
 
 /** Our own abort reason when a client disconnect ends the attempt. */
 class ClientClosed extends Error {}
+
+/** An SSE comment: ignored by every SSE parser, but it keeps idle-timing proxies from cutting. */
+const PING = Buffer.from(': ping\n\n')
 
 export class Exchange implements Dispatcher.DispatchHandler {
   readonly result: Promise<AttemptResult>
@@ -52,10 +61,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private eventStream = false
   private tap: ResponseTap | undefined = undefined
   private timer: NodeJS.Timeout | undefined = undefined
+  /** Between body chunks after the commit; not running while the client holds us paused. */
+  private idleTimer: NodeJS.Timeout | undefined = undefined
+  private paused = false
+  private pingTimer: NodeJS.Timeout | undefined = undefined
+  /** Keep-alive pings committed a 200 event stream before the upstream's first byte. */
+  private pinged = false
   /** The first timer is the total deadline, which comes before the first-token one. */
   private firstIsTotal = false
-  /** When the last body chunk arrived (performance.now()); the idle deadline counts from it. */
-  private lastDataAt = 0
   private readonly startedAt = performance.now()
 
   constructor(
@@ -77,15 +90,17 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const total = limits.deadline - this.startedAt
     this.firstIsTotal = total < limits.firstToken
     this.timer = setTimeout(onTimer, Math.max(1, Math.min(limits.firstToken, total)), this)
+    if (limits.keepalive > 0) this.pingTimer = setInterval(onPing, limits.keepalive, this)
     upstream.dispatcher.dispatch(
       {
         path: request.path,
         method: request.method,
         headers: request.headers,
         body: request.body,
-        // Idle gaps are timed here (onTimer), lazily: no timer work per chunk, and time
-        // spent paused for a slow client never counts against the upstream.
-        bodyTimeout: 0,
+        // Streams: our idle timer, which starts at the first body byte; undici's would count
+        // from the headers, which a model server sends before its (possibly long) prefill.
+        // A non-streaming answer comes with its headers, so undici's (cheaper) one is right.
+        bodyTimeout: this.ctx.stream ? 0 : limits.idle,
         headersTimeout: 0,
       },
       this
@@ -100,50 +115,58 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.finish('cancelled', COMMITTED)
   }
 
-  /**
-   * The timer fired. Before the first byte it is the first-token (or total) deadline; after
-   * it, the idle gap or the total deadline, whichever comes first.
-   */
+  /** The timer fired: the first-token deadline before the first byte, the total one after. */
   onTimer(): void {
     if (this.finished) return
-    if (this.committed) {
-      this.onTimerAfterCommit()
-      return
-    }
-    const total = this.firstIsTotal
+    const total = this.committed || this.firstIsTotal
     const err = new UpstreamTimeoutError(
       total
         ? 'The request exceeded its total time limit.'
         : `Upstream ${this.upstream.id} sent nothing within ${this.limits.firstToken} ms.`,
       total ? 'total_timeout' : 'first_token_timeout'
     )
-    this.abortUpstream(err)
-    this.fail(err, 'timeout')
-  }
-
-  private onTimerAfterCommit(): void {
-    const now = performance.now()
-    // Paused for a slow client: the upstream is not idle, it is being held back.
-    if (this.controller?.paused === true) this.lastDataAt = now
-    const totalLeft = this.limits.deadline - now
-    const idleLeft = this.lastDataAt + this.limits.idle - now
-    if (totalLeft > 0 && idleLeft > 0) {
-      this.timer = setTimeout(onTimer, Math.max(1, Math.min(totalLeft, idleLeft)), this)
+    if (this.committed) {
+      this.breakStream(err, 'timeout')
+      this.abortUpstream(err)
       return
     }
-    const err =
-      totalLeft <= 0
-        ? new UpstreamTimeoutError('The request exceeded its total time limit.', 'total_timeout')
-        : new UpstreamTimeoutError(
-            `Upstream ${this.upstream.id} sent nothing for ${this.limits.idle} ms.`,
-            'idle_timeout'
-          )
+    this.fail(err, 'timeout')
+    this.abortUpstream(err)
+  }
+
+  /** No upstream byte yet: keep the client's connection alive with an SSE comment. */
+  onPing(): void {
+    if (this.finished || this.committed) {
+      clearInterval(this.pingTimer)
+      return
+    }
+    const { ctx } = this
+    if (!this.pinged) {
+      if (ctx.res.headersSent) return
+      this.pinged = true
+      this.eventStream = true
+      ctx.status = 200
+      ctx.upstream = this.upstream
+      ctx.res.writeHead(200, keepaliveHeaders(ctx, this.upstream))
+    }
+    ctx.bytesOut += PING.length
+    ctx.res.write(PING)
+  }
+
+  /** Nothing came between two chunks for `idle` ms (time paused by the client not counted). */
+  onIdle(): void {
+    if (this.finished || this.paused) return
+    const err = new UpstreamTimeoutError(`Upstream ${this.upstream.id} stalled between chunks.`, 'idle_timeout')
     this.breakStream(err, 'timeout')
     this.abortUpstream(err)
   }
 
   /** Resumes reading the upstream once the client has drained its buffer. */
   resume(): void {
+    if (this.paused) {
+      this.paused = false
+      this.idleTimer?.refresh()
+    }
     this.controller?.resume()
   }
 
@@ -154,19 +177,28 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Controller, status: number, headers: IncomingHttpHeaders): void {
     if (this.finished) return
+    this.status = status
     if (status >= 500 || status === 429) {
-      if (this.limits.mayRetry && !this.ctx.res.headersSent) {
+      if (this.limits.mayRetry && !this.ctx.res.headersSent && !this.pinged) {
         const retryAfter = retryAfterMs(headers)
         const err = new UpstreamHttpError(status, `Upstream ${this.upstream.id} answered ${status}.`, retryAfter / 1000)
-        controller.abort(err)
+        // Finish first: abort() re-enters onResponseError synchronously, which would
+        // otherwise record the attempt as a connection error.
         this.finish(status === 429 ? 'rate_limited' : 'http_error', { committed: false, error: err, outcome: 'http_error' }, retryAfter)
+        controller.abort(err)
         return
       }
     }
-    this.status = status
     this.headers = headers
     const type = headers['content-type']
     this.eventStream = typeof type === 'string' && type.startsWith('text/event-stream')
+    if (this.pinged && (status >= 300 || !this.eventStream)) {
+      // The client already has a 200 event stream: the upstream's answer becomes an error event.
+      this.eventStream = true
+      this.tap = new ErrorEventTap(status, this.upstream.id)
+      return
+    }
+    this.eventStream ||= this.pinged
     if (status < 300) {
       this.tap = this.eventStream
         ? new SseUsageTap(this.ctx.usageInjected)
@@ -179,11 +211,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseData(controller: Controller, chunk: Buffer): void {
     if (this.finished) return
     if (!this.committed) this.commit()
-    this.lastDataAt = performance.now()
+    else this.idleTimer?.refresh()
     const out = this.tap === undefined ? chunk : this.tap.chunk(chunk)
     if (out === undefined || out.length === 0) return
     this.ctx.bytesOut += out.length
-    if (!this.ctx.res.write(out)) controller.pause()
+    if (!this.ctx.res.write(out)) {
+      this.paused = true
+      controller.pause()
+    }
   }
 
   onResponseEnd(): void {
@@ -191,8 +226,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (!this.committed) this.commit()
     const tail = this.tap?.end()
     if (tail !== undefined && tail.length > 0) this.ctx.bytesOut += tail.length
+    if (this.tap instanceof ErrorEventTap) {
+      this.ctx.error = this.tap.error
+      this.ctx.outcome = 'error'
+    }
     this.ctx.res.end(tail)
-    this.ctx.usage = this.tap?.usage
     const s = this.status
     this.finish(s >= 500 ? 'http_error' : s === 429 ? 'rate_limited' : s >= 400 ? 'client_error' : 'success', COMMITTED, s === 429 ? retryAfterMs(this.headers ?? {}) : 0)
   }
@@ -204,7 +242,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return
     }
     const error = classify(err, this.upstream.id, this.committed)
-    if (!this.committed && !this.ctx.res.headersSent) {
+    if (!this.committed) {
       this.fail(error, error instanceof UpstreamTimeoutError ? 'timeout' : 'connect_error')
       return
     }
@@ -225,22 +263,24 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private commit(): void {
     this.committed = true
     const { ctx, upstream } = this
-    ctx.status = this.status
+    if (!this.pinged) ctx.status = this.status
     ctx.upstream = upstream
     ctx.firstByteMs = ctx.elapsedMs()
     upstream.observeLatency(performance.now() - this.startedAt)
     clearTimeout(this.timer)
-    const now = performance.now()
-    this.lastDataAt = now
-    const wait = Math.min(this.limits.idle, this.limits.deadline - now)
-    this.timer = setTimeout(onTimer, Math.max(1, wait), this)
+    clearInterval(this.pingTimer)
+    const left = this.limits.deadline - performance.now()
+    this.timer = Number.isFinite(left) ? setTimeout(onTimer, Math.max(1, left), this) : undefined
+    if (this.limits.idle > 0 && ctx.stream) this.idleTimer = setTimeout(onIdle, this.limits.idle, this)
     if (ctx.res.headersSent) return
     const dropLength = this.tap instanceof SseUsageTap && ctx.usageInjected
     ctx.res.writeHead(this.status, clientResponseHeaders(ctx, upstream, this.headers!, this.eventStream, dropLength))
   }
 
+  /** Failed before the first upstream byte: retryable, unless keep-alive pings committed. */
   private fail(error: GatewayError, outcome: AttemptOutcome): void {
-    this.finish(outcome, { committed: false, error, outcome })
+    if (this.pinged) this.breakStream(error, outcome)
+    else this.finish(outcome, { committed: false, error, outcome })
   }
 
   private abortUpstream(reason: Error): void {
@@ -252,14 +292,31 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.finished) return
     this.finished = true
     clearTimeout(this.timer)
-    if (this.ctx.exchange === this) this.ctx.exchange = undefined
+    clearTimeout(this.idleTimer)
+    clearInterval(this.pingTimer)
+    const ctx = this.ctx
+    if (ctx.exchange === this) ctx.exchange = undefined
+    if (result.committed && this.tap !== undefined) {
+      // However the response ended (complete, cut, abandoned), what was seen of it is counted.
+      ctx.usage = this.tap.usage
+      ctx.countedTokens = this.tap.countedTokens
+    }
     this.upstream.end(outcome, retryAfter)
+    ctx.trace?.endAttempt(outcome, this.status)
     this.resolve(result)
   }
 }
 
 function onTimer(ex: Exchange): void {
   ex.onTimer()
+}
+
+function onIdle(ex: Exchange): void {
+  ex.onIdle()
+}
+
+function onPing(ex: Exchange): void {
+  ex.onPing()
 }
 
 /** undici's error → our error class. */
@@ -274,33 +331,4 @@ function classify(err: Error, id: string, committed: boolean): GatewayError {
   }
   const what = committed ? 'closed the stream early' : 'could not be reached'
   return new UpstreamConnectionError(`Upstream ${id} ${what} (${code ?? err.name}).`)
-}
-
-/** Retry-After (seconds or HTTP date) or OpenAI's x-ratelimit-reset-* ("1s", "6m0s"), in ms. */
-export function retryAfterMs(headers: IncomingHttpHeaders): number {
-  const ra = headers['retry-after']
-  if (typeof ra === 'string') {
-    const secs = Number(ra)
-    if (Number.isFinite(secs)) return Math.max(0, secs * 1000)
-    const date = Date.parse(ra)
-    if (Number.isFinite(date)) return Math.max(0, date - Date.now())
-  }
-  for (const name of ['x-ratelimit-reset-requests', 'x-ratelimit-reset-tokens']) {
-    const v = headers[name]
-    if (typeof v === 'string') {
-      const ms = parseResetDuration(v)
-      if (ms > 0) return ms
-    }
-  }
-  return 0
-}
-
-/** OpenAI's reset format: "1s", "6m0s", "20ms", "1h2m3.5s". */
-function parseResetDuration(v: string): number {
-  let ms = 0
-  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
-    const n = Number(m[1])
-    ms += m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n * 3_600_000
-  }
-  return ms
 }

@@ -1,11 +1,23 @@
-// The attempt loop: pick → dispatch → classify → retry / fall back → commit.
+// The attempt loop: pick (or queue) → dispatch → classify → retry / fall back → commit.
 // Retries and fallbacks happen only before the commit point (the first byte to the client).
-import { NoHealthyUpstreamError, type GatewayError } from '../errors.js'
+import {
+  NoHealthyUpstreamError,
+  UpstreamConnectionError,
+  UpstreamTimeoutError,
+  type GatewayError,
+} from '../errors.js'
 import { openAiProvider } from '../providers/openai.js'
 import type { Route } from '../routing/route-table.js'
 import type { Upstream } from '../routing/upstream.js'
 import type { RequestContext } from '../server/context.js'
+import { affinityKey } from './affinity-key.js'
 import { Exchange } from './exchange.js'
+
+/** A picked member, and whether it came from panic mode (no member of the pool was up). */
+interface Choice {
+  readonly upstream: Upstream
+  readonly panic: boolean
+}
 
 /** Forwards ctx (body parsed, route resolved) and relays the response; throws only before commit. */
 export async function forward(ctx: RequestContext): Promise<void> {
@@ -13,32 +25,50 @@ export async function forward(ctx: RequestContext): Promise<void> {
   const deadline = ctx.startedAt + first.config.timeouts.total
   const tried: Upstream[] = []
   let lastError: GatewayError | undefined
+  let panicFailed = false
   first.budget.recordRequest()
 
   for (let i = -1; i < first.fallbacks.length; i++) {
     const route: Route = i < 0 ? first : first.fallbacks[i]!
     const isLast = i === first.fallbacks.length - 1
+    const key = route.config.strategy === 'affinity' ? affinityKey(ctx, route.config.affinity.header) : undefined
     let retriesLeft = route.config.retries.attempts
     for (;;) {
       if (ctx.cancelled) return
-      const upstream = route.pool.pick(tried) ?? (isLast ? route.pool.pickPanic(tried) : undefined)
-      if (upstream === undefined) break
-      if (ctx.attempts > 0 && !first.budget.tryRetry()) return throwLast(lastError, route)
+      // The common case needs no promise: a member is free.
+      const free = route.pool.pick(tried, key)
+      let choice: Choice | undefined
+      try {
+        choice = free !== undefined ? { upstream: free, panic: false } : await choose(ctx, route, tried, key, isLast)
+      } catch (err) {
+        // The queue could not admit it (full, or waited too long): a fallback model may.
+        if (isLast || !(err instanceof NoHealthyUpstreamError)) throw err
+        lastError = err
+        break
+      }
+      if (ctx.cancelled) return
+      if (choice === undefined) break
+      const { upstream } = choice
+      if (ctx.attempts > 0 && !first.budget.tryRetry()) return throwLast(lastError, route, panicFailed)
       tried.push(upstream)
       ctx.attempts++
       ctx.servedModel = route.name
       const t = route.config.timeouts
       const mayRetry = (retriesLeft > 0 || !isLast) && first.budget.canRetry()
-      const request = openAiProvider.prepare(ctx, upstream, upstream.spec.model ?? route.name)
+      const upstreamModel = upstream.spec.model ?? route.name
+      ctx.trace?.startAttempt(upstream, upstreamModel)
+      const request = openAiProvider.prepare(ctx, upstream, upstreamModel)
       const exchange = new Exchange(ctx, upstream, request, {
         firstToken: t.first_token,
         idle: t.idle,
         deadline,
         mayRetry,
+        keepalive: ctx.stream ? t.keepalive : 0,
       })
       const result = await exchange.start()
       if (result.committed) return
       lastError = result.error
+      if (choice.panic && isUnreachable(lastError)) panicFailed = true
       if (!lastError.retryable || ctx.cancelled || ctx.res.headersSent) throw lastError
       if (performance.now() >= deadline) throw lastError
       if (retriesLeft === 0) break
@@ -46,9 +76,61 @@ export async function forward(ctx: RequestContext): Promise<void> {
       ctx.retries++
     }
   }
-  return throwLast(lastError, first)
+  return throwLast(lastError, first, panicFailed)
 }
 
-function throwLast(lastError: GatewayError | undefined, route: Route): never {
-  throw lastError ?? new NoHealthyUpstreamError(`No upstream of model '${route.name}' is available.`)
+/**
+ * The next member to try: one the balancer picks; else, when every up member is at
+ * max_concurrency, the next one to free a slot (waiting in the pool's FIFO queue); else, on the
+ * last route of the chain, panic mode (Envoy): with no member up, try them all anyway.
+ * Undefined when nothing is left to try on this route or the client left while queued.
+ */
+async function choose(
+  ctx: RequestContext,
+  route: Route,
+  tried: readonly Upstream[],
+  key: string | undefined,
+  isLast: boolean
+): Promise<Choice | undefined> {
+  const pool = route.pool
+  let woken = false
+  for (;;) {
+    const upstream = pool.pick(tried, key)
+    if (upstream !== undefined) return { upstream, panic: false }
+    if (!pool.isSaturated()) {
+      const panic = isLast ? pool.pickPanic(tried, key) : undefined
+      return panic === undefined ? undefined : { upstream: panic, panic: true }
+    }
+    // A woken waiter that lost the slot to someone else goes back to the head of the line.
+    woken = await route.queue.wait(ctx.signal, woken)
+    if (!woken) return undefined
+  }
+}
+
+/** Nothing answered: the failure says the upstream is gone, not that it said no. */
+function isUnreachable(err: GatewayError): boolean {
+  return err instanceof UpstreamConnectionError || (err instanceof UpstreamTimeoutError && err.code === 'connect_timeout')
+}
+
+function throwLast(lastError: GatewayError | undefined, route: Route, panicFailed: boolean): never {
+  if (lastError === undefined || panicFailed) {
+    const why = lastError === undefined ? '' : ` (${lastError.message})`
+    throw new NoHealthyUpstreamError(
+      `No upstream of model '${route.name}' is available${why}.`,
+      'no_healthy_upstream',
+      retryAfterSeconds(route)
+    )
+  }
+  throw lastError
+}
+
+/** Seconds until the first member of the pool is due back from ejection or cooldown (1 … 60). */
+function retryAfterSeconds(route: Route): number {
+  const now = Date.now()
+  let soonest = Number.POSITIVE_INFINITY
+  for (const u of route.pool.members) {
+    const back = Math.max(u.ejectedUntil, u.cooldownUntil)
+    if (back > now) soonest = Math.min(soonest, back - now)
+  }
+  return Number.isFinite(soonest) ? Math.min(60, Math.max(1, Math.ceil(soonest / 1000))) : 1
 }

@@ -46,14 +46,20 @@ const DROP_RESPONSE = new Set([
   'date',
 ])
 
+const COLON = 0x3a
+
 /** Headers sent upstream, as a flat name/value list. */
 export function upstreamRequestHeaders(ctx: RequestContext, upstream: Upstream): string[] {
   const raw = ctx.req.rawHeaders
   const connectionTokens = ctx.req.headers.connection
   const out: string[] = []
+  const trace = ctx.trace
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase()
-    if (DROP_REQUEST.has(name) || name.startsWith('x-switchyard-')) continue
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not headers to forward.
+    if (name.charCodeAt(0) === COLON || DROP_REQUEST.has(name) || name.startsWith('x-switchyard-')) continue
+    // A traced request names its own attempt span as the parent (W3C Trace Context).
+    if (trace !== undefined && name === 'traceparent') continue
     if (connectionTokens !== undefined && listsToken(connectionTokens, name)) continue
     out.push(name, raw[i + 1]!)
   }
@@ -61,13 +67,14 @@ export function upstreamRequestHeaders(ctx: RequestContext, upstream: Upstream):
     'x-request-id',
     ctx.id,
     'x-forwarded-for',
-    ctx.clientIp,
+    ctx.forwardedFor,
     'x-forwarded-proto',
     ctx.forwardedProto,
     // SSE must stay byte-for-byte readable: never let the upstream compress it.
     'accept-encoding',
     'identity'
   )
+  if (trace !== undefined) out.push('traceparent', trace.traceparent)
   if (upstream.authorization !== undefined) out.push('authorization', upstream.authorization)
   const extra = upstream.extraHeaders
   for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
@@ -96,6 +103,8 @@ export function clientResponseHeaders(
   const out: string[] = []
   for (const name in headers) {
     if (DROP_RESPONSE.has(name) || name.startsWith('x-switchyard-')) continue
+    // CORS is the gateway's policy (server/cors.ts), never the upstream's.
+    if (name.startsWith('access-control-')) continue
     if (dropLength && name === 'content-length') continue
     if (eventStream && (name === 'cache-control' || name === 'x-accel-buffering')) continue
     const value = headers[name]
@@ -107,6 +116,29 @@ export function clientResponseHeaders(
   if (ctx.servedModel !== undefined) out.push('x-switchyard-model', ctx.servedModel)
   // A buffering ingress in front would hold tokens back; both headers tell it not to.
   if (eventStream) out.push('cache-control', 'no-cache', 'x-accel-buffering', 'no')
+  const extra = ctx.responseHeaders
+  for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
+  return out
+}
+
+/**
+ * Headers of the 200 event stream that keep-alive pings commit before the upstream has
+ * answered: ours only, since the upstream's are not known yet.
+ */
+export function keepaliveHeaders(ctx: RequestContext, upstream: Upstream): string[] {
+  const out = [
+    'content-type',
+    'text/event-stream',
+    'cache-control',
+    'no-cache',
+    'x-accel-buffering',
+    'no',
+    'x-request-id',
+    ctx.id,
+    'x-switchyard-upstream',
+    upstream.id,
+  ]
+  if (ctx.servedModel !== undefined) out.push('x-switchyard-model', ctx.servedModel)
   const extra = ctx.responseHeaders
   for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
   return out

@@ -1,6 +1,8 @@
 // Response taps: read token usage off a response on its way to the client without
 // holding it back. Stream events pass through as they came, except the usage event the
 // gateway itself asked for, which is removed when the client did not ask for it.
+import { UpstreamHttpError, type GatewayError } from '../errors.js'
+import { sseErrorFrame } from '../server/reply.js'
 import type { Usage } from '../types.js'
 import { eventData, splitEvents, SseAccumulator } from './sse.js'
 
@@ -11,6 +13,8 @@ export interface ResponseTap {
   end(): Buffer | undefined
   /** Usage reported by the upstream, once seen. */
   readonly usage: Usage | undefined
+  /** Completion tokens counted from the body itself: the fallback when no usage is reported. */
+  readonly countedTokens: number
 }
 
 const USAGE_OBJECT = /"usage"\s*:\s*\{/
@@ -27,8 +31,8 @@ export function toUsage(value: unknown): Usage | undefined {
 
 export class SseUsageTap implements ResponseTap {
   usage: Usage | undefined = undefined
-  /** Content events seen: the fallback completion count when no usage arrives. */
-  events = 0
+  /** Events that carried generated text (about one token each on vLLM, llama.cpp, OpenAI). */
+  countedTokens = 0
   private readonly acc = new SseAccumulator()
 
   /** @param strip drop the usage-only event (the client did not ask for usage) */
@@ -53,7 +57,7 @@ export class SseUsageTap implements ResponseTap {
 
   /** Reads usage out of complete events; returns them minus the usage-only event when stripping. */
   private scan(events: Buffer, strip: boolean): Buffer {
-    this.events += countEvents(events)
+    this.countedTokens += countContentEvents(events)
     if (!hasUsageObject(events)) return events
     const kept: Buffer[] = []
     let dropped = false
@@ -94,12 +98,36 @@ function hasUsageObject(buf: Buffer): boolean {
   return false
 }
 
-function countEvents(buf: Buffer): number {
+const DATA = Buffer.from('data:')
+/** The fields whose non-empty string value is generated output (chat, completions, tools, reasoning). */
+const CONTENT_FIELDS = ['"content":', '"text":', '"arguments":', '"reasoning_content":'].map((f) => Buffer.from(f))
+
+/**
+ * Counts `data:` events holding a non-empty generated string. One native search per field
+ * and event at most: each field's next occurrence is remembered across events.
+ */
+export function countContentEvents(buf: Buffer): number {
   let n = 0
-  let i = buf.indexOf('data:')
+  const next = [-2, -2, -2, -2]
+  let i = buf.indexOf(DATA)
   while (i !== -1) {
-    n++
-    i = buf.indexOf('data:', i + 5)
+    let j = buf.indexOf(DATA, i + 5)
+    while (j > 0 && buf[j - 1] !== 0x0a) j = buf.indexOf(DATA, j + 5)
+    const end = j === -1 ? buf.length : j
+    for (let k = 0; k < CONTENT_FIELDS.length; k++) {
+      let p = next[k]!
+      if (p === -1) continue
+      if (p < i) next[k] = p = buf.indexOf(CONTENT_FIELDS[k]!, i)
+      if (p === -1 || p >= end) continue
+      let v = p + CONTENT_FIELDS[k]!.length
+      while (buf[v] === 0x20) v++
+      // A string value that is not empty: `"…":"x`.
+      if (buf[v] === 0x22 && buf[v + 1] !== 0x22) {
+        n++
+        break
+      }
+    }
+    i = j
   }
   return n
 }
@@ -107,6 +135,7 @@ function countEvents(buf: Buffer): number {
 /** Non-streaming JSON: keeps a bounded copy to read `usage` at the end. */
 export class JsonUsageTap implements ResponseTap {
   usage: Usage | undefined = undefined
+  countedTokens = 0
   private chunks: Buffer[] = []
   private size = 0
 
@@ -123,8 +152,9 @@ export class JsonUsageTap implements ResponseTap {
   end(): undefined {
     if (this.size > 0 && this.size <= this.limit) {
       try {
-        const body = JSON.parse(Buffer.concat(this.chunks, this.size).toString('utf8')) as { usage?: unknown }
+        const body = JSON.parse(Buffer.concat(this.chunks, this.size).toString('utf8')) as { usage?: unknown; choices?: unknown }
         this.usage = toUsage(body.usage)
+        if (this.usage === undefined) this.countedTokens = Math.ceil(generatedChars(body.choices) / CHARS_PER_TOKEN)
       } catch {
         // Not JSON after all: no usage to read.
       }
@@ -132,4 +162,61 @@ export class JsonUsageTap implements ResponseTap {
     this.chunks = []
     return undefined
   }
+}
+
+/**
+ * Keep-alive pings already sent the client a 200 event stream when the upstream answered with
+ * an error (or not with a stream): its body is held back (bounded) and becomes one final
+ * `data: {"error":…}` event, the upstream's own error object when it sent one.
+ */
+export class ErrorEventTap implements ResponseTap {
+  readonly usage: Usage | undefined = undefined
+  readonly countedTokens = 0
+  readonly error: GatewayError
+  private chunks: Buffer[] = []
+  private size = 0
+
+  constructor(
+    status: number,
+    upstreamId: string,
+    private readonly limit = 64 << 10
+  ) {
+    const what = status < 300 ? 'a response that is not an event stream' : `status ${status}`
+    this.error = new UpstreamHttpError(status < 300 ? 502 : status, `Upstream ${upstreamId} answered with ${what}.`)
+  }
+
+  chunk(data: Buffer): undefined {
+    if (this.size < this.limit) {
+      this.chunks.push(data)
+      this.size += data.length
+    }
+    return undefined
+  }
+
+  end(): Buffer {
+    try {
+      const body = JSON.parse(Buffer.concat(this.chunks).toString('utf8')) as { error?: unknown }
+      if (typeof body.error === 'object' && body.error !== null) {
+        return Buffer.from(`data: ${JSON.stringify({ error: body.error })}\n\n`)
+      }
+    } catch {
+      // Not JSON: report it in our own words.
+    }
+    return sseErrorFrame(this.error)
+  }
+}
+
+/** The char-based estimate (OpenAI's rule of thumb for English text). */
+export const CHARS_PER_TOKEN = 4
+
+/** Characters of generated text in a non-streaming answer's choices. */
+function generatedChars(choices: unknown): number {
+  if (!Array.isArray(choices)) return 0
+  let n = 0
+  for (const c of choices as { text?: unknown; message?: { content?: unknown } }[]) {
+    if (typeof c?.text === 'string') n += c.text.length
+    const content = c?.message?.content
+    if (typeof content === 'string') n += content.length
+  }
+  return n
 }

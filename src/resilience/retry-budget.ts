@@ -17,7 +17,7 @@ export class RetryBudget {
   constructor(
     readonly percent: number,
     private readonly windowMs = 10_000,
-    private readonly minPerWindow = 3,
+    private readonly minPerWindow = 10,
     private readonly now: () => number = Date.now
   ) {}
 

@@ -2,24 +2,38 @@
 // changes swap a new member list and balancer in (never patch them in place).
 import type { Balancer, PickFilter } from '../balancing/balancer.js'
 import { createBalancer, type StrategyName } from '../balancing/registry.js'
-import type { Upstream } from './upstream.js'
+import type { AttemptObserver, Upstream } from './upstream.js'
 
-/** Accepts members that are up, have capacity, and were not tried yet. */
+/**
+ * Which members a pick may use: 'up' ones normally; in panic mode first those only active
+ * health checks hold out ('unchecked': live traffic has not ejected or cooled them down), then
+ * every member that is not draining ('any').
+ */
+type Eligibility = 'up' | 'unchecked' | 'any'
+
+/** Accepts members that are eligible, have capacity, and were not tried yet. */
 class Eligible implements PickFilter<Upstream> {
   now = 0
   constructor(
     readonly exclude: readonly Upstream[] | undefined,
     readonly affinityKey: string | undefined,
-    readonly panic: boolean
+    readonly mode: Eligibility
   ) {}
   accepts(u: Upstream): boolean {
     if (this.exclude !== undefined && this.exclude.includes(u)) return false
     if (!u.hasCapacity()) return false
-    return this.panic ? !u.draining : u.isUp(this.now)
+    switch (this.mode) {
+      case 'up':
+        return u.isUp(this.now)
+      case 'unchecked':
+        return !u.draining && this.now >= u.ejectedUntil && this.now >= u.cooldownUntil
+      case 'any':
+        return !u.draining
+    }
   }
 }
 
-const PLAIN = new Eligible(undefined, undefined, false)
+const PLAIN = new Eligible(undefined, undefined, 'up')
 
 export interface PoolOptions {
   readonly strategy: StrategyName
@@ -29,6 +43,7 @@ export interface PoolOptions {
 export class Pool {
   private balancer: Balancer<Upstream>
   private _members: readonly Upstream[]
+  private _observer: AttemptObserver | undefined = undefined
 
   constructor(
     readonly model: string,
@@ -43,6 +58,16 @@ export class Pool {
     return this._members
   }
 
+  /** Told of every member's finished attempts (outlier detection, the admission queue). */
+  get observer(): AttemptObserver | undefined {
+    return this._observer
+  }
+
+  set observer(observer: AttemptObserver | undefined) {
+    this._observer = observer
+    for (const u of this._members) u.observer = observer
+  }
+
   private build(members: readonly Upstream[]): Balancer<Upstream> {
     return createBalancer(this.options.strategy, members, { maxLoadFactor: this.options.maxLoadFactor })
   }
@@ -55,17 +80,26 @@ export class Pool {
     const filter =
       exclude === undefined && affinityKey === undefined
         ? PLAIN
-        : new Eligible(exclude, affinityKey, false)
+        : new Eligible(exclude, affinityKey, 'up')
     filter.now = Date.now()
     return this.balancer.pick(filter)
   }
 
-  /** Panic mode (Envoy): when no member is up, try them all rather than fail everything. */
+  /**
+   * Panic mode (Envoy): when no member is up, try them all rather than fail everything;
+   * members that live traffic has not ejected or cooled down first (the health checks may be
+   * what is wrong, say probes timing out on an overloaded machine).
+   */
   pickPanic(exclude?: readonly Upstream[], affinityKey?: string): Upstream | undefined {
-    if (this.upCount() > 0) return undefined
-    const filter = new Eligible(exclude, affinityKey, true)
-    filter.now = Date.now()
-    return this.balancer.pick(filter)
+    const now = Date.now()
+    if (this.upCount(now) > 0) return undefined
+    const soft = new Eligible(exclude, affinityKey, 'unchecked')
+    soft.now = now
+    const picked = this.balancer.pick(soft)
+    if (picked !== undefined) return picked
+    const any = new Eligible(exclude, affinityKey, 'any')
+    any.now = now
+    return this.balancer.pick(any)
   }
 
   upCount(now = Date.now()): number {
@@ -101,5 +135,6 @@ export class Pool {
   setMembers(members: readonly Upstream[]): void {
     this.balancer = this.build(members)
     this._members = members
+    if (this._observer !== undefined) for (const u of members) u.observer = this._observer
   }
 }

@@ -1,5 +1,7 @@
 // RouteTable: model name → Route (its pool, its config and its fallbacks).
 import type { ModelConfig } from '../config/schema.js'
+import type { OutlierDetector } from '../health/outlier-detector.js'
+import type { AdmissionQueue } from '../resilience/admission-queue.js'
 import type { RetryBudget } from '../resilience/retry-budget.js'
 import type { Pool } from './pool.js'
 
@@ -11,6 +13,10 @@ export interface Route {
   readonly fallbacks: readonly Route[]
   /** Shared by every request of this model: bounds retries to a share of requests. */
   readonly budget: RetryBudget
+  /** Requests waiting for a member with room under max_concurrency; carried over reloads. */
+  readonly queue: AdmissionQueue
+  /** Passive ejection and 429 cooldown from this pool's live outcomes. */
+  readonly outlier: OutlierDetector
 }
 
 export class RouteTable {

@@ -68,13 +68,16 @@ export class Upstream implements BalanceTarget {
   ) {
     const url = new URL(spec.url)
     this.id = options.id
+    // A discovered endpoint connects to its address but still names the host: in the Host
+    // header, and so in TLS SNI and certificate checks (undici derives both from it).
+    const host = options.address === undefined ? [] : ['host', url.host]
     if (options.address !== undefined) {
       url.hostname = options.address.includes(':') ? `[${options.address}]` : options.address
     }
     this.origin = url.origin
     this.basePath = url.pathname.replace(/\/+$/, '')
     this.authorization = spec.api_key === undefined ? undefined : `Bearer ${spec.api_key}`
-    this.extraHeaders = Object.entries(spec.headers ?? {}).flat()
+    this.extraHeaders = [...host, ...Object.entries(spec.headers ?? {}).flat()]
     this.configuredWeight = spec.weight
     this.maxConcurrency = spec.max_concurrency
     this.dispatcher = new ConnectionPool(this.origin, {
@@ -89,13 +92,16 @@ export class Upstream implements BalanceTarget {
 
   /** Effective weight: ramps linearly from 10% to 100% over slow start after recovery. */
   get weight(): number {
+    return this.configuredWeight * this.warmup
+  }
+
+  /** Share of its full traffic while slow start ramps it up after recovery: 0.1 … 1. */
+  get warmup(): number {
     if (this.slowStartMs > 0 && this.recoveredAt > 0) {
       const since = Date.now() - this.recoveredAt
-      if (since < this.slowStartMs) {
-        return this.configuredWeight * Math.max(0.1, since / this.slowStartMs)
-      }
+      if (since < this.slowStartMs) return Math.max(0.1, since / this.slowStartMs)
     }
-    return this.configuredWeight
+    return 1
   }
 
   /** The state an operator sees; 'healthy' means it takes traffic. */

@@ -7,6 +7,7 @@ import type { Route } from '../routing/route-table.js'
 import type { Upstream } from '../routing/upstream.js'
 import type { Exchange } from '../proxy/exchange.js'
 import type { Snapshot } from '../config/snapshot.js'
+import type { RequestTrace } from '../observability/tracing.js'
 import type { Endpoint, Outcome, Usage } from '../types.js'
 import type { VirtualKey } from '../auth/keys.js'
 
@@ -18,8 +19,10 @@ export class RequestContext {
   readonly startTime = Date.now()
   /** Monotonic start in ms (performance.now()). */
   readonly startedAt = performance.now()
-  /** The peer's address (issue-level trusted-proxy rules may replace it). */
+  /** The client's address: the peer's, or from X-Forwarded-For when the peer is a trusted proxy. */
   clientIp: string
+  /** The X-Forwarded-For value sent upstream (server/client-ip.ts builds the chain). */
+  forwardedFor: string
   readonly forwardedProto: 'http' | 'https'
   /** Created on first use: most requests never need a signal. */
   private controller: AbortController | undefined = undefined
@@ -28,6 +31,8 @@ export class RequestContext {
   endpoint: Endpoint | undefined = undefined
   body: Record<string, unknown> | undefined = undefined
   rawBody: Buffer | undefined = undefined
+  /** A filter changed `body` after parsing: `rawBody` is stale and the body must be serialised again. */
+  bodyChanged = false
   /** The model the client asked for. */
   model: string | undefined = undefined
   route: Route | undefined = undefined
@@ -44,14 +49,22 @@ export class RequestContext {
   status = 0
   outcome: Outcome = 'ok'
   error: GatewayError | undefined = undefined
+  /** ms from start until the response ended (set before the onResponse hooks run). */
+  durationMs = -1
   /** ms from start until the first response byte reached the client. */
   firstByteMs = -1
   bytesOut = 0
   usage: Usage | undefined = undefined
+  /** usage was estimated by the gateway (the upstream reported none). */
+  usageEstimated = false
+  /** Completion tokens counted from the response body: the fallback when usage is absent. */
+  countedTokens = 0
   /** The virtual key that authenticated the request: its name and grants, never the key itself. */
   key: VirtualKey | undefined = undefined
   /** Extra response headers (flat name/value list) that hooks add, e.g. rate-limit headers. */
   readonly responseHeaders: string[] = []
+  /** This request's trace, when tracing is on: attempts open child spans on it. */
+  trace: RequestTrace | undefined = undefined
   /** Per-request state owned by hooks (limits' admission, tracing span…). */
   readonly locals: Record<string, unknown> = {}
 
@@ -66,6 +79,7 @@ export class RequestContext {
     this.id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     const ip = req.socket.remoteAddress ?? ''
     this.clientIp = ip.startsWith('::ffff:') ? ip.slice(7) : ip
+    this.forwardedFor = this.clientIp
     this.forwardedProto = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'
   }
 

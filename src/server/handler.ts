@@ -25,7 +25,10 @@ type WithCtx = ServerResponse & { [kCtx]?: RequestContext }
 /** Shared listeners (no per-request closures): they find the context on the response. */
 function onResponseClose(this: WithCtx): void {
   const ctx = this[kCtx]
-  if (ctx !== undefined && !this.writableFinished) ctx.cancel()
+  // Complete only if we ended it and it was flushed. writableEnded matters for HTTP/2: a
+  // stream the client resets reports writableFinished (the stream is done) though we never
+  // ended the response.
+  if (ctx !== undefined && !(this.writableEnded && this.writableFinished)) ctx.cancel()
 }
 
 function onResponseDrain(this: WithCtx): void {
@@ -54,6 +57,8 @@ export function createHandler(state: () => HandlerState): (req: IncomingMessage,
 
 async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
   try {
+    // Client address, framing checks, CORS; true when it answered (a CORS preflight).
+    if (ctx.snapshot.edge.admit(ctx)) return
     const def = matchEndpoint(ctx.req.method ?? 'GET', ctx.path)
     if (def.kind === 'local') {
       // The model list is for key holders (and shows only what their key allows).
@@ -64,6 +69,7 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
       ctx.endpoint = def.endpoint
       if (s.hooks.onRequest.length > 0) await runHooks(s.hooks.onRequest, ctx)
       ctx.rawBody = await readBody(ctx.req, s.snapshot.config.server.max_body)
+      if (s.hooks.preParsing.length > 0) await runHooks(s.hooks.preParsing, ctx)
       const body = parseJsonObject(ctx.rawBody)
       ctx.body = body
       const model = checkRequiredFields(def.endpoint, body)
@@ -80,6 +86,7 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
   } catch (err) {
     if (!ctx.cancelled) writeError(ctx, toGatewayError(err))
   } finally {
+    ctx.durationMs = ctx.elapsedMs()
     const done = s.hooks.onResponse
     for (let i = 0; i < done.length; i++) {
       try {

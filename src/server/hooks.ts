@@ -11,6 +11,8 @@ export type DoneHook = (ctx: RequestContext) => void
 export interface Hooks {
   /** Before the body is read: authentication, per-IP limits. */
   readonly onRequest: Hook[]
+  /** Body read (`ctx.rawBody`), not yet parsed: raw-byte checks such as JSON nesting depth. */
+  readonly preParsing: Hook[]
   /** Body parsed and route resolved: allow-lists, request filters, token and rate limits. */
   readonly preHandler: Hook[]
   /** After the response: access log, metrics, usage records, limit settlement. */
@@ -18,7 +20,7 @@ export interface Hooks {
 }
 
 export function emptyHooks(): Hooks {
-  return { onRequest: [], preHandler: [], onResponse: [] }
+  return { onRequest: [], preParsing: [], preHandler: [], onResponse: [] }
 }
 
 /** Runs hooks in order, awaiting only those that return a promise. */

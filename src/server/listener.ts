@@ -1,7 +1,15 @@
-// The data-plane listener: node:http with edge timeouts, and a graceful close that lets
-// in-flight requests finish (up to a deadline) before cutting what is left.
+// The data-plane listener: plain HTTP/1.1 (node:http), or HTTPS with HTTP/2 by ALPN and an
+// HTTP/1.1 fallback (node:http2 createSecureServer({ allowHTTP1: true })). Edge guards live
+// here: header/request timeouts, header size, connection caps, JSON answers to malformed
+// requests, and a graceful close that lets in-flight requests finish (up to a deadline).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createSecureServer, type Http2SecureServer } from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
+import { onClientError } from './client-error.js'
+import { ConnectionGuard } from './connection-guard.js'
+import { Http2Sessions } from './h2-sessions.js'
+import type { TlsMaterial } from './tls.js'
 
 const kBusy = Symbol('switchyard.busy')
 type TrackedSocket = Socket & { [kBusy]?: number }
@@ -11,50 +19,144 @@ function onResponseClose(this: ServerResponse): void {
   socket[kBusy] = (socket[kBusy] ?? 1) - 1
 }
 
+/** How often Node looks for connections past their header / request deadline. */
+const CONNECTION_CHECK_MS = 1000
+/** Concurrent streams one HTTP/2 connection may open (nginx: 128, Go: 250). */
+const H2_MAX_STREAMS = 128
+
+/** node:http's server settings, which the HTTP/1.1 fallback of an http2 server also reads. */
+interface Http1Settings {
+  keepAliveTimeout: number
+  headersTimeout: number
+  requestTimeout: number
+  maxHeaderSize: number
+  connectionsCheckingInterval: number
+  insecureHTTPParser: boolean
+  requireHostHeader: boolean
+}
+
+/** Limits that a config reload may change; they apply to connections accepted afterwards. */
+export interface EdgeLimits {
+  readonly keepAliveTimeout: number
+  /** Time allowed to receive the request headers (and finish a TLS handshake): slowloris guard. */
+  readonly headersTimeout: number
+  /** Time allowed to receive the whole request, headers and body (0 = no limit). */
+  readonly requestTimeout: number
+  readonly maxHeaderSize: number
+  /** 0 = no limit. */
+  readonly maxConnections: number
+  /** 0 = no limit. */
+  readonly maxConnectionsPerIp: number
+  /** Addresses exempt from the per-address cap (trusted proxies). */
+  readonly exempt: (ip: string) => boolean
+}
+
 export interface ListenerOptions {
   readonly host: string
   readonly port: number
-  readonly keepAliveTimeout: number
-  /** Time allowed to receive the request headers (slowloris guard). */
-  readonly headersTimeout?: number
-  /** Time allowed to receive the whole request (headers and body). */
-  readonly requestTimeout?: number
-  readonly maxHeaderSize?: number
+  /** HTTPS with HTTP/2 when set. */
+  readonly tls?: TlsMaterial
+  readonly limits: EdgeLimits
 }
 
+/**
+ * The request handler sees one request type. HTTP/2 compat requests and responses
+ * (Http2ServerRequest / Http2ServerResponse) are used only through the members they share
+ * with IncomingMessage / ServerResponse; the differences that matter (pseudo-headers,
+ * connection-specific headers) are handled where headers are built (proxy/headers.ts,
+ * server/reply.ts) and the HTTPS tests cover both protocols.
+ */
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
+
 export class Listener {
-  readonly server: Server
-  /** Every open client connection, so a drain can close the ones without a request. */
-  private readonly sockets = new Set<TrackedSocket>()
+  readonly server: Server | Http2SecureServer
+  readonly secure: boolean
+  /** Connections that carry HTTP/1.1, so a drain can close the ones without a request. */
+  private readonly h1 = new Set<TrackedSocket>()
+  /** Every accepted TCP connection, for the cut at the drain deadline. */
+  private readonly accepted = new Set<Socket>()
+  private readonly sessions: Http2Sessions | undefined
+  private readonly guard: ConnectionGuard
 
   constructor(
-    handler: (req: IncomingMessage, res: ServerResponse) => void,
+    handler: RequestHandler,
     private readonly options: ListenerOptions
   ) {
-    this.server = createServer(
-      {
-        keepAliveTimeout: options.keepAliveTimeout,
-        headersTimeout: options.headersTimeout ?? 30_000,
-        requestTimeout: options.requestTimeout ?? 300_000,
-        maxHeaderSize: options.maxHeaderSize ?? 32 * 1024,
-        noDelay: true,
-      },
-      function track(req: IncomingMessage, res: ServerResponse): void {
+    const limits = options.limits
+    function track(req: IncomingMessage, res: ServerResponse): void {
+      if (req.httpVersionMajor < 2) {
         const socket = req.socket as TrackedSocket
         socket[kBusy] = (socket[kBusy] ?? 0) + 1
         res.once('close', onResponseClose)
-        handler(req, res)
       }
-    )
-    this.server.on('connection', (socket: TrackedSocket) => {
-      this.sockets.add(socket)
-      socket.once('close', () => this.sockets.delete(socket))
+      handler(req, res)
+    }
+    this.secure = options.tls !== undefined
+    if (options.tls !== undefined) {
+      const server = createSecureServer({
+        allowHTTP1: true,
+        cert: options.tls.cert,
+        key: options.tls.key,
+        handshakeTimeout: limits.headersTimeout,
+        settings: { maxConcurrentStreams: H2_MAX_STREAMS, maxHeaderListSize: limits.maxHeaderSize },
+      })
+      server.on('request', track as unknown as Parameters<Http2SecureServer['on']>[1])
+      server.on('secureConnection', (socket: TLSSocket) => {
+        if (socket.alpnProtocol !== 'h2') this.trackH1(socket)
+      })
+      this.sessions = new Http2Sessions(server, limits)
+      this.server = server
+    } else {
+      const server = createServer({ noDelay: true }, track)
+      server.on('connection', (socket: Socket) => this.trackH1(socket))
+      this.sessions = undefined
+      this.server = server
+    }
+    const http1 = this.server as unknown as Http1Settings
+    // Node's HTTP/1.1 connection tracking enforces headersTimeout / requestTimeout; its
+    // default sweep interval (30 s) would let a slow client overstay by that much.
+    http1.connectionsCheckingInterval = CONNECTION_CHECK_MS
+    // Strict llhttp, and RFC 9112 §3.2's 400 for an HTTP/1.1 request without Host. Both are
+    // node:http's defaults, but the HTTP/1.1 fallback of an http2 server leaves them unset.
+    http1.insecureHTTPParser = false
+    http1.requireHostHeader = true
+    this.guard = new ConnectionGuard(limits.maxConnectionsPerIp, limits.exempt)
+    this.server.on('connection', (socket: Socket) => {
+      this.accepted.add(socket)
+      socket.once('close', () => this.accepted.delete(socket))
+      this.guard.onConnection(socket)
     })
+    this.server.on('clientError', onClientError)
+    this.update(limits)
   }
 
-  /** Closes connections with no request in progress (idle keep-alive, or never used). */
+  /** Applies reloadable limits (new connections see them; open ones keep what they had). */
+  update(limits: EdgeLimits): void {
+    // The HTTP/1.1 side of either server reads these per connection / per sweep.
+    const http1 = this.server as unknown as Http1Settings
+    http1.keepAliveTimeout = limits.keepAliveTimeout
+    http1.requestTimeout = limits.requestTimeout
+    http1.headersTimeout = limits.headersTimeout // ≤ requestTimeout: the config schema checks it
+    http1.maxHeaderSize = limits.maxHeaderSize
+    this.server.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : Infinity
+    this.guard.update(limits.maxConnectionsPerIp, limits.exempt)
+    this.sessions?.update(limits)
+  }
+
+  /** Swaps the certificate and key for new handshakes (open connections keep theirs). */
+  setTls(material: TlsMaterial): void {
+    if (!this.secure) throw new Error('the listener is not HTTPS')
+    ;(this.server as Http2SecureServer).setSecureContext({ cert: material.cert, key: material.key })
+  }
+
+  private trackH1(socket: TrackedSocket): void {
+    this.h1.add(socket)
+    socket.once('close', () => this.h1.delete(socket))
+  }
+
+  /** Closes HTTP/1.1 connections with no request in progress (idle keep-alive, or never used). */
   private closeIdle(): void {
-    for (const socket of this.sockets) {
+    for (const socket of this.h1) {
       if ((socket[kBusy] ?? 0) === 0) socket.destroy()
     }
   }
@@ -70,8 +172,9 @@ export class Listener {
   }
 
   /**
-   * Stops accepting, closes connections as they go idle, and resolves when none is left
-   * or `drainMs` has passed (then every remaining connection is cut).
+   * Stops accepting, closes HTTP/1.1 connections as they go idle and sends GOAWAY on HTTP/2
+   * ones, and resolves when none is left or `drainMs` has passed (then every remaining
+   * connection is cut).
    */
   close(drainMs: number): Promise<{ cut: boolean }> {
     const server = this.server
@@ -85,10 +188,11 @@ export class Listener {
         resolve({ cut })
       }
       server.close(() => finish(false))
+      this.sessions?.closeAll()
       // Keep-alive connections become idle as their last response ends: close them then.
       const sweep = setInterval(() => this.closeIdle(), 50)
       const deadline = setTimeout(() => {
-        server.closeAllConnections()
+        for (const socket of this.accepted) socket.destroy()
         finish(true)
       }, drainMs)
       this.closeIdle()

@@ -1,20 +1,44 @@
 // The only place where the gateway makes response bytes of its own: JSON bodies, errors
 // (JSON before the commit point, an SSE error event after it).
-import type { ServerResponse } from 'node:http'
+import { STATUS_CODES, type ServerResponse } from 'node:http'
 import { toGatewayError, type GatewayError } from '../errors.js'
 import type { RequestContext } from './context.js'
 
-export function writeJson(ctx: RequestContext, status: number, body: unknown): void {
-  const payload = JSON.stringify(body)
+/** Status, the headers hooks added, and the request id: what every answer of ours carries. */
+function head(ctx: RequestContext, status: number): ServerResponse {
   const res = ctx.res
   ctx.status = status
   res.statusCode = status
   const extra = ctx.responseHeaders
   for (let i = 0; i < extra.length; i += 2) res.setHeader(extra[i]!, extra[i + 1]!)
+  res.setHeader('x-request-id', ctx.id)
+  return res
+}
+
+export function writeJson(ctx: RequestContext, status: number, body: unknown): void {
+  const payload = JSON.stringify(body)
+  const res = head(ctx, status)
   res.setHeader('content-type', 'application/json')
   res.setHeader('content-length', Buffer.byteLength(payload))
-  res.setHeader('x-request-id', ctx.id)
   res.end(payload)
+}
+
+/** A 204 with no body (a CORS preflight's answer). */
+export function writeNoContent(ctx: RequestContext): void {
+  head(ctx, 204).end()
+}
+
+/**
+ * A complete HTTP/1.1 error response as raw bytes, for the socket-level failures that come
+ * before any request object exists (malformed framing, header timeouts); the connection closes.
+ */
+export function rawErrorResponse(status: number, code: string, message: string): string {
+  const body = JSON.stringify({ error: { message, type: 'invalid_request_error', code, param: null } })
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+    `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+    `connection: close\r\n\r\n${body}`
+  )
 }
 
 /** `data: {"error":{…}}` with no event field: the shape openai-node raises as APIError. */
@@ -35,7 +59,13 @@ export function writeError(ctx: RequestContext, error: unknown): void {
   if (res.destroyed || res.writableEnded) return
   if (!res.headersSent) {
     if (err.headers !== undefined) {
-      for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v)
+      const h2 = ctx.req.httpVersionMajor === 2
+      for (const [k, v] of Object.entries(err.headers)) {
+        // RFC 9113 §8.2.2: connection-specific headers are malformed in HTTP/2 (Node drops
+        // them with a process warning); a stream error never closes the connection anyway.
+        if (h2 && k === 'connection') continue
+        res.setHeader(k, v)
+      }
     }
     writeJson(ctx, err.status, err.toBody())
     return

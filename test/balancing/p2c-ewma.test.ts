@@ -93,3 +93,15 @@ describe('p2c-ewma', () => {
     expect(counts.get('y')! / 6000).toBeCloseTo(1 / 3, 1)
   })
 })
+
+describe('p2c-ewma slow start', () => {
+  it('a warming-up member looks dearer by 1 / warmup', () => {
+    const targets = makeTargets(['a', 'b'], { latencyEwma: 10 }).map((t) => ({ ...t, warmup: 1 }))
+    targets[1]!.warmup = 0.1
+    const counts = tally(p2cEwma(targets, { random: seededRandom(5) }), acceptAll(), 1000)
+    expect(counts.get('a')).toBe(1000)
+    targets[1]!.warmup = 1
+    const even = tally(p2cEwma(targets, { random: seededRandom(5) }), acceptAll(), 1000)
+    expect(even.get('b')).toBeGreaterThan(300)
+  })
+})

@@ -5,6 +5,8 @@ import {
   acceptAll,
   acceptWhere,
   makeTargets,
+  seededRandom,
+  tally,
   type TestTarget,
 } from '../suites/balance-fixtures.js'
 
@@ -40,5 +42,19 @@ describe('round-robin', () => {
     targets[2]!.latencyEwma = 9000
     const b = roundRobin(targets, { random: () => 0 })
     expect(pickIds(6, () => b.pick(acceptAll()))).toEqual(['a', 'b', 'c', 'a', 'b', 'c'])
+  })
+})
+
+describe('round-robin slow start', () => {
+  it('a warming-up member gets about its warmup share of turns, and is still used when alone', () => {
+    const targets = makeTargets(['a', 'b', 'c']).map((t) => ({ ...t, warmup: 1 }))
+    targets[2]!.warmup = 0.2
+    const b = roundRobin(targets, { random: seededRandom(3) })
+    const counts = tally(b, acceptAll(), 3000)
+    // a and b get their full turns; c about a fifth of its turns.
+    expect(counts.get('c')! / counts.get('a')!).toBeGreaterThan(0.1)
+    expect(counts.get('c')! / counts.get('a')!).toBeLessThan(0.3)
+    const only = acceptWhere((t: (typeof targets)[number]) => t.id === 'c')
+    for (let i = 0; i < 20; i++) expect(b.pick(only)?.id).toBe('c')
   })
 })

@@ -99,3 +99,61 @@ describe('prices', () => {
     expect(issuesOf(() => parseConfig({ ...minimal, prices: { m: { input: -1, output: 1 } } }))[0]).toMatch(/^prices\.m\.input:/)
   })
 })
+
+describe('edge and filter settings', () => {
+  it('fills the edge defaults', () => {
+    const c = parseConfig(minimal)
+    expect(c.server).toMatchObject({
+      headers_timeout: 10_000,
+      request_timeout: 120_000,
+      max_header_size: 16 * 1024,
+      max_connections: 10_000,
+      max_connections_per_ip: 0,
+      trusted_proxies: [],
+      cors: { origins: [], max_age: 600_000 },
+    })
+    expect(c.server.tls).toBeUndefined()
+    expect(c.filters).toEqual({ validate: true, max_messages: 2048, max_json_depth: 64, deny: [], redact_pii: [] })
+  })
+
+  it('takes the issue example as written', () => {
+    const c = parseConfig({
+      ...minimal,
+      server: { tls: { cert: './tls/cert.pem', key: './tls/key.pem' }, redirect_http_port: 8079, trusted_proxies: ['127.0.0.1/32'], cors: { origins: [] } },
+      filters: { max_messages: 500, max_json_depth: 32, max_tokens: { limit: 4096, action: 'clamp' }, deny: ['(?i)ignore all previous instructions'], redact_pii: ['email', 'phone', 'card'] },
+    })
+    expect(c.filters.max_tokens).toEqual({ limit: 4096, action: 'clamp' })
+    expect(c.server.redirect_http_port).toBe(8079)
+  })
+
+  it('names each bad edge or filter field by its path', () => {
+    const issues = issuesOf(() =>
+      parseConfig({
+        ...minimal,
+        server: {
+          trusted_proxies: ['10.0.0.0/8', '10.0.0.0/33', 'localhost'],
+          cors: { origins: ['https://ok.example', 'https://bad.example/path'] },
+          headers_timeout: '5m',
+          request_timeout: '1m',
+          redirect_http_port: 8079,
+        },
+        filters: { redact_pii: ['email', 'ssn'], max_tokens: { limit: 0, action: 'truncate' } },
+      })
+    )
+    expect(issues).toContain('server.trusted_proxies[1]: must be an IP address or a CIDR block like 10.0.0.0/8 or fd00::/8')
+    expect(issues).toContain('server.trusted_proxies[2]: must be an IP address or a CIDR block like 10.0.0.0/8 or fd00::/8')
+    expect(issues.some((i) => i.startsWith('server.cors.origins[1]: must be * or an origin'))).toBe(true)
+    expect(issues.some((i) => i.startsWith('filters.redact_pii[1]: must be one of: email, phone, card'))).toBe(true)
+    expect(issues.some((i) => i.startsWith('filters.max_tokens.limit:'))).toBe(true)
+    expect(issues.some((i) => i.startsWith('filters.max_tokens.action: must be one of: clamp, reject'))).toBe(true)
+  })
+
+  it('checks settings against each other', () => {
+    expect(issuesOf(() => parseConfig({ ...minimal, server: { headers_timeout: '5m', request_timeout: '1m' } }))).toContain(
+      'server.headers_timeout: must not exceed server.request_timeout'
+    )
+    expect(issuesOf(() => parseConfig({ ...minimal, server: { redirect_http_port: 8079 } }))).toContain(
+      'server.redirect_http_port: needs server.tls (it redirects to the HTTPS listener)'
+    )
+  })
+})

@@ -65,8 +65,8 @@ describe('virtual keys with the openai SDK', () => {
   it('a valid key is served, and the access log names the key (never the key itself)', async () => {
     const r = await ask(client(TEAM_A))
     expect(r.choices[0]!.message.content!.length).toBeGreaterThan(0)
-    await gw.waitForLog(/"key":"team-a"/)
-    const line = gw.accessLines().find((l) => l.key === 'team-a')!
+    await gw.waitForLog(/"key_name":"team-a"/)
+    const line = gw.accessLines().find((l) => l.key_name === 'team-a')!
     expect(line.status).toBe(200)
   })
 

@@ -3,6 +3,7 @@ import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SimServer } from '../../src/sim/server.js'
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { registerSecrets } from '../helpers/secret-scan.js'
 import { eventually, simStats, startSims } from '../helpers/sim.js'
 
 const UPSTREAM_SECRET = 'sk-upstream-secret-4f1d9c'
@@ -13,6 +14,7 @@ let gw: GatewayProcess
 let client: OpenAI
 
 beforeAll(async () => {
+  await registerSecrets(CLIENT_KEY)
   sims = await startSims(3)
   const upstreams = sims.map((s, i) => ({ url: `${s.url}/v1`, name: `u${i}`, model: 'sim-model', api_key: UPSTREAM_SECRET }))
   gw = await startGateway({

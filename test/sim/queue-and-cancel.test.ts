@@ -101,9 +101,16 @@ describe('cancellation and backpressure', () => {
     const body = chatBody('slow reader', { max_tokens: total, ignore_eos: true })
     const res = await openStream(sim.url, body)
     res.pause()
-    // Give an unblocked generator ample time to write every token.
+    // Give an unblocked generator ample time to write every token; on a busy machine the
+    // socket buffers take longer to fill, so wait until the count stops moving.
     await sleep(500)
-    const stalled = await metric(sim, 'vllm:generation_tokens_total')
+    let stalled = await metric(sim, 'vllm:generation_tokens_total')
+    for (let i = 0; i < 20; i++) {
+      await sleep(100)
+      const now = await metric(sim, 'vllm:generation_tokens_total')
+      if (now === stalled) break
+      stalled = now
+    }
     expect(stalled).toBeGreaterThan(0)
     expect(stalled).toBeLessThan(total)
     await sleep(100)

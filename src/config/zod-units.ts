@@ -1,0 +1,20 @@
+// Zod types for the human units in config (durations, sizes), shared by every schema file.
+import { z } from 'zod'
+import { parseDuration, parseSize } from './units.js'
+
+/** A string-or-number field parsed by `parse` (NaN = invalid, reported with `message`). */
+const unit = (parse: (v: string | number) => number, message: string) => () =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const n = parse(v)
+    if (Number.isNaN(n)) {
+      ctx.issues.push({ code: 'custom', input: v, message })
+      return z.NEVER
+    }
+    return n
+  })
+
+/** A duration ("250ms", "5s", "2m"; a number is ms) → milliseconds. */
+export const duration = unit(parseDuration, 'must be a duration like 250ms, 5s or 2m')
+
+/** A size ("10MiB", "512KB"; a number is bytes) → bytes. */
+export const size = unit(parseSize, 'must be a size like 10MiB or 512KB')

@@ -1,0 +1,117 @@
+// PII redaction: e-mail addresses, phone numbers and payment card numbers in prompt text are
+// replaced by a marker before the request leaves. Detection is heuristic: cards must pass
+// the Luhn check, phones need 9–15 digits written as a phone number is (with a +, brackets
+// or separators), so dates, versions, IPv4 addresses and plain long numbers are left alone.
+import type { PiiKind } from '../config/filters.js'
+import type { RequestFilter } from './filter.js'
+import { visitPromptText } from './prompt-text.js'
+
+/** Replaces the detected items of one kind in a text (the same string when none). */
+type Detector = (text: string) => string
+
+/**
+ * E-mail addresses, found from each `@`: at most 64 local-part characters to its left and a
+ * domain to its right. Anchoring on `@` keeps this linear; a regex starting with a local-part
+ * class would try every position of a long run of letters.
+ */
+export function redactEmails(text: string): string {
+  let at = text.indexOf('@')
+  if (at === -1) return text
+  let out = ''
+  let done = 0
+  while (at !== -1) {
+    let start = at
+    while (start > done && at - start < 64) {
+      const c = text.charCodeAt(start - 1)
+      if (c >= 128 || LOCAL_CHAR[c] === 0) break
+      start--
+    }
+    EMAIL_DOMAIN.lastIndex = at + 1
+    if (start < at && EMAIL_DOMAIN.test(text)) {
+      out += text.slice(done, start) + '[REDACTED_EMAIL]'
+      done = EMAIL_DOMAIN.lastIndex
+      at = text.indexOf('@', done)
+    } else {
+      at = text.indexOf('@', at + 1)
+    }
+  }
+  return done === 0 ? text : out + text.slice(done)
+}
+
+// Every quantifier is bounded (RFC 5321 lengths for e-mail, E.164's 15 digits for phones):
+// prompt text is the client's, and an unbounded `+` before a literal is quadratic on a long
+// run that never reaches it.
+/** An e-mail domain, matched from just after an `@` (emails are found from their `@`). */
+const EMAIL_DOMAIN = /[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}(?![A-Za-z0-9-])/y
+/** Characters of an e-mail local part (RFC 5321 allows more; these are the ones people use). */
+const LOCAL_CHAR = new Uint8Array(128)
+for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-') LOCAL_CHAR[c.charCodeAt(0)] = 1
+/** 13–19 digits, optionally grouped by single spaces or dashes. */
+const CARD = /(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])/g
+/**
+ * `+` and a country code followed by digits, brackets and separators; or a national number:
+ * an optional (area) and two to five digit groups joined by spaces, dots or dashes.
+ */
+const PHONE =
+  /(?<![\w+])\+\d[\d ().-]{6,22}\d(?![\w-]|\.\d)|(?<![\w+.-])(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,8}){1,4}(?![\w-]|\.\d)/g
+const DOTTED_QUAD = /^\d{1,3}(?:\.\d{1,3}){3}$/
+
+function digitsOf(s: string): string {
+  return s.replace(/\D/g, '')
+}
+
+/** The Luhn checksum every payment card number satisfies. */
+export function luhnValid(digits: string): boolean {
+  let sum = 0
+  let double = false
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48
+    if (double) {
+      d *= 2
+      if (d > 9) d -= 9
+    }
+    sum += d
+    double = !double
+  }
+  return sum % 10 === 0
+}
+
+function cardMatch(m: string): string {
+  return luhnValid(digitsOf(m)) ? '[REDACTED_CARD]' : m
+}
+
+function phoneMatch(m: string): string {
+  const n = digitsOf(m).length
+  return n >= 9 && n <= 15 && !DOTTED_QUAD.test(m) ? '[REDACTED_PHONE]' : m
+}
+
+const DETECTORS: Readonly<Record<PiiKind, Detector>> = {
+  email: redactEmails,
+  card: (text) => text.replace(CARD, cardMatch),
+  phone: (text) => text.replace(PHONE, phoneMatch),
+}
+
+/** Emails first (they hold digits), then cards (longer digit runs than phones), then phones. */
+const ORDER: readonly PiiKind[] = ['email', 'card', 'phone']
+
+/** Replaces every PII match of the given kinds in `text`. */
+export function redactText(text: string, kinds: readonly PiiKind[]): string {
+  let out = text
+  for (const kind of ORDER) {
+    if (kinds.includes(kind)) out = DETECTORS[kind](out)
+  }
+  return out
+}
+
+export function redactPiiFilter(kinds: readonly PiiKind[]): RequestFilter {
+  const active = ORDER.filter((k) => kinds.includes(k))
+  function redact(text: string): string {
+    return redactText(text, active)
+  }
+  return {
+    name: 'redact_pii',
+    apply(ctx) {
+      if (visitPromptText(ctx.endpoint!, ctx.body!, redact)) ctx.bodyChanged = true
+    },
+  }
+}

@@ -1,0 +1,72 @@
+// The SQLite usage table, synchronously (better-sqlite3). Runs inside the usage worker
+// thread (sqlite-usage-worker.ts), never on the gateway's event loop: a 500-row commit
+// measured 8 ms at the median and 50 ms at p99 (WAL checkpoints) on the dev machine.
+import Database from 'better-sqlite3'
+import type { ReportQuery, ReportRow } from './usage-store.js'
+import { CREATE_USAGE, interpolatePercentiles, percentileRowsSql, toReportRow, totalsSql, USAGE_COLUMNS } from './usage-sql.js'
+
+/** Rows deleted per statement by retention, so no single statement holds the write lock long. */
+const DELETE_CHUNK = 5_000
+
+export class SqliteUsageDb {
+  private readonly db: Database.Database
+  private insertStmt: Database.Statement | undefined
+
+  constructor(file: string, options: { readonly?: boolean } = {}) {
+    this.db = new Database(file, { readonly: options.readonly === true, fileMustExist: options.readonly === true, timeout: 5_000 })
+    if (options.readonly !== true) {
+      this.db.pragma('journal_mode = WAL')
+      this.db.pragma('synchronous = NORMAL')
+    }
+  }
+
+  init(): void {
+    for (const sql of CREATE_USAGE) this.db.exec(sql)
+    this.insertStmt = this.db.prepare(`INSERT INTO usage (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`)
+  }
+
+  /** Rows as value arrays in USAGE_COLUMNS order, in one transaction. */
+  insert(rows: readonly (readonly unknown[])[]): void {
+    const stmt = this.insertStmt
+    if (stmt === undefined) throw new Error('usage table not initialised')
+    this.db.transaction(() => {
+      // Spread, not an array: better-sqlite3 binds positional arguments ~20% faster.
+      for (const r of rows) stmt.run(...r)
+    })()
+  }
+
+  deleteBefore(time: number): number {
+    const stmt = this.db.prepare(`DELETE FROM usage WHERE rowid IN (SELECT rowid FROM usage WHERE time < ? LIMIT ${DELETE_CHUNK})`)
+    let total = 0
+    for (;;) {
+      const n = stmt.run(time).changes
+      total += n
+      if (n < DELETE_CHUNK) return total
+    }
+  }
+
+  report(q: ReportQuery): ReportRow[] {
+    if (!this.hasTable()) return []
+    const totals = this.db.prepare(sqlite(totalsSql(q.by, 'sqlite', false))).all(q.since) as Record<string, unknown>[]
+    const pct = interpolatePercentiles(
+      this.db.prepare(sqlite(percentileRowsSql(q.by))).all(q.since) as { grp: string; rn: number; n: number; v: number }[]
+    )
+    return totals.map((r) => {
+      const p = pct.get(String(r.grp))
+      return toReportRow(r, p?.[0], p?.[1])
+    })
+  }
+
+  close(): void {
+    this.db.close()
+  }
+
+  private hasTable(): boolean {
+    return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'usage'").get() !== undefined
+  }
+}
+
+/** `$1` → `?` (each report statement uses its one parameter once). */
+function sqlite(sql: string): string {
+  return sql.replaceAll('$1', '?')
+}

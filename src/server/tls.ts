@@ -1,0 +1,32 @@
+// TLS material for the HTTPS listener: the PEM files named by `server.tls`, read and
+// checked (a key that does not match its certificate is refused here, not at handshake).
+import { readFileSync } from 'node:fs'
+import { createSecureContext } from 'node:tls'
+import { ConfigError } from '../config/load.js'
+import type { TlsConfig } from '../config/edge.js'
+
+export interface TlsMaterial {
+  readonly cert: Buffer
+  readonly key: Buffer
+}
+
+/** Reads and checks the certificate and key; throws ConfigError naming the field. */
+export function readTlsMaterial(tls: TlsConfig): TlsMaterial {
+  const cert = readPem(tls.cert, 'server.tls.cert')
+  const key = readPem(tls.key, 'server.tls.key')
+  try {
+    createSecureContext({ cert, key })
+  } catch (err) {
+    throw new ConfigError('server.tls', [`server.tls: the certificate and key are not usable together: ${(err as Error).message}`])
+  }
+  return { cert, key }
+}
+
+function readPem(file: string, field: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new ConfigError(field, [`${field}: cannot read ${file} (${code ?? String(err)})`])
+  }
+}

@@ -1,0 +1,115 @@
+// Membership: the plan of each pool, and how run-time changes meet a new config.
+import { describe, expect, it } from 'vitest'
+import { parseConfig } from '../../src/config/load.js'
+import type { ConfigInput, UpstreamConfig } from '../../src/config/schema.js'
+import { Membership } from '../../src/routing/membership.js'
+
+function config(models: ConfigInput['models']) {
+  return parseConfig({ models })
+}
+
+const spec = (url: string, extra: Partial<UpstreamConfig> = {}): UpstreamConfig => ({ url, weight: 1, ...extra })
+
+function membership(addresses: Record<string, string[]> = {}): Membership {
+  return new Membership({ addresses: (host) => addresses[host] })
+}
+
+const ids = (m: Membership, cfg: ReturnType<typeof config>, i = 0) => m.plan(cfg.models[i]!).map((s) => s.id)
+
+describe('Membership', () => {
+  const base = config([{ name: 'chat', upstreams: [{ url: 'http://a:1/v1', name: 'a' }, { url: 'http://b:1/v1' }] }])
+
+  it('plans the configured upstreams, by name or index', () => {
+    const m = membership()
+    expect(m.plan(base.models[0]!).map((s) => [s.id, s.source])).toEqual([
+      ['a', 'config'],
+      ['1', 'config'],
+    ])
+  })
+
+  it('keeps a run-time upstream across a reload, until its model goes', () => {
+    const m = membership()
+    m.add('chat', 'c', spec('http://c:1/v1', { name: 'c' }))
+    const reloaded = config([{ name: 'chat', upstreams: [{ url: 'http://a:1/v1', name: 'a' }], timeouts: { connect: '1s' } }])
+    expect(m.retain(reloaded)).toEqual([])
+    expect(ids(m, reloaded)).toEqual(['a', 'c'])
+    const without = config([{ name: 'other', upstreams: [{ url: 'http://a:1/v1' }] }])
+    expect(m.retain(without)).toEqual(['chat/c: its model was removed'])
+    // The model coming back does not bring the run-time upstream back.
+    expect(m.retain(base)).toEqual([])
+    expect(ids(m, base)).toEqual(['a', '1'])
+  })
+
+  it('lets the file win when it defines a run-time upstream name', () => {
+    const m = membership()
+    m.add('chat', 'c', spec('http://c:1/v1', { name: 'c' }))
+    const clash = config([{ name: 'chat', upstreams: [{ url: 'http://other:1/v1', name: 'c' }] }])
+    expect(m.retain(clash)).toEqual(['chat/c: the config now defines an upstream of that name'])
+    expect(m.plan(clash.models[0]!).map((s) => [s.id, s.spec.url, s.source])).toEqual([['c', 'http://other:1/v1', 'config']])
+  })
+
+  it('keeps a removed configured upstream out while the file lists it unchanged', () => {
+    const m = membership()
+    m.remove('chat', m.locate(base.models[0]!, 'a')!)
+    expect(ids(m, base)).toEqual(['1'])
+    const same = config([{ name: 'chat', upstreams: [{ url: 'http://a:1/v1', name: 'a' }, { url: 'http://b:1/v1' }], retries: { attempts: 1 } }])
+    m.retain(same)
+    expect(ids(m, same)).toEqual(['1'])
+    const edited = config([{ name: 'chat', upstreams: [{ url: 'http://a:2/v1', name: 'a' }, { url: 'http://b:1/v1' }] }])
+    m.retain(edited)
+    expect(ids(m, edited)).toEqual(['a', '1'])
+  })
+
+  it('applies a patch until the file changes that entry', () => {
+    const m = membership()
+    m.patch('chat', m.locate(base.models[0]!, 'a')!, { weight: 4, max_concurrency: 2 })
+    m.patch('chat', m.locate(base.models[0]!, 'a')!, { max_concurrency: null })
+    m.retain(base)
+    const a = m.plan(base.models[0]!)[0]!
+    expect([a.spec.weight, a.spec.max_concurrency]).toEqual([4, undefined])
+    const edited = config([{ name: 'chat', upstreams: [{ url: 'http://a:1/v1', name: 'a', weight: 2 }, { url: 'http://b:1/v1' }] }])
+    m.retain(edited)
+    expect(m.plan(edited.models[0]!)[0]!.spec.weight).toBe(2)
+  })
+
+  it('expands a DNS entry to one member per address, each removable and patchable', () => {
+    const dns = config([
+      { name: 'chat', upstreams: [{ url: 'http://sim.internal:9001/v1', name: 'b', discovery: 'dns', discovery_interval: '2s' }] },
+    ])
+    const m = membership({ 'sim.internal': ['10.0.0.5', '10.0.0.6'] })
+    expect(m.plan(dns.models[0]!).map((s) => [s.id, s.address, s.parent, s.source])).toEqual([
+      ['b@10.0.0.5', '10.0.0.5', 'b', 'dns'],
+      ['b@10.0.0.6', '10.0.0.6', 'b', 'dns'],
+    ])
+    expect(m.hosts(dns)).toEqual(new Map([['sim.internal', 2000]]))
+    m.patch('chat', m.locate(dns.models[0]!, 'b')!, { weight: 3 })
+    m.remove('chat', m.locate(dns.models[0]!, 'b@10.0.0.5')!)
+    m.retain(dns)
+    expect(m.plan(dns.models[0]!).map((s) => [s.id, s.spec.weight])).toEqual([['b@10.0.0.6', 3]])
+    m.remove('chat', m.locate(dns.models[0]!, 'b')!)
+    expect(m.plan(dns.models[0]!)).toEqual([])
+    expect(m.hosts(dns).size).toBe(0)
+  })
+
+  it('has no endpoints for a DNS entry before the first answer', () => {
+    const dns = config([{ name: 'chat', upstreams: [{ url: 'http://sim.internal:9001/v1', discovery: 'dns' }] }])
+    expect(membership().plan(dns.models[0]!)).toEqual([])
+    expect(membership().hosts(dns)).toEqual(new Map([['sim.internal', 10_000]]))
+  })
+})
+
+describe('Membership, discovered endpoints', () => {
+  it('forgets an endpoint drain once DNS stops returning its address', () => {
+    const answers: Record<string, string[]> = { 'sim.internal': ['10.0.0.5', '10.0.0.6'] }
+    const m = new Membership({ addresses: (host) => answers[host] })
+    const dns = config([{ name: 'chat', upstreams: [{ url: 'http://sim.internal:9001/v1', name: 'b', discovery: 'dns' }] }])
+    m.remove('chat', m.locate(dns.models[0]!, 'b@10.0.0.5')!)
+    m.retain(dns)
+    expect(m.plan(dns.models[0]!).map((s) => s.id)).toEqual(['b@10.0.0.6'])
+    answers['sim.internal'] = ['10.0.0.6']
+    m.retain(dns)
+    answers['sim.internal'] = ['10.0.0.5', '10.0.0.6']
+    expect(m.plan(dns.models[0]!).map((s) => s.id)).toEqual(['b@10.0.0.5', 'b@10.0.0.6'])
+    expect(m.describe().removed).toEqual([])
+  })
+})

@@ -1,0 +1,55 @@
+// Trusted proxies: who the client is, and the X-Forwarded-For chain sent upstream.
+import { describe, expect, it } from 'vitest'
+import { forwardedAddress, normalizeIp, TrustedProxies } from '../../src/server/client-ip.js'
+import type { RequestContext } from '../../src/server/context.js'
+
+function resolve(trusted: string[], peer: string, xff?: string): { clientIp: string; forwardedFor: string } {
+  const ctx = {
+    clientIp: peer,
+    forwardedFor: peer,
+    req: { headers: xff === undefined ? {} : { 'x-forwarded-for': xff } },
+  } as unknown as RequestContext
+  new TrustedProxies(trusted).resolve(ctx)
+  return { clientIp: ctx.clientIp, forwardedFor: ctx.forwardedFor }
+}
+
+describe('trusted proxies', () => {
+  const trusted = ['10.0.0.0/8', '192.168.1.1', 'fd00::/8']
+
+  it('ignores X-Forwarded-For from a peer that is not trusted', () => {
+    expect(resolve(trusted, '203.0.113.5', '1.1.1.1')).toEqual({ clientIp: '203.0.113.5', forwardedFor: '203.0.113.5' })
+  })
+
+  it('takes the right-most address that is not a trusted proxy', () => {
+    expect(resolve(trusted, '10.0.0.2', '198.51.100.1, 203.0.113.7, 10.9.9.9')).toEqual({
+      clientIp: '203.0.113.7',
+      forwardedFor: '198.51.100.1, 203.0.113.7, 10.9.9.9, 10.0.0.2',
+    })
+  })
+
+  it('takes the left-most entry when every hop is trusted', () => {
+    expect(resolve(trusted, '10.0.0.2', '192.168.1.1, 10.1.1.1').clientIp).toBe('192.168.1.1')
+  })
+
+  it('stops at garbage: the last trusted hop is the best it knows', () => {
+    expect(resolve(trusted, '10.0.0.2', 'evil, 10.1.1.1').clientIp).toBe('10.1.1.1')
+    expect(resolve(trusted, '10.0.0.2', 'unknown').clientIp).toBe('10.0.0.2')
+  })
+
+  it('matches IPv6 blocks and IPv4-mapped peers', () => {
+    expect(resolve(trusted, 'fd12::1', '2001:db8::7').clientIp).toBe('2001:db8::7')
+    expect(resolve(trusted, '2001:db8::9', '1.2.3.4').clientIp).toBe('2001:db8::9')
+    expect(new TrustedProxies(['10.0.0.0/8']).trusts('::ffff:10.1.2.3')).toBe(true)
+  })
+
+  it('reads entries with ports and brackets', () => {
+    expect(forwardedAddress(' 203.0.113.7:4711 ')).toBe('203.0.113.7')
+    expect(forwardedAddress('[2001:db8::1]:443')).toBe('2001:db8::1')
+    expect(forwardedAddress('[2001:db8::1]')).toBe('2001:db8::1')
+    expect(forwardedAddress('::ffff:1.2.3.4')).toBe('1.2.3.4')
+    expect(forwardedAddress('999.1.1.1')).toBeUndefined()
+    expect(forwardedAddress('_hidden')).toBeUndefined()
+    expect(normalizeIp('::ffff:127.0.0.1')).toBe('127.0.0.1')
+    expect(normalizeIp('::1')).toBe('::1')
+  })
+})

@@ -91,6 +91,19 @@ async function main(): Promise<void> {
   }
 }
 
-// BENCH_ONLY=failover runs just the failover scenarios.
-if (process.env.BENCH_ONLY !== 'failover') await main()
-await failoverBench(SECONDS)
+/** BENCH_ONLY=auth: just the cost of keys and limits. */
+async function authOnly(): Promise<void> {
+  const sim = await startSimProc(1)
+  try {
+    await benchAuthLimits(sim, SECONDS)
+  } finally {
+    await sim.stop()
+  }
+}
+
+// BENCH_ONLY=failover runs just the failover scenarios; BENCH_ONLY=auth just keys and limits.
+if (process.env.BENCH_ONLY === 'auth') await authOnly()
+else {
+  if (process.env.BENCH_ONLY !== 'failover') await main()
+  await failoverBench(SECONDS)
+}

@@ -5,6 +5,7 @@ import { timingSafeEqual, createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from '../observability/logger.js'
+import { listen } from '../server/listen.js'
 
 export interface AdminRequest {
   readonly method: string
@@ -87,14 +88,7 @@ export class AdminServer {
   }
 
   async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject)
-        resolve()
-      })
-    })
-    this.address = this.server.address() as AddressInfo
+    this.address = await listen(this.server, this.options.port, this.options.host)
   }
 
   close(): Promise<void> {

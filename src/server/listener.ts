@@ -9,6 +9,7 @@ import type { TLSSocket } from 'node:tls'
 import { onClientError } from './client-error.js'
 import { ConnectionGuard } from './connection-guard.js'
 import { Http2Sessions } from './h2-sessions.js'
+import { listen } from './listen.js'
 import type { TlsMaterial } from './tls.js'
 
 const kBusy = Symbol('switchyard.busy')
@@ -162,13 +163,7 @@ export class Listener {
   }
 
   listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject)
-        resolve(this.server.address() as AddressInfo)
-      })
-    })
+    return listen(this.server, this.options.port, this.options.host)
   }
 
   /**

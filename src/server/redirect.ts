@@ -4,6 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { onClientError } from './client-error.js'
+import { listen } from './listen.js'
 import type { EdgeLimits } from './listener.js'
 
 /** A Host header's name part: a DNS name, an IPv4 address or a bracketed IPv6 one. */
@@ -59,14 +60,7 @@ export class RedirectListener {
   }
 
   async listen(): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject)
-        resolve()
-      })
-    })
-    this.address = this.server.address() as AddressInfo
+    this.address = await listen(this.server, this.options.port, this.options.host)
     return this.address
   }
 

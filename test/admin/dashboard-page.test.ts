@@ -130,17 +130,39 @@ describe('dashboard page', () => {
 
   it('reconnects after losing the event stream', async () => {
     await signIn()
-    await page.waitForSelector('#conn[data-state="live"]')
+    await page.waitForSelector('#conn[data-state="live"]', { timeout: 15_000 })
+    // Record every state the indicator passes through, so a short-lived one cannot be missed
+    // between two polls and a failure says how far the page got.
+    await page.evaluate(() => {
+      const w = window as unknown as { connStates: string[] }
+      w.connStates = []
+      const conn = document.getElementById('conn')!
+      new MutationObserver(() => w.connStates.push(conn.dataset.state ?? '')).observe(conn, { attributes: true, attributeFilter: ['data-state'] })
+    })
+    const states = () => page.evaluate(() => (window as unknown as { connStates: string[] }).connStates.join(' → '))
     // The next ticket request fails, then the stream is cut from the server side.
-    let blocked = 0
+    let tickets = 0
     await page.route('**/admin/events/ticket', async (route) => {
-      if (blocked++ === 0) await route.abort('connectionrefused')
+      if (tickets++ === 0) await route.abort('connectionrefused')
       else await route.continue()
     })
-    ;(gw as unknown as { dashboardFeed: { close(): void } }).dashboardFeed.close()
-    await page.waitForSelector('#conn[data-state="reconnecting"]')
-    await page.waitForSelector('#conn[data-state="live"]', { timeout: 10_000 })
-    expect(blocked).toBeGreaterThanOrEqual(2)
-    await page.unroute('**/admin/events/ticket')
-  })
+    try {
+      ;(gw as unknown as { dashboardFeed: { close(): void } }).dashboardFeed.close()
+      // 1 s, then the refused ticket, then 2 s: live again within a few seconds.
+      await page.waitForFunction(
+        () => {
+          const s = (window as unknown as { connStates: string[] }).connStates
+          return s.includes('reconnecting') && s[s.length - 1] === 'live'
+        },
+        undefined,
+        { timeout: 20_000 }
+      ).catch(async (err: Error) => {
+        throw new Error(`not live again; states: ${await states()}; ticket requests: ${tickets}; ${err.message.split('\n')[0]}`)
+      })
+      expect(tickets).toBeGreaterThanOrEqual(2)
+      expect(await states()).toMatch(/^reconnecting → .*live$/)
+    } finally {
+      await page.unroute('**/admin/events/ticket')
+    }
+  }, 45_000)
 })

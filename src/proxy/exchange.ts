@@ -67,8 +67,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private pingTimer: NodeJS.Timeout | undefined = undefined
   /** Keep-alive pings committed a 200 event stream before the upstream's first byte. */
   private pinged = false
-  /** The first timer is the total deadline, which comes before the first-token one. */
-  private firstIsTotal = false
+  /** The running timer is the total deadline (not the first-token one). */
+  private timerIsTotal = false
   private readonly startedAt = performance.now()
 
   constructor(
@@ -88,7 +88,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     ctx.exchange = this
     upstream.begin()
     const total = limits.deadline - this.startedAt
-    this.firstIsTotal = total < limits.firstToken
+    this.timerIsTotal = total < limits.firstToken
     this.timer = setTimeout(onTimer, Math.max(1, Math.min(limits.firstToken, total)), this)
     if (limits.keepalive > 0) this.pingTimer = setInterval(onPing, limits.keepalive, this)
     upstream.dispatcher.dispatch(
@@ -118,7 +118,18 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** The timer fired: the first-token deadline before the first byte, the total one after. */
   onTimer(): void {
     if (this.finished) return
-    const total = this.committed || this.firstIsTotal
+    if (this.committed && !this.timerIsTotal) {
+      // The first-token timer, left running at the commit (re-arming it on every response
+      // costs more than this rare case): the total deadline takes over from here.
+      this.timerIsTotal = true
+      const left = this.limits.deadline - performance.now()
+      if (!Number.isFinite(left)) return
+      if (left > 0) {
+        this.timer = setTimeout(onTimer, Math.max(1, left), this)
+        return
+      }
+    }
+    const total = this.committed || this.timerIsTotal
     const err = new UpstreamTimeoutError(
       total
         ? 'The request exceeded its total time limit.'
@@ -267,10 +278,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     ctx.upstream = upstream
     ctx.firstByteMs = ctx.elapsedMs()
     upstream.observeLatency(performance.now() - this.startedAt)
-    clearTimeout(this.timer)
+    // The running timer stays: if it is the first-token one, onTimer() re-arms it for the rest
+    // of the total deadline when it fires.
     clearInterval(this.pingTimer)
-    const left = this.limits.deadline - performance.now()
-    this.timer = Number.isFinite(left) ? setTimeout(onTimer, Math.max(1, left), this) : undefined
     if (this.limits.idle > 0 && ctx.stream) this.idleTimer = setTimeout(onIdle, this.limits.idle, this)
     if (ctx.res.headersSent) return
     const dropLength = this.tap instanceof SseUsageTap && ctx.usageInjected

@@ -151,17 +151,58 @@ export class JsonUsageTap implements ResponseTap {
 
   end(): undefined {
     if (this.size > 0 && this.size <= this.limit) {
-      try {
-        const body = JSON.parse(Buffer.concat(this.chunks, this.size).toString('utf8')) as { usage?: unknown; choices?: unknown }
-        this.usage = toUsage(body.usage)
-        if (this.usage === undefined) this.countedTokens = Math.ceil(generatedChars(body.choices) / CHARS_PER_TOKEN)
-      } catch {
-        // Not JSON after all: no usage to read.
+      const bytes = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)
+      // The usage object alone is a few dozen bytes: parsing only it saves parsing the answer.
+      this.usage = toUsage(usageObjectIn(bytes))
+      if (this.usage === undefined) {
+        try {
+          const body = JSON.parse(bytes.toString('utf8')) as { usage?: unknown; choices?: unknown }
+          this.usage = toUsage(body.usage)
+          if (this.usage === undefined) this.countedTokens = Math.ceil(generatedChars(body.choices) / CHARS_PER_TOKEN)
+        } catch {
+          // Not JSON after all: no usage to read.
+        }
       }
     }
     this.chunks = []
     return undefined
   }
+}
+
+const USAGE_KEY = Buffer.from('"usage"')
+
+/**
+ * The value of the last `"usage": {…}` in a JSON document, parsed alone; undefined when there
+ * is none or it does not parse. The bytes `"usage"` cannot occur inside a JSON string (its
+ * quotes would be escaped), so a match is always a key; the last one is the top-level usage
+ * in every OpenAI-compatible server's answer, and toUsage() checks its shape.
+ */
+export function usageObjectIn(buf: Buffer): unknown {
+  const at = buf.lastIndexOf(USAGE_KEY)
+  if (at === -1) return undefined
+  let i = at + USAGE_KEY.length
+  while (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09) i++
+  if (buf[i] !== 0x3a) return undefined
+  i++
+  while (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09) i++
+  if (buf[i] !== 0x7b) return undefined
+  const start = i
+  let depth = 0
+  for (; i < buf.length; i++) {
+    const c = buf[i]
+    if (c === 0x22) {
+      // Skip a string, escapes included.
+      for (i++; i < buf.length && buf[i] !== 0x22; i++) if (buf[i] === 0x5c) i++
+    } else if (c === 0x7b) depth++
+    else if (c === 0x7d && --depth === 0) {
+      try {
+        return JSON.parse(buf.toString('utf8', start, i + 1))
+      } catch {
+        return undefined
+      }
+    }
+  }
+  return undefined
 }
 
 /**

@@ -2,6 +2,18 @@
 import type { IncomingMessage } from 'node:http'
 import { InvalidRequestError, PayloadTooLargeError } from '../errors.js'
 
+interface BodyRead {
+  first: Buffer | undefined
+  more: Buffer[] | undefined
+  size: number
+  readonly limit: number
+  readonly resolve: (body: Buffer) => void
+  readonly reject: (err: Error) => void
+}
+
+const kBody = Symbol('switchyard.body')
+type Reading = IncomingMessage & { [kBody]?: BodyRead }
+
 /** Reads the whole body, refusing more than `limit` bytes (checked before and while reading). */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length']
@@ -9,42 +21,50 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     return Promise.reject(tooLarge(limit))
   }
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    function onData(chunk: Buffer): void {
-      size += chunk.length
-      if (size > limit) {
-        cleanup()
-        reject(tooLarge(limit))
-        return
-      }
-      chunks.push(chunk)
-    }
-    function onEnd(): void {
-      cleanup()
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))
-    }
-    function onError(err: Error): void {
-      cleanup()
-      reject(err)
-    }
-    function onClose(): void {
-      if (req.complete) return
-      cleanup()
-      reject(new Error('client closed the connection while sending the body'))
-    }
-    function cleanup(): void {
-      req.off('data', onData)
-      req.off('end', onEnd)
-      req.off('error', onError)
-      req.off('close', onClose)
-    }
-    req.on('data', onData)
-    req.on('end', onEnd)
-    req.on('error', onError)
-    req.on('close', onClose)
+    ;(req as Reading)[kBody] = { first: undefined, more: undefined, size: 0, limit, resolve, reject }
+    // Shared listeners (no closures per request); they stay attached once the read is settled
+    // and then do nothing: the message is not reused.
+    req.on('data', onBodyData)
+    req.on('end', onBodyEnd)
+    req.on('error', onBodyError)
+    req.on('close', onBodyClose)
   })
 }
+
+function settle(req: Reading): BodyRead | undefined {
+  const read = req[kBody]
+  req[kBody] = undefined
+  return read
+}
+
+function onBodyData(this: Reading, chunk: Buffer): void {
+  const read = this[kBody]
+  if (read === undefined) return
+  read.size += chunk.length
+  if (read.size > read.limit) {
+    settle(this)
+    read.reject(tooLarge(read.limit))
+  } else if (read.first === undefined) read.first = chunk
+  else (read.more ??= []).push(chunk)
+}
+
+function onBodyEnd(this: Reading): void {
+  const read = settle(this)
+  if (read === undefined) return
+  if (read.more === undefined) read.resolve(read.first ?? EMPTY)
+  else read.resolve(Buffer.concat([read.first!, ...read.more], read.size))
+}
+
+function onBodyError(this: Reading, err: Error): void {
+  settle(this)?.reject(err)
+}
+
+function onBodyClose(this: Reading): void {
+  if (this.complete) return
+  settle(this)?.reject(new Error('client closed the connection while sending the body'))
+}
+
+const EMPTY = Buffer.alloc(0)
 
 function tooLarge(limit: number): PayloadTooLargeError {
   return new PayloadTooLargeError(`Request body exceeds the ${limit}-byte limit.`)

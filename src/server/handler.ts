@@ -62,14 +62,20 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
     const def = matchEndpoint(ctx.req.method ?? 'GET', ctx.path)
     if (def.kind === 'local') {
       // The model list is for key holders (and shows only what their key allows).
-      if (def.name === 'models' || def.name === 'model') await runHooks(s.hooks.onRequest, ctx)
+      if (def.name === 'models' || def.name === 'model') {
+        const pending = runHooks(s.hooks.onRequest, ctx)
+        if (pending !== undefined) await pending
+      }
       serveLocal(ctx, def)
     } else {
       if (s.draining) throw new ShuttingDownError()
       ctx.endpoint = def.endpoint
-      if (s.hooks.onRequest.length > 0) await runHooks(s.hooks.onRequest, ctx)
+      // Hooks are awaited only when one returned a promise: most are synchronous.
+      let pending = runHooks(s.hooks.onRequest, ctx)
+      if (pending !== undefined) await pending
       ctx.rawBody = await readBody(ctx.req, s.snapshot.config.server.max_body)
-      if (s.hooks.preParsing.length > 0) await runHooks(s.hooks.preParsing, ctx)
+      pending = runHooks(s.hooks.preParsing, ctx)
+      if (pending !== undefined) await pending
       const body = parseJsonObject(ctx.rawBody)
       ctx.body = body
       const model = checkRequiredFields(def.endpoint, body)
@@ -79,7 +85,8 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
       if (route === undefined) throw new ModelNotFoundError(model)
       ctx.route = route
       if (ctx.stream && def.endpoint !== 'embeddings') ctx.usageInjected = !clientWantsUsage(body)
-      if (s.hooks.preHandler.length > 0) await runHooks(s.hooks.preHandler, ctx)
+      pending = runHooks(s.hooks.preHandler, ctx)
+      if (pending !== undefined) await pending
       if (ctx.cancelled) return
       await forward(ctx)
     }

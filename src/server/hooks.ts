@@ -23,9 +23,21 @@ export function emptyHooks(): Hooks {
   return { onRequest: [], preParsing: [], preHandler: [], onResponse: [] }
 }
 
-/** Runs hooks in order, awaiting only those that return a promise. */
-export async function runHooks(hooks: readonly Hook[], ctx: RequestContext): Promise<void> {
+/**
+ * Runs hooks in order, awaiting only those that return a promise. Undefined when every hook
+ * was synchronous (the common case: no promise made, nothing to await).
+ */
+export function runHooks(hooks: readonly Hook[], ctx: RequestContext): Promise<void> | undefined {
   for (let i = 0; i < hooks.length; i++) {
+    const r = hooks[i]!(ctx)
+    if (r !== undefined) return runRest(r, hooks, i + 1, ctx)
+  }
+  return undefined
+}
+
+async function runRest(first: Promise<void>, hooks: readonly Hook[], from: number, ctx: RequestContext): Promise<void> {
+  await first
+  for (let i = from; i < hooks.length; i++) {
     const r = hooks[i]!(ctx)
     if (r !== undefined) await r
   }

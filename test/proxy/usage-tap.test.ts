@@ -1,7 +1,7 @@
 // Response taps: content events are counted across arbitrary chunk boundaries (the
 // fallback when a stream carries no usage), and a non-streaming body's text is measured.
 import { describe, expect, it } from 'vitest'
-import { countContentEvents, JsonUsageTap, SseUsageTap } from '../../src/proxy/usage-tap.js'
+import { countContentEvents, JsonUsageTap, SseUsageTap, usageObjectIn } from '../../src/proxy/usage-tap.js'
 
 const chunk = (delta: object, extra = '') => `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":${JSON.stringify(delta)}${extra}}]}\n\n`
 const STREAM =
@@ -53,5 +53,39 @@ describe('JsonUsageTap without upstream usage', () => {
     tap.end()
     expect(tap.usage).toBeUndefined()
     expect(tap.countedTokens).toBe(11)
+  })
+})
+
+describe('JsonUsageTap with upstream usage', () => {
+  const answer = (usage: unknown, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ id: 'x', choices: [{ message: { role: 'assistant', content: 'the "usage": {"prompt_tokens": 999} of it' } }], usage, ...extra })
+
+  it('reads the top-level usage however the body is chunked, ignoring look-alikes in the text', () => {
+    const bytes = Buffer.from(answer({ prompt_tokens: 7, completion_tokens: 3, total_tokens: 10, prompt_tokens_details: { cached_tokens: 0 } }))
+    for (const size of [1, 13, bytes.length]) {
+      const tap = new JsonUsageTap()
+      for (let i = 0; i < bytes.length; i += size) tap.chunk(bytes.subarray(i, i + size))
+      tap.end()
+      expect(tap.usage).toEqual({ prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 })
+    }
+  })
+
+  it('reads usage in pretty-printed JSON and with strings holding braces and escapes', () => {
+    const body = JSON.stringify({ choices: [], usage: { prompt_tokens: 2, completion_tokens: 5, note: 'a } \\" {' } }, null, 2)
+    expect(usageObjectIn(Buffer.from(body))).toEqual({ prompt_tokens: 2, completion_tokens: 5, note: 'a } \\" {' })
+    const tap = new JsonUsageTap()
+    tap.chunk(Buffer.from(body))
+    tap.end()
+    expect(tap.usage).toEqual({ prompt_tokens: 2, completion_tokens: 5, total_tokens: 7 })
+  })
+
+  it('falls back to counting the text when usage is null, absent or cut off', () => {
+    expect(usageObjectIn(Buffer.from('{"usage": null}'))).toBeUndefined()
+    expect(usageObjectIn(Buffer.from('{"usage": {"prompt_tokens": 1'))).toBeUndefined()
+    const tap = new JsonUsageTap()
+    tap.chunk(Buffer.from(answer(null)))
+    tap.end()
+    expect(tap.usage).toBeUndefined()
+    expect(tap.countedTokens).toBe(Math.ceil('the "usage": {"prompt_tokens": 999} of it'.length / 4))
   })
 })

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { ReportQuery, ReportRow, UsageRecord, UsageStore } from './usage-store.js'
-import { rowValues } from './usage-sql.js'
+import { packRows } from './usage-pack.js'
 import type { WorkerReply, WorkerRequest } from './sqlite-usage-worker.js'
 
 type Pending = { resolve(v: unknown): void; reject(e: Error): void }
@@ -45,14 +45,14 @@ export class SqliteUsageStore implements UsageStore {
     this.worker.on('exit', (code) => fail(new Error(`usage worker exited (${code})`)))
   }
 
-  private call(op: Op): Promise<unknown> {
+  private call(op: Op, transfer?: ArrayBuffer[]): Promise<unknown> {
     if (this.exited !== undefined) return Promise.reject(this.exited)
     const id = this.nextId++
     // Referenced only while a call is outstanding: an idle store never keeps the process up.
     if (this.pending.size === 0) this.worker.ref()
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
-      this.worker.postMessage({ ...op, id })
+      this.worker.postMessage({ ...op, id }, transfer)
     })
   }
 
@@ -61,7 +61,8 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   async insert(rows: readonly UsageRecord[]): Promise<void> {
-    await this.call({ op: 'insert', rows: rows.map(rowValues) })
+    const packed = packRows(rows)
+    await this.call({ op: 'insert', packed }, [packed.numbers.buffer as ArrayBuffer])
   }
 
   async deleteBefore(time: number): Promise<number> {

@@ -2,10 +2,11 @@
 // SqliteUsageStore in turn, so no write, checkpoint or lock wait stalls the gateway.
 import { parentPort, workerData } from 'node:worker_threads'
 import { SqliteUsageDb } from './sqlite-usage-db.js'
+import { unpackRows, type PackedRows } from './usage-pack.js'
 
 export type WorkerRequest =
   | { readonly id: number; readonly op: 'init' }
-  | { readonly id: number; readonly op: 'insert'; readonly rows: readonly (readonly unknown[])[] }
+  | { readonly id: number; readonly op: 'insert'; readonly packed: PackedRows }
   | { readonly id: number; readonly op: 'deleteBefore'; readonly time: number }
   | { readonly id: number; readonly op: 'report'; readonly query: import('./usage-store.js').ReportQuery }
   | { readonly id: number; readonly op: 'close' }
@@ -21,7 +22,7 @@ function run(req: WorkerRequest): unknown {
     case 'init':
       return db.init()
     case 'insert':
-      return db.insert(req.rows)
+      return db.insert(unpackRows(req.packed))
     case 'deleteBefore':
       return db.deleteBefore(req.time)
     case 'report':

@@ -11,6 +11,14 @@ import { stringify } from 'yaml'
 const CLI = new URL('../src/cli/index.js', import.meta.url).pathname
 const HAS_TASKSET = spawnSync('taskset', ['--version']).status === 0
 
+/**
+ * Pins this process (every thread: the load generator) to `cores`, e.g. '1' or '0,1'.
+ * Returns false where taskset is missing (the layout is then the scheduler's).
+ */
+export function pinSelf(cores: string): boolean {
+  return HAS_TASKSET && spawnSync('taskset', ['-a', '-p', '-c', cores, String(process.pid)]).status === 0
+}
+
 export interface Proc {
   readonly url: string
   readonly child: ChildProcess

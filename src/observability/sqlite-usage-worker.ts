@@ -2,7 +2,7 @@
 // SqliteUsageStore in turn, so no write, checkpoint or lock wait stalls the gateway.
 import { parentPort, workerData } from 'node:worker_threads'
 import { SqliteUsageDb } from './sqlite-usage-db.js'
-import { unpackRows, type PackedRows } from './usage-pack.js'
+import type { PackedRows } from './usage-pack.js'
 
 export type WorkerRequest =
   | { readonly id: number; readonly op: 'init' }
@@ -22,7 +22,7 @@ function run(req: WorkerRequest): unknown {
     case 'init':
       return db.init()
     case 'insert':
-      return db.insert(unpackRows(req.packed))
+      return db.insertPacked(req.packed)
     case 'deleteBefore':
       return db.deleteBefore(req.time)
     case 'report':

@@ -47,10 +47,13 @@ export function packRows(rows: readonly UsageRecord[]): PackedRows {
   return { count: rows.length, text, numbers }
 }
 
-/** The rows as value arrays in USAGE_COLUMNS order (what the insert statement binds). */
-export function unpackRows(packed: PackedRows): (string | number | null)[][] {
+/**
+ * Calls `visit` with each row's values in USAGE_COLUMNS order (what the insert statement
+ * binds). The array is reused from row to row: copy it to keep it.
+ */
+export function forEachRow(packed: PackedRows, visit: (values: readonly (string | number | null)[]) => void): void {
   const { numbers: n, text } = packed
-  const rows: (string | number | null)[][] = new Array(packed.count)
+  const v: (string | number | null)[] = new Array(USAGE_COLUMNS.length).fill(null)
   let pos = 0
   const take = (length: number): string | null => {
     if (length < 0) return null
@@ -60,35 +63,33 @@ export function unpackRows(packed: PackedRows): (string | number | null)[][] {
   }
   for (let i = 0, k = 0; i < packed.count; i++, k += PER_ROW) {
     const t = k + PER_ROW - TEXT_COLUMNS
-    const requestId = take(n[t]!)
-    const keyName = take(n[t + 1]!)
-    const endpoint = take(n[t + 2]!)
-    const model = take(n[t + 3]!)
-    const served = take(n[t + 4]!)
-    const upstream = take(n[t + 5]!)
-    const error = take(n[t + 6]!)
     const ttft = n[k + 7]!
     // USAGE_COLUMNS order.
-    rows[i] = [
-      n[k]!,
-      requestId,
-      keyName,
-      endpoint,
-      model,
-      served,
-      upstream,
-      n[k + 1]!,
-      n[k + 2]!,
-      error,
-      n[k + 3]!,
-      n[k + 4]!,
-      n[k + 5]!,
-      n[k + 6]!,
-      Number.isNaN(ttft) ? null : ttft,
-      n[k + 8]!,
-      n[k + 9]!,
-    ]
+    v[0] = n[k]!
+    v[1] = take(n[t]!)
+    v[2] = take(n[t + 1]!)
+    v[3] = take(n[t + 2]!)
+    v[4] = take(n[t + 3]!)
+    v[5] = take(n[t + 4]!)
+    v[6] = take(n[t + 5]!)
+    v[7] = n[k + 1]!
+    v[8] = n[k + 2]!
+    v[9] = take(n[t + 6]!)
+    v[10] = n[k + 3]!
+    v[11] = n[k + 4]!
+    v[12] = n[k + 5]!
+    v[13] = n[k + 6]!
+    v[14] = Number.isNaN(ttft) ? null : ttft
+    v[15] = n[k + 8]!
+    v[16] = n[k + 9]!
+    visit(v)
   }
+}
+
+/** The rows as value arrays in USAGE_COLUMNS order. */
+export function unpackRows(packed: PackedRows): (string | number | null)[][] {
+  const rows: (string | number | null)[][] = []
+  forEachRow(packed, (values) => rows.push([...values]))
   return rows
 }
 

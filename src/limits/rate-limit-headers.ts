@@ -30,13 +30,12 @@ export function pushRateLimitHeaders(out: string[], checks: readonly Check[], re
   if (tok >= 0) push(out, 'tokens', checks[tok] as Check & { limit: number }, results[tok]!)
 }
 
+const NAMES = {
+  requests: ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests'],
+  tokens: ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens'],
+} as const
+
 function push(out: string[], what: 'requests' | 'tokens', c: { limit: number }, r: CheckResult): void {
-  out.push(
-    `x-ratelimit-limit-${what}`,
-    String(c.limit),
-    `x-ratelimit-remaining-${what}`,
-    String(r.remaining),
-    `x-ratelimit-reset-${what}`,
-    formatReset(r.resetMs)
-  )
+  const [limit, remaining, reset] = NAMES[what]
+  out.push(limit, String(c.limit), remaining, String(r.remaining), reset, formatReset(r.resetMs))
 }

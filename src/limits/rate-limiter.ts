@@ -117,13 +117,15 @@ export class RateLimiter {
     const ttl = ctx.route!.config.timeouts.total + LEASE_MARGIN_MS
     const checks: Check[] = []
     if (key !== undefined && key.budgetUsd !== undefined) {
-      checks.push({ kind: 'quota', id: `k:${key.name}:usd`, dim: 'budget', limit: key.budgetUsd, floor: this.options.ledger.spent(key.name) })
+      checks.push({ kind: 'quota', id: this.ids.of('k:', key.name).usd, dim: 'budget', limit: key.budgetUsd, floor: this.options.ledger.spent(key.name) })
     }
-    if (keyLimits !== undefined) addLimits(checks, `k:${key!.name}`, keyLimits, prompt, output, ttl)
-    if (perIp !== undefined) addLimits(checks, `ip:${ctx.clientIp}`, perIp, prompt, output, ttl)
-    if (perModel !== undefined) addLimits(checks, `m:${model}`, perModel, prompt, output, ttl)
+    if (keyLimits !== undefined) addLimits(checks, this.ids.of('k:', key!.name), keyLimits, prompt, output, ttl)
+    if (perIp !== undefined) addLimits(checks, this.ids.of('ip:', ctx.clientIp), perIp, prompt, output, ttl)
+    if (perModel !== undefined) addLimits(checks, this.ids.of('m:', model), perModel, prompt, output, ttl)
     return checks.length > 0 ? checks : undefined
   }
+
+  private readonly ids = new CounterIds()
 
   private admitted(ctx: RequestContext, checks: readonly Check[], r: AdmitResult): void {
     if (this.degraded) {
@@ -168,19 +170,51 @@ export class RateLimiter {
   }
 }
 
+interface Ids {
+  readonly rpm: string
+  readonly tpm: string
+  readonly conc: string
+  readonly usd: string
+}
+
+/**
+ * Counter ids by scope and name, made once: the same string objects every request (their
+ * hash is computed once, and no string is built per check). Bounded: client IPs come and go.
+ */
+class CounterIds {
+  private readonly byScope = new Map<string, Map<string, Ids>>()
+  private size = 0
+
+  of(scope: 'k:' | 'ip:' | 'm:', name: string): Ids {
+    let names = this.byScope.get(scope)
+    if (names === undefined) this.byScope.set(scope, (names = new Map()))
+    let ids = names.get(name)
+    if (ids === undefined) {
+      if (++this.size > 10_000) {
+        this.byScope.clear()
+        this.byScope.set(scope, (names = new Map()))
+        this.size = 1
+      }
+      const id = scope + name
+      names.set(name, (ids = { rpm: `${id}:rpm`, tpm: `${id}:tpm`, conc: `${id}:conc`, usd: `${id}:usd` }))
+    }
+    return ids
+  }
+}
+
 /** The checks of one limit set (a key's, the client IP's or the model's). */
-function addLimits(checks: Check[], id: string, set: LimitSet, prompt: number, output: number, ttlMs: number): void {
+function addLimits(checks: Check[], id: Ids, set: LimitSet, prompt: number, output: number, ttlMs: number): void {
   if (set.requests_per_minute !== undefined) {
-    checks.push({ kind: 'rate', id: `${id}:rpm`, dim: 'requests', limit: set.requests_per_minute, periodMs: MINUTE, cost: 1 })
+    checks.push({ kind: 'rate', id: id.rpm, dim: 'requests', limit: set.requests_per_minute, periodMs: MINUTE, cost: 1 })
   }
   const tpm = set.tokens_per_minute
   if (tpm !== undefined) {
     // The reserved output never makes a request impossible on its own: it is capped at the limit.
     const cost = Math.max(1, Math.min(prompt + output, Math.max(tpm, prompt)))
-    checks.push({ kind: 'rate', id: `${id}:tpm`, dim: 'tokens', limit: tpm, periodMs: MINUTE, cost })
+    checks.push({ kind: 'rate', id: id.tpm, dim: 'tokens', limit: tpm, periodMs: MINUTE, cost })
   }
   if (set.concurrency !== undefined) {
-    checks.push({ kind: 'concurrency', id: `${id}:conc`, dim: 'concurrency', limit: set.concurrency, ttlMs })
+    checks.push({ kind: 'concurrency', id: id.conc, dim: 'concurrency', limit: set.concurrency, ttlMs })
   }
 }
 

@@ -101,6 +101,38 @@ export function usageStoreSuite(name: string, create: () => Promise<UsageStore>)
       await store.close()
     })
 
+    it('keeps every value in its row, whatever the batch size', async () => {
+      const store = await create()
+      await store.init()
+      const rows: UsageRecord[] = []
+      // Sizes around any multi-row statement size a store may use.
+      for (const size of [1, 24, 25, 26, 60]) {
+        const batch = Array.from({ length: size }, (_, j) => {
+          const i = rows.length + j
+          return row({ request_id: `r-${i}`, key_name: i % 4 === 3 ? null : `k${i % 4}`, prompt_tokens: i, completion_tokens: 2 * i + 1, status: i % 5 === 0 ? 500 : 200 })
+        })
+        await store.insert(batch)
+        rows.push(...batch)
+      }
+      const report = await store.report({ by: 'key', since: 0 })
+      const expected = new Map<string, { requests: number; prompt: number; completion: number; errors: number }>()
+      for (const r of rows) {
+        const g = r.key_name ?? '-'
+        const e = expected.get(g) ?? { requests: 0, prompt: 0, completion: 0, errors: 0 }
+        e.requests++
+        e.prompt += r.prompt_tokens
+        e.completion += r.completion_tokens
+        if (r.status >= 400) e.errors++
+        expected.set(g, e)
+      }
+      expect(report.length).toBe(expected.size)
+      for (const g of report) {
+        const e = expected.get(g.group)!
+        expect([g.group, g.requests, g.prompt_tokens, g.completion_tokens, g.errors]).toEqual([g.group, e.requests, e.prompt, e.completion, e.errors])
+      }
+      await store.close()
+    })
+
     it('writes a large batch in one call', async () => {
       const store = await create()
       await store.init()

@@ -138,6 +138,7 @@ async function main(): Promise<void> {
 
 /** BENCH_ONLY=auth: just the cost of keys and limits. */
 async function authOnly(): Promise<void> {
+  pinSelf('1')
   const sim = await startSimProc(1)
   try {
     await benchAuthLimits(sim, SECONDS)
@@ -146,8 +147,21 @@ async function authOnly(): Promise<void> {
   }
 }
 
-// BENCH_ONLY=failover runs just the failover scenarios; BENCH_ONLY=auth just keys and limits.
+/** BENCH_ONLY=reporting: just the cost of the access log, metrics and usage recording. */
+async function reportingOnly(): Promise<void> {
+  pinSelf('1')
+  const sim = await startSimProc(1)
+  try {
+    printObservability(await benchObservability(sim.url, SECONDS))
+  } finally {
+    await sim.stop()
+  }
+}
+
+// BENCH_ONLY=failover runs just the failover scenarios; =auth just keys and limits; =reporting
+// just logging, metrics and usage.
 if (process.env.BENCH_ONLY === 'auth') await authOnly()
+else if (process.env.BENCH_ONLY === 'reporting') await reportingOnly()
 else {
   if (process.env.BENCH_ONLY !== 'failover') await main()
   await failoverBench(SECONDS)

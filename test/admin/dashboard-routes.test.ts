@@ -1,5 +1,6 @@
 // The dashboard's admin routes on an in-process gateway in front of three simulators:
 // the static page, the state JSON, and the event stream with its ticket auth.
+import { appendFileSync } from 'node:fs'
 import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,7 +28,8 @@ beforeAll(async () => {
     models: [{ name: 'chat', upstreams: sims.map((s, i) => ({ url: `${s.url}/v1`, name: `u${i}`, api_key: 'sk-upstream-secret' })) }],
   })
   const log = createLogger({ destination: logFile, level: 'debug' })
-  gw = new Gateway(config, { logger: log, accessLog: log })
+  // Access lines go to the same file, so the secret checks below read them too.
+  gw = new Gateway(config, { logger: log, accessLog: { write: (line: string) => appendFileSync(logFile, line) } })
   await gw.start()
   admin = gw.admin.url
 })

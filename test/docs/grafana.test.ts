@@ -18,7 +18,7 @@ async function exported(): Promise<Map<string, Set<string>>> {
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     const labels = new Set((metrics.registry.getSingleMetric(m.name) as unknown as { labelNames: string[] }).labelNames)
     labels.add('instance').add('job')
-    if (m.type === 'histogram') {
+    if (String(m.type) === 'histogram') {
       out.set(`${m.name}_bucket`, new Set([...labels, 'le']))
       out.set(`${m.name}_sum`, labels)
       out.set(`${m.name}_count`, labels)

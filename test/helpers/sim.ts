@@ -10,6 +10,11 @@ export interface SimStats {
   lastRequest: { method: string; path: string; headers: Record<string, string>; body: unknown } | null
 }
 
+/** `n` simulators on free ports; for 1–3 the result is a tuple, so destructuring is typed. */
+export async function startSims(n: 1, options?: SimOptions): Promise<[SimServer]>
+export async function startSims(n: 2, options?: SimOptions): Promise<[SimServer, SimServer]>
+export async function startSims(n: 3, options?: SimOptions): Promise<[SimServer, SimServer, SimServer]>
+export async function startSims(n: number, options?: SimOptions): Promise<SimServer[]>
 export async function startSims(n: number, options: SimOptions = {}): Promise<SimServer[]> {
   const sims: SimServer[] = []
   for (let i = 0; i < n; i++) {

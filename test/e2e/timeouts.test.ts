@@ -36,6 +36,22 @@ afterAll(async () => {
   await steady?.close()
 })
 
+/** Streams exactly `tokens` tokens unless cut; counts the chunks and catches how it ended. */
+async function readStream(model: string, tokens: number): Promise<{ chunks: number; err: unknown }> {
+  const stream = await client.chat.completions.create({
+    model,
+    stream: true,
+    max_tokens: tokens,
+    messages: [{ role: 'user', content: 'x' }],
+    ...{ ignore_eos: true },
+  })
+  let chunks = 0
+  const err = await (async () => {
+    for await (const _ of stream) chunks++
+  })().catch((e: unknown) => e)
+  return { chunks, err }
+}
+
 describe('timeouts', () => {
   it('first_token: a silent upstream gives 504 first_token_timeout', async () => {
     const t0 = Date.now()
@@ -50,17 +66,7 @@ describe('timeouts', () => {
   })
 
   it('idle: a stream that stalls ends with an SSE error event, and the upstream is aborted', async () => {
-    const stream = await client.chat.completions.create({
-      model: 'trickle',
-      stream: true,
-      max_tokens: 50,
-      messages: [{ role: 'user', content: 'x' }],
-      ...{ ignore_eos: true },
-    })
-    let chunks = 0
-    const err = await (async () => {
-      for await (const _ of stream) chunks++
-    })().catch((e: unknown) => e)
+    const { chunks, err } = await readStream('trickle', 50)
     expect(chunks).toBeGreaterThan(0)
     expect(err).toBeInstanceOf(OpenAI.APIError)
     expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('idle_timeout')
@@ -70,17 +76,7 @@ describe('timeouts', () => {
   it('total: a stream still flowing past the total deadline ends with an SSE error event, and the upstream is aborted', async () => {
     // The first-token deadline (300 ms) passes mid-stream without effect; the total one (1.2 s) ends it.
     const t0 = Date.now()
-    const stream = await client.chat.completions.create({
-      model: 'steady',
-      stream: true,
-      max_tokens: 100,
-      messages: [{ role: 'user', content: 'x' }],
-      ...{ ignore_eos: true },
-    })
-    let chunks = 0
-    const err = await (async () => {
-      for await (const _ of stream) chunks++
-    })().catch((e: unknown) => e)
+    const { chunks, err } = await readStream('steady', 100)
     const elapsed = Date.now() - t0
     expect(err).toBeInstanceOf(OpenAI.APIError)
     expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('total_timeout')

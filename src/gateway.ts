@@ -22,7 +22,7 @@ import { createLogger, flushLogger, type Logger } from './observability/logger.j
 import { Metrics } from './observability/metrics.js'
 import { OtlpExporter, resolveExporterOptions } from './observability/otlp-exporter.js'
 import { RequestMetrics } from './observability/request-metrics.js'
-import { encodingFor, loadEncoding } from './observability/token-estimate.js'
+import { TokenEstimator } from './tokens/token-estimate.js'
 import { Tracer } from './observability/tracing.js'
 import { usageFallbackHook } from './observability/usage-fallback.js'
 import { UsageRecorder } from './observability/usage-recorder.js'
@@ -83,9 +83,12 @@ export class Gateway implements HandlerState {
   /** Hot reload of the config file; undefined for a config built in code. */
   readonly reloader: ConfigReloader | undefined
   private readonly plan = (model: ModelConfig) => this.membership.plan(model)
+  /** Prompt-token estimates, for token limits and for usage an upstream did not report. */
+  private readonly estimator: TokenEstimator
 
   constructor(config: Config, options: GatewayOptions = {}) {
     this.log = options.logger ?? createLogger({ level: config.logging.level })
+    this.estimator = new TokenEstimator(this.log)
     this.accessLogWriter = options.accessLog === undefined ? openAccessLog(config) : undefined
     this.accessLog = options.accessLog !== undefined ? options.accessLog : (this.accessLogWriter ?? null)
     this.discovery = new DnsDiscovery({
@@ -103,7 +106,7 @@ export class Gateway implements HandlerState {
     const s = config.server
     this.admin = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token, log: this.log })
     // Reporting hooks, in order: usage is completed first so every reporter sees the same figures.
-    this.hooks.onResponse.push(usageFallbackHook)
+    this.hooks.onResponse.push(usageFallbackHook(this.estimator))
     if (this.accessLog !== null) this.hooks.onResponse.push(accessLogHook(this.accessLog))
     if (config.metrics.enabled) {
       const metrics = new Metrics({
@@ -131,7 +134,7 @@ export class Gateway implements HandlerState {
     }
     // Keys and limits: after the filters (token estimates see a capped max_tokens) and after
     // the usage fallback among onResponse hooks (settlement sees the same figures).
-    this.gatekeeper = new Gatekeeper(config, { log: this.log, hooks: this.hooks, admin: this.admin, config: () => this.config })
+    this.gatekeeper = new Gatekeeper(config, { log: this.log, hooks: this.hooks, admin: this.admin, config: () => this.config, estimator: this.estimator })
     this.hooks.onResponse.push(liveStatsHook(this.liveStats))
     this.dashboardFeed = registerDashboard(this.admin, { snapshot: () => this.snapshot, stats: this.liveStats })
     const limits = edgeLimits(this.snapshot)
@@ -168,7 +171,9 @@ export class Gateway implements HandlerState {
     // Discovered pools get their endpoints before the first request.
     await this.prime(this.config)
     this.discovery.track(this.membership.hosts(this.config))
-    preloadTokenizers(this.config)
+    // Vocabularies of the configured models load before the first request (tens of MB each:
+    // only those needed); models added by a reload load on first use, by characters until then.
+    await this.estimator.preload(this.config.models)
     const usage = this.config.usage
     if (usage.enabled) {
       this.usage = new UsageRecorder(await openUsageStore(usage), usage, this.log)
@@ -309,14 +314,6 @@ function edgeLimits(snapshot: Snapshot): EdgeLimits {
 }
 
 /** Loads the tokenizer of each configured model it knows now, not on a request. */
-function preloadTokenizers(config: Config): void {
-  for (const m of config.models) {
-    for (const name of [m.name, ...m.upstreams.map((u) => u.model)]) {
-      const encoding = encodingFor(name)
-      if (encoding !== undefined) loadEncoding(encoding)
-    }
-  }
-}
 
 function openAccessLog(config: Config): LineWriter | undefined {
   const target = config.logging.access_log

@@ -14,7 +14,7 @@ import { RateLimiter } from '../limits/rate-limiter.js'
 import { RedisStore } from '../limits/redis-store.js'
 import { SpendLedger } from '../limits/spend-ledger.js'
 import type { RateLimitStore } from '../limits/store.js'
-import { TokenEstimator } from '../limits/token-estimate.js'
+import type { TokenEstimator } from '../tokens/token-estimate.js'
 import type { Logger } from '../observability/logger.js'
 import type { Hooks } from '../server/hooks.js'
 import { authenticate, checkModelAccess } from './authenticate.js'
@@ -31,6 +31,8 @@ export interface GatekeeperOptions {
   readonly admin: AdminServer
   /** The config in force (it changes on reload). */
   readonly config: () => Config
+  /** The gateway's token estimator (shared with the usage fallback; it preloads vocabularies). */
+  readonly estimator: TokenEstimator
 }
 
 export class Gatekeeper {
@@ -52,7 +54,7 @@ export class Gatekeeper {
     this.ring = new KeyRing(this.keyStore, this.log)
     this.ring.refresh()
     this.ledger = new SpendLedger(this.keyStore, this.log)
-    this.estimator = new TokenEstimator(this.log)
+    this.estimator = options.estimator
     const state = config.state
     this.limitStore =
       state.redis === undefined
@@ -77,7 +79,6 @@ export class Gatekeeper {
       const ok = await this.limitStore.connect(Math.max(1000, config.state.timeout * 4))
       if (!ok) this.log.warn({ on_error: config.state.on_error }, 'redis not reachable at start; state.on_error applies until it is')
     }
-    if (usesTokenLimits(config)) await this.estimator.preload(config.models)
     this.timer = setInterval(() => this.sync(), SYNC_MS).unref()
     warnIfOpen(config, this.log)
   }
@@ -160,12 +161,6 @@ function adminCall<T>(fn: () => T): T {
 }
 
 /** Does any limit count tokens (then the tokenizer vocabularies are loaded up front)? */
-function usesTokenLimits(config: Config): boolean {
-  if (config.store !== undefined) return true
-  if (config.limits.per_ip?.tokens_per_minute !== undefined) return true
-  if (Object.values(config.limits.per_model).some((l) => l.tokens_per_minute !== undefined)) return true
-  return config.auth?.keys.some((k) => k.limits?.tokens_per_minute !== undefined) ?? false
-}
 
 function isLoopback(host: string): boolean {
   if (host === 'localhost') return true

@@ -9,7 +9,7 @@ import type { RequestContext } from '../server/context.js'
 import { pushRateLimitHeaders } from './rate-limit-headers.js'
 import type { SpendLedger } from './spend-ledger.js'
 import type { AdmitResult, Check, CheckResult, RateLimitStore, SettleOp } from './store.js'
-import { requestedOutputTokens, type TokenEstimator } from './token-estimate.js'
+import { requestedOutputTokens, type TokenEstimator } from '../tokens/token-estimate.js'
 
 const MINUTE = 60_000
 /** A lease outlives the longest request it can belong to by this much. */

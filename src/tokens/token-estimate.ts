@@ -1,5 +1,6 @@
-// Prompt-token estimates for tokens-per-minute limits, made before the call and corrected
-// afterwards from the upstream's reported usage. Known OpenAI vocabularies are counted with
+// Prompt-token estimates: for tokens-per-minute limits, made before the call and corrected
+// afterwards from the upstream's reported usage; and for usage records when an upstream
+// reported none (observability/usage-fallback.ts). Known OpenAI vocabularies are counted with
 // gpt-tokenizer; anything else (Llama, Qwen… behind vLLM) by characters. The cost is bounded:
 // only the first EXACT_CHARS characters are tokenized, the rest is extrapolated.
 import type { ModelConfig } from '../config/schema.js'
@@ -137,6 +138,17 @@ export class TokenEstimator {
   /** Prompt tokens of a request to `model`; by characters until its vocabulary is loaded. */
   estimate(model: ModelConfig, endpoint: Endpoint, body: Record<string, unknown>): number {
     const enc = this.encodingOf(model)
+    let counter: TokenCounter | undefined
+    if (enc !== undefined) {
+      counter = this.loaded.get(enc)
+      if (counter === undefined) void this.load(enc)
+    }
+    return estimatePromptTokens(endpoint, body, counter)
+  }
+
+  /** Prompt tokens of a request to the model named `model` (an upstream's, say); by characters until its vocabulary is loaded. */
+  estimateByName(model: string | undefined, endpoint: Endpoint, body: Record<string, unknown>): number {
+    const enc = model === undefined ? undefined : encodingFor(model)
     let counter: TokenCounter | undefined
     if (enc !== undefined) {
       counter = this.loaded.get(enc)

@@ -1,7 +1,7 @@
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/load.js'
-import { encodingFor, estimatePromptTokens, requestedOutputTokens, TokenEstimator } from '../../src/limits/token-estimate.js'
+import { encodingFor, estimatePromptTokens, requestedOutputTokens, TokenEstimator } from '../../src/tokens/token-estimate.js'
 
 const silent = pino({ level: 'silent' })
 
@@ -43,7 +43,9 @@ describe('TokenEstimator with gpt-tokenizer', () => {
     expect(encodingFor('gpt-3.5-turbo')).toBe('cl100k_base')
     expect(encodingFor('text-embedding-3-small')).toBe('cl100k_base')
     expect(encodingFor('gpt-oss-20b')).toBe('o200k_harmony')
+    expect(encodingFor('o3')).toBe('o200k_base')
     expect(encodingFor('meta-llama/Llama-3.1-8B-Instruct')).toBeUndefined()
+    expect(encodingFor('Qwen/Qwen2.5-0.5B-Instruct')).toBeUndefined()
   })
 
   it('counts exactly for a known vocabulary, by characters otherwise', async () => {
@@ -69,5 +71,16 @@ describe('TokenEstimator with gpt-tokenizer', () => {
     const { countTokens } = await import('gpt-tokenizer/encoding/o200k_base')
     const exact = countTokens(words) + 6
     expect(Math.abs(n - exact) / exact).toBeLessThan(0.25)
+  })
+
+  it('estimates by a model name too (the usage fallback: the upstream that answered)', async () => {
+    const est = new TokenEstimator(silent)
+    const body = { messages: [{ role: 'user', content: 'Hello, how are you today?' }] }
+    // Not loaded yet: characters, and the vocabulary starts loading in the background.
+    expect(est.estimateByName('gpt-4o-mini', 'chat', body)).toBe(Math.ceil(25 / 4) + 6)
+    await est.preload(models({ name: 'gpt-4o-mini' }))
+    expect(est.estimateByName('gpt-4o-mini', 'chat', body)).toBe(13)
+    expect(est.estimateByName('qwen2.5', 'chat', body)).toBe(Math.ceil(25 / 4) + 6)
+    expect(est.estimateByName(undefined, 'completions', { prompt: 'abcdefgh' })).toBe(2)
   })
 })

@@ -67,6 +67,9 @@ export function buildSnapshot(config: Config, previous?: Snapshot, plan: MemberP
       const existing = live.get(upstreamKey(model, id, spec))
       const u = existing ?? new Upstream(spec, { id, connectTimeout: model.timeouts.connect, address })
       if (existing !== undefined) kept.add(existing)
+      // A member that joins a running gateway (reload, admin API, DNS discovery) is ramped in
+      // like one that recovered (Envoy's slow start for new hosts); at start nobody is.
+      else if (previous !== undefined) u.recoveredAt = Date.now()
       u.configuredWeight = spec.weight
       u.maxConcurrency = spec.max_concurrency
       u.slowStartMs = model.health?.slow_start ?? 0

@@ -1,0 +1,33 @@
+// Snapshots carry live upstreams across a change; members that join a running gateway are
+// ramped in over slow_start, the ones present at start are not.
+import { describe, expect, it } from 'vitest'
+import { parseConfig } from '../../src/config/load.js'
+import { buildSnapshot } from '../../src/config/snapshot.js'
+
+function config(names: string[], slowStart = '10s') {
+  return parseConfig({
+    models: [{ name: 'chat', health: { slow_start: slowStart }, upstreams: names.map((name, i) => ({ name, url: `http://127.0.0.1:${9 + i}/v1` })) }],
+  })
+}
+
+describe('buildSnapshot', () => {
+  it('ramps in a member added at run time; members kept or present at start take their full share', () => {
+    const first = buildSnapshot(config(['a', 'b'])).snapshot
+    const [a, b] = first.routes.resolve('chat')!.pool.members
+    expect([a!.warmup, b!.warmup]).toEqual([1, 1])
+    const second = buildSnapshot(config(['a', 'b', 'c']), first).snapshot
+    const members = second.routes.resolve('chat')!.pool.members
+    expect(members[0]).toBe(a)
+    expect(members[1]).toBe(b)
+    expect([members[0]!.warmup, members[1]!.warmup]).toEqual([1, 1])
+    // Just joined: 10% of its weight, rising over slow_start.
+    expect(members[2]!.warmup).toBeCloseTo(0.1, 1)
+    expect(members[2]!.weight).toBeLessThan(0.2)
+  })
+
+  it('adds a member at full share when slow_start is off', () => {
+    const first = buildSnapshot(config(['a'], '0s')).snapshot
+    const second = buildSnapshot(config(['a', 'b'], '0s'), first).snapshot
+    expect(second.routes.resolve('chat')!.pool.members[1]!.warmup).toBe(1)
+  })
+})

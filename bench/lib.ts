@@ -37,13 +37,13 @@ export async function spawnCli(args: string[], core: number, urlPattern: RegExp,
       const m = urlPattern.exec(text)
       if (m) resolve(m[1]!)
     }
-    child.stdout!.on('data', onData)
-    child.stderr!.on('data', onData)
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
     child.once('exit', (code) => reject(new Error(`switchyard ${args[0]} exited ${code}: ${text}`)))
     setTimeout(() => reject(new Error(`switchyard ${args[0]} did not start: ${text}`)), 15_000).unref()
   })
-  child.stdout!.resume()
-  child.stderr!.resume()
+  child.stdout.resume()
+  child.stderr.resume()
   return {
     url,
     child,

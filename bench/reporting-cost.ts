@@ -8,7 +8,6 @@ import { Agent, request } from 'undici'
 import { parseConfig } from '../src/config/load.js'
 import { Gateway } from '../src/gateway.js'
 import type { RequestContext } from '../src/server/context.js'
-import type { DoneHook } from '../src/server/hooks.js'
 import { startSim } from '../src/sim/server.js'
 
 export interface HookCost {
@@ -54,7 +53,7 @@ export async function reportingCost(n = 50_000): Promise<HookCost[]> {
     await agent.close()
     while (captured === undefined) await new Promise((r) => setTimeout(r, 5))
     const ctx = captured
-    const hooks = gw.hooks.onResponse.slice(0, -1) as DoneHook[]
+    const hooks = gw.hooks.onResponse.slice(0, -1)
     const out: HookCost[] = []
     for (const hook of hooks) {
       for (let i = 0; i < 2000; i++) hook(ctx)

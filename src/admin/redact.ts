@@ -44,7 +44,7 @@ export function redactSecrets(value: unknown, key = ''): unknown {
     for (const [k, v] of Object.entries(value)) {
       // Upstream headers carry organisation ids and keys: show their names only.
       out[k] = k === 'headers' && v !== null && typeof v === 'object'
-        ? Object.fromEntries(Object.keys(v).map((h) => [h, REDACTED]))
+        ? Object.fromEntries(Object.keys(v as object).map((h) => [h, REDACTED]))
         : redactSecrets(v, k)
     }
     return out

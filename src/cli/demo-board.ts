@@ -61,6 +61,6 @@ export class LiveBoard {
 }
 
 function visibleLength(s: string): number {
-  // eslint-disable-next-line no-control-regex
+   
   return s.replace(/\x1b\[[0-9;]*m/g, '').length
 }

@@ -64,7 +64,7 @@ export class DemoFleet {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.sims.map((s) => s.server?.close()))
+    await Promise.all(this.sims.flatMap((s) => (s.server === undefined ? [] : [s.server.close()])))
   }
 }
 

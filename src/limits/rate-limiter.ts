@@ -187,12 +187,12 @@ class CounterIds {
 
   of(scope: 'k:' | 'ip:' | 'm:', name: string): Ids {
     let names = this.byScope.get(scope)
-    if (names === undefined) this.byScope.set(scope, (names = new Map()))
+    if (names === undefined) this.byScope.set(scope, (names = new Map<string, Ids>()))
     let ids = names.get(name)
     if (ids === undefined) {
       if (++this.size > 10_000) {
         this.byScope.clear()
-        this.byScope.set(scope, (names = new Map()))
+        this.byScope.set(scope, (names = new Map<string, Ids>()))
         this.size = 1
       }
       const id = scope + name

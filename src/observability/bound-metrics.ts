@@ -120,9 +120,9 @@ export class BoundHistogram extends Bound<HistogramSeries> {
       let acc = 0
       for (let i = 0; i < this.buckets.length; i++) {
         acc += s.counts[i]!
-        out.push({ labels: le(this.buckets[i]!), value: acc, metricName: bucket, ...(sharedLabels && { sharedLabels }) } as MetricValueWithName<string>)
+        out.push({ labels: le(this.buckets[i]!), value: acc, metricName: bucket, ...(sharedLabels && { sharedLabels }) })
       }
-      out.push({ labels: le('+Inf'), value: s.count, metricName: bucket, ...(sharedLabels && { sharedLabels }) } as MetricValueWithName<string>)
+      out.push({ labels: le('+Inf'), value: s.count, metricName: bucket, ...(sharedLabels && { sharedLabels }) })
       out.push({ labels: s.labels, value: s.sum, metricName: `${this.name}_sum` })
       out.push({ labels: s.labels, value: s.count, metricName: `${this.name}_count` })
     }

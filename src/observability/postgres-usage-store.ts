@@ -72,7 +72,7 @@ export class PostgresUsageStore implements UsageStore {
   }
 
   async report(query: ReportQuery): Promise<ReportRow[]> {
-    const exists = await this.pool.query("SELECT to_regclass('usage') IS NOT NULL AS present")
+    const exists = await this.pool.query<{ present: boolean }>("SELECT to_regclass('usage') IS NOT NULL AS present")
     if (exists.rows[0]?.present !== true) return []
     const res = await this.pool.query(totalsSql(query.by, 'postgres', true), [query.since])
     return res.rows.map((r: Record<string, unknown>) => toReportRow(r, r.ttft_p50_ms, r.ttft_p95_ms))

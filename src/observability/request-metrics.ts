@@ -27,7 +27,7 @@ const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx']
 /** The map under `key`, created on first use. */
 function level<K, V>(map: Map<K, Map<string, V>>, key: K): Map<string, V> {
   let v = map.get(key)
-  if (v === undefined) map.set(key, (v = new Map()))
+  if (v === undefined) map.set(key, (v = new Map<string, V>()))
   return v
 }
 

@@ -3,12 +3,13 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { SqliteUsageDb } from './sqlite-usage-db.js'
 import type { PackedRows } from './usage-pack.js'
+import type { ReportQuery } from './usage-store.js'
 
 export type WorkerRequest =
   | { readonly id: number; readonly op: 'init' }
   | { readonly id: number; readonly op: 'insert'; readonly packed: PackedRows }
   | { readonly id: number; readonly op: 'deleteBefore'; readonly time: number }
-  | { readonly id: number; readonly op: 'report'; readonly query: import('./usage-store.js').ReportQuery }
+  | { readonly id: number; readonly op: 'report'; readonly query: ReportQuery }
   | { readonly id: number; readonly op: 'close' }
 
 export type WorkerReply = { readonly id: number; readonly ok: true; readonly value: unknown } | { readonly id: number; readonly ok: false; readonly error: string }

@@ -53,7 +53,7 @@ export function packRows(rows: readonly UsageRecord[]): PackedRows {
  */
 export function forEachRow(packed: PackedRows, visit: (values: readonly (string | number | null)[]) => void): void {
   const { numbers: n, text } = packed
-  const v: (string | number | null)[] = new Array(USAGE_COLUMNS.length).fill(null)
+  const v = new Array<string | number | null>(USAGE_COLUMNS.length).fill(null)
   let pos = 0
   const take = (length: number): string | null => {
     if (length < 0) return null

@@ -32,7 +32,7 @@ function conversationStart(body: Record<string, unknown>): string | undefined {
     }
     return system === '' ? undefined : system.slice(0, MAX_CHARS)
   }
-  const prompt = Array.isArray(body.prompt) ? body.prompt[0] : body.prompt
+  const prompt: unknown = Array.isArray(body.prompt) ? (body.prompt as unknown[])[0] : body.prompt
   return typeof prompt === 'string' && prompt !== '' ? prompt.slice(0, MAX_CHARS) : undefined
 }
 

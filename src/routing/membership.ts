@@ -161,7 +161,7 @@ export class Membership {
   /** Adds an upstream at run time; the caller checked that `id` is free and rebuilds the pool. */
   add(model: string, id: string, spec: UpstreamConfig): void {
     let byId = this.added.get(model)
-    if (byId === undefined) this.added.set(model, (byId = new Map()))
+    if (byId === undefined) this.added.set(model, (byId = new Map<string, UpstreamConfig>()))
     byId.set(id, spec)
     this.removed.delete(`${model}\u0000${id}`)
     this.patches.delete(`${model}\u0000${id}`)

@@ -22,7 +22,7 @@ function fakeState(now: number, seq: number, cursor?: FeedCursor): DashboardStat
 async function serve(feed: EventFeed): Promise<string> {
   server = createServer((req, res) => feed.attach(req, res))
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r))
-  return `http://127.0.0.1:${(server!.address() as AddressInfo).port}`
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
 describe('EventFeed', () => {

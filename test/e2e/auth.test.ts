@@ -83,7 +83,7 @@ describe('virtual keys with the openai SDK', () => {
       body: JSON.stringify({ model: 'chat-small', messages: [{ role: 'user', content: 'x' }] }),
     })
     expect(res.status).toBe(401)
-    expect(((await res.json()) as any).error).toMatchObject({ type: 'authentication_error', code: 'missing_api_key' })
+    expect(((await res.json())).error).toMatchObject({ type: 'authentication_error', code: 'missing_api_key' })
   })
 
   it('an expired key → 401 saying so', async () => {

@@ -149,7 +149,7 @@ describe('connection caps', () => {
     const held = await Promise.all([open(gw.url), open(gw.url), open(gw.url)])
     const fourth = await open(gw.url)
     await closed(fourth) // closed by the gateway before any byte
-    held[0]!.destroy()
+    held[0].destroy()
     await new Promise((r) => setTimeout(r, 100))
     expect((await post(gw.url)).status).toBe(200)
     for (const s of held) s.destroy()

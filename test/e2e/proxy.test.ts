@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SimServer } from '../../src/sim/server.js'
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
 import { registerSecrets } from '../helpers/secret-scan.js'
-import { eventually, simStats, startSims } from '../helpers/sim.js'
+import { simStats, startSims } from '../helpers/sim.js'
 
 const UPSTREAM_SECRET = 'sk-upstream-secret-4f1d9c'
 const CLIENT_KEY = 'sk-client-key-77aa01'
@@ -189,11 +189,11 @@ describe('bad input gets OpenAI error JSON', () => {
   it('unknown path → 404, wrong method → 405', async () => {
     const a = await fetch(`${gw.url}/v1/nothing-here`)
     expect(a.status).toBe(404)
-    expect(((await a.json()) as any).error.type).toBe('invalid_request_error')
+    expect(((await a.json())).error.type).toBe('invalid_request_error')
     const b = await fetch(`${gw.url}/v1/chat/completions`)
     expect(b.status).toBe(405)
     expect(b.headers.get('allow')).toBe('POST')
-    expect(((await b.json()) as any).error.code).toBe('method_not_allowed')
+    expect(((await b.json())).error.code).toBe('method_not_allowed')
   })
 
   it('the SDK surfaces gateway errors as APIError with status', async () => {

@@ -59,7 +59,7 @@ function sdk(allowH2: boolean): OpenAI {
     apiKey: 'x',
     maxRetries: 0,
     fetch: undiciFetch as unknown as typeof fetch,
-    fetchOptions: { dispatcher } as Record<string, unknown>,
+    fetchOptions: { dispatcher },
   })
 }
 

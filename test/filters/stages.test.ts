@@ -58,26 +58,26 @@ describe('max_messages', () => {
 })
 
 describe('max_tokens', () => {
-  it('clamps max_tokens and max_completion_tokens and marks the body changed', () => {
+  it('clamps max_tokens and max_completion_tokens and marks the body changed', async () => {
     const ctx = ctxFor('chat', { model: 'm', messages: [], max_tokens: 9000, max_completion_tokens: 5000 })
-    pipeline({ validate: false, max_tokens: { limit: 4096, action: 'clamp' } }).apply(ctx)
+    await pipeline({ validate: false, max_tokens: { limit: 4096, action: 'clamp' } }).apply(ctx)
     expect(ctx.body).toMatchObject({ max_tokens: 4096, max_completion_tokens: 4096 })
     expect(ctx.bodyChanged).toBe(true)
   })
 
-  it('leaves values under the limit alone', () => {
+  it('leaves values under the limit alone', async () => {
     const ctx = ctxFor('chat', { model: 'm', messages: [], max_tokens: 100 })
-    pipeline({ validate: false, max_tokens: { limit: 4096 } }).apply(ctx)
+    await pipeline({ validate: false, max_tokens: { limit: 4096 } }).apply(ctx)
     expect(ctx.body!.max_tokens).toBe(100)
     expect(ctx.bodyChanged).toBe(false)
   })
 
-  it('fills in the limit for a chat request that names none, not for completions', () => {
+  it('fills in the limit for a chat request that names none, not for completions', async () => {
     const chat = ctxFor('chat', { model: 'm', messages: [] })
-    pipeline({ validate: false, max_tokens: { limit: 512 } }).apply(chat)
+    await pipeline({ validate: false, max_tokens: { limit: 512 } }).apply(chat)
     expect(chat.body!.max_tokens).toBe(512)
     const completion = ctxFor('completions', { model: 'm', prompt: 'x' })
-    pipeline({ validate: false, max_tokens: { limit: 512 } }).apply(completion)
+    await pipeline({ validate: false, max_tokens: { limit: 512 } }).apply(completion)
     expect(completion.body!.max_tokens).toBeUndefined()
     expect(completion.bodyChanged).toBe(false)
   })
@@ -158,7 +158,7 @@ describe('PII redaction', () => {
     }
   })
 
-  it('rewrites the prompt in place and marks the body changed', () => {
+  it('rewrites the prompt in place and marks the body changed', async () => {
     const ctx = ctxFor('chat', {
       model: 'm',
       messages: [
@@ -166,7 +166,7 @@ describe('PII redaction', () => {
         { role: 'user', content: [{ type: 'text', text: 'card 4111111111111111' }, { type: 'image_url', image_url: { url: 'https://x/bob@example.com.png' } }] },
       ],
     })
-    pipeline({ redact_pii: ['email', 'card'] }).apply(ctx)
+    await pipeline({ redact_pii: ['email', 'card'] }).apply(ctx)
     const messages = ctx.body!.messages as any[]
     expect(messages[0].content).toBe('I am [REDACTED_EMAIL]')
     expect(messages[1].content[0].text).toBe('card [REDACTED_CARD]')

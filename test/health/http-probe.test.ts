@@ -20,14 +20,14 @@ function upstream(url: string): Upstream {
 describe('httpProbe', () => {
   it('GETs the path on the origin with the upstream headers; 2xx passes, 503 fails', async () => {
     const [sim] = await startSims(1)
-    const u = upstream(`${sim!.url}/v1`)
+    const u = upstream(`${sim.url}/v1`)
     const signal = new AbortController().signal
     expect(await httpProbe(u, '/health', 1000, signal)).toBe(true)
-    await setFault(sim!, { mode: 'down' })
+    await setFault(sim, { mode: 'down' })
     expect(await httpProbe(u, '/health', 1000, signal)).toBe(false)
     expect(await httpProbe(u, '/no-such-path', 1000, signal)).toBe(false)
-    expect((await simStats(sim!)).received).toBe(0) // /health is not a /v1 request
-    await sim!.close()
+    expect((await simStats(sim)).received).toBe(0) // /health is not a /v1 request
+    await sim.close()
     expect(await httpProbe(u, '/health', 1000, signal)).toBe(false)
   })
 

@@ -2,7 +2,7 @@
 
 export interface AdminAnswer {
   readonly status: number
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   readonly body: any
 }
 

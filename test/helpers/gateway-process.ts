@@ -75,11 +75,11 @@ export async function startGateway(
   const logs = await logFilesFor(proc.pid ?? 0)
   let out = ''
   let err = ''
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => {
     out += d
     if (logs !== undefined) writeSync(logs.stdout, d)
   })
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => {
     err += d
     if (logs !== undefined) writeSync(logs.stderr, d)
   })

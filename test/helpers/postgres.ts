@@ -63,7 +63,7 @@ export async function startPostgres(): Promise<PostgresServer> {
     const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] })
     proc = child
     let log = ''
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (log += d))
     const until = Date.now() + 20_000
     while (!/ready to accept connections/.test(log)) {
       if (child.exitCode !== null) throw new Error(`postgres exited: ${log}`)

@@ -47,8 +47,8 @@ async function launch(port: number): Promise<ChildProcess> {
   running.add(proc)
   proc.once('exit', () => running.delete(proc))
   let out = ''
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()))
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()))
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()))
   const until = Date.now() + 10_000
   for (;;) {
     if (/Ready to accept connections/.test(out)) return proc

@@ -167,7 +167,7 @@ export function rateLimitStoreSuite(name: string, create: (clock: TestClock) => 
 
     it('is exact under concurrency: 100 simultaneous admits against 60 → 60', async () => {
       await fresh()
-      const results = await Promise.all(Array.from({ length: 100 }, () => store.admit([rate('burst', 60), conc('burst-c', 1000)])))
+      const results = await Promise.all(Array.from({ length: 100 }, async () => store.admit([rate('burst', 60), conc('burst-c', 1000)])))
       expect(results.filter((r) => r.allowed)).toHaveLength(60)
     })
   })

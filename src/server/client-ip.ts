@@ -1,6 +1,7 @@
 // Trusted proxies: X-Forwarded-For is believed only when the peer is one of them. The client
 // is the right-most address that is not a trusted proxy (everything left of it could have
-// been written by the client itself), and the chain sent upstream appends the peer.
+// been written by the client itself), and the chain sent upstream appends the peer. A trusted
+// peer's X-Forwarded-Proto (TLS ended at a load balancer) is passed on; anyone else's is not.
 import { BlockList, isIP } from 'node:net'
 import { parseCidr } from '../config/edge.js'
 import type { RequestContext } from './context.js'
@@ -24,6 +25,18 @@ export function forwardedAddress(entry: string): string | undefined {
   return undefined
 }
 
+/**
+ * The protocol an X-Forwarded-Proto names: its first entry (the hop nearest the client) when
+ * that is http or https; undefined for anything else.
+ */
+export function forwardedProto(header: string | string[] | undefined): 'http' | 'https' | undefined {
+  const value = Array.isArray(header) ? header[0] : header
+  if (value === undefined) return undefined
+  const comma = value.indexOf(',')
+  const first = (comma === -1 ? value : value.slice(0, comma)).trim().toLowerCase()
+  return first === 'https' || first === 'http' ? first : undefined
+}
+
 export class TrustedProxies {
   private readonly list = new BlockList()
 
@@ -40,10 +53,12 @@ export class TrustedProxies {
     return v !== 0 && this.list.check(ip, v === 4 ? 'ipv4' : 'ipv6')
   }
 
-  /** Sets `ctx.clientIp` and `ctx.forwardedFor` from the peer and its X-Forwarded-For. */
+  /** Sets `ctx.clientIp`, `ctx.forwardedFor` and `ctx.forwardedProto` from a trusted peer's headers. */
   resolve(ctx: RequestContext): void {
     const peer = ctx.clientIp
     if (!this.trusts(peer)) return // the peer is the client; whatever it claims is dropped
+    const proto = forwardedProto(ctx.req.headers['x-forwarded-proto'])
+    if (proto !== undefined) ctx.forwardedProto = proto
     const header = ctx.req.headers['x-forwarded-for']
     if (typeof header !== 'string' || header.trim() === '') return
     ctx.forwardedFor = `${header}, ${peer}`

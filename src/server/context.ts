@@ -23,7 +23,8 @@ export class RequestContext {
   clientIp: string
   /** The X-Forwarded-For value sent upstream (server/client-ip.ts builds the chain). */
   forwardedFor: string
-  readonly forwardedProto: 'http' | 'https'
+  /** The client's protocol: this listener's, or a trusted proxy's X-Forwarded-Proto. */
+  forwardedProto: 'http' | 'https'
   /** Created on first use: most requests never need a signal. */
   private controller: AbortController | undefined = undefined
   private _cancelled = false

@@ -194,6 +194,18 @@ describe('trusted proxies and X-Forwarded-For', () => {
   it('a trusted peer without X-Forwarded-For is the client', async () => {
     expect(await forwarded({}, PROXY)).toEqual({ xff: PROXY, clientIp: PROXY })
   })
+
+  it("X-Forwarded-Proto: a trusted peer's is passed on (TLS ended before it), anyone else's is replaced", async () => {
+    const proto = async (headers: Record<string, string>, localAddress?: string): Promise<string | undefined> => {
+      expect((await post(gw.url, headers, { localAddress })).status).toBe(200)
+      return (await simStats(sim)).lastRequest!.headers['x-forwarded-proto']
+    }
+    expect(await proto({ 'x-forwarded-proto': 'https' }, PROXY)).toBe('https')
+    expect(await proto({ 'x-forwarded-proto': 'HTTPS, http' }, PROXY)).toBe('https')
+    expect(await proto({ 'x-forwarded-proto': 'javascript' }, PROXY)).toBe('http')
+    expect(await proto({}, PROXY)).toBe('http')
+    expect(await proto({ 'x-forwarded-proto': 'https' })).toBe('http')
+  })
 })
 
 describe('CORS', () => {

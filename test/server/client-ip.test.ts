@@ -1,6 +1,6 @@
 // Trusted proxies: who the client is, and the X-Forwarded-For chain sent upstream.
 import { describe, expect, it } from 'vitest'
-import { forwardedAddress, normalizeIp, TrustedProxies } from '../../src/server/client-ip.js'
+import { forwardedAddress, forwardedProto, normalizeIp, TrustedProxies } from '../../src/server/client-ip.js'
 import type { RequestContext } from '../../src/server/context.js'
 
 function resolve(trusted: string[], peer: string, xff?: string): { clientIp: string; forwardedFor: string } {
@@ -51,5 +51,16 @@ describe('trusted proxies', () => {
     expect(forwardedAddress('_hidden')).toBeUndefined()
     expect(normalizeIp('::ffff:127.0.0.1')).toBe('127.0.0.1')
     expect(normalizeIp('::1')).toBe('::1')
+  })
+})
+
+describe('forwardedProto', () => {
+  it('reads the first entry when it is http or https, in any case', () => {
+    expect(forwardedProto('https')).toBe('https')
+    expect(forwardedProto(' HTTP , https')).toBe('http')
+    expect(forwardedProto(['https', 'http'])).toBe('https')
+    expect(forwardedProto('wss')).toBeUndefined()
+    expect(forwardedProto('')).toBeUndefined()
+    expect(forwardedProto(undefined)).toBeUndefined()
   })
 })

@@ -309,11 +309,10 @@ function edgeLimits(snapshot: Snapshot): EdgeLimits {
     maxHeaderSize: s.max_header_size,
     maxConnections: s.max_connections,
     maxConnectionsPerIp: s.max_connections_per_ip,
+    http2MaxStreams: s.http2_max_streams,
     exempt: (ip) => edge.isTrusted(ip),
   }
 }
-
-/** Loads the tokenizer of each configured model it knows now, not on a request. */
 
 function openAccessLog(config: Config): LineWriter | undefined {
   const target = config.logging.access_log

@@ -52,6 +52,7 @@ const RESTART_FIELDS = [
   ['server', 'host'],
   ['server', 'port'],
   ['server', 'keep_alive_timeout'],
+  ['server', 'http2_max_streams'],
   ['admin', 'host'],
   ['admin', 'port'],
   ['logging', 'access_log'],

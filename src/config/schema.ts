@@ -130,6 +130,8 @@ export const serverSchema = z
     max_connections: z.number().int().min(0).default(10_000),
     /** Open connections per client address; trusted proxies are exempt (0 = no limit). */
     max_connections_per_ip: z.number().int().min(0).default(0),
+    /** Concurrent streams one HTTP/2 connection may open (nginx: 128, Go: 250). Read at start. */
+    http2_max_streams: z.number().int().min(1).max(2 ** 31 - 1).default(128),
     /** HTTPS (HTTP/2 by ALPN, HTTP/1.1 fallback) with these PEM files. */
     tls: tlsSchema.optional(),
     /** A plain-HTTP listener on this port that redirects (308) to the HTTPS one. */

@@ -22,8 +22,6 @@ function onResponseClose(this: ServerResponse): void {
 
 /** How often Node looks for connections past their header / request deadline. */
 const CONNECTION_CHECK_MS = 1000
-/** Concurrent streams one HTTP/2 connection may open (nginx: 128, Go: 250). */
-const H2_MAX_STREAMS = 128
 
 /** node:http's server settings, which the HTTP/1.1 fallback of an http2 server also reads. */
 interface Http1Settings {
@@ -50,6 +48,8 @@ export interface EdgeLimits {
   readonly maxConnectionsPerIp: number
   /** Addresses exempt from the per-address cap (trusted proxies). */
   readonly exempt: (ip: string) => boolean
+  /** Concurrent streams one HTTP/2 connection may open. */
+  readonly http2MaxStreams: number
 }
 
 export interface ListenerOptions {
@@ -99,7 +99,7 @@ export class Listener {
         cert: options.tls.cert,
         key: options.tls.key,
         handshakeTimeout: limits.headersTimeout,
-        settings: { maxConcurrentStreams: H2_MAX_STREAMS, maxHeaderListSize: limits.maxHeaderSize },
+        settings: { maxConcurrentStreams: limits.http2MaxStreams, maxHeaderListSize: limits.maxHeaderSize },
       })
       server.on('request', track as unknown as Parameters<Http2SecureServer['on']>[1])
       server.on('secureConnection', (socket: TLSSocket) => {

@@ -38,7 +38,7 @@ beforeAll(async () => {
   await copyFile(first.certFile, certFile)
   await copyFile(first.keyFile, keyFile)
   gw = await startGateway({
-    server: { tls: { cert: certFile, key: keyFile }, redirect_http_port: 0, headers_timeout: '2s', request_timeout: '3s', keep_alive_timeout: '3s', max_body: '16KiB' },
+    server: { tls: { cert: certFile, key: keyFile }, redirect_http_port: 0, headers_timeout: '2s', request_timeout: '3s', keep_alive_timeout: '3s', max_body: '16KiB', http2_max_streams: 64 },
     models: [
       { name: 'chat', upstreams: [{ url: `${sim!.url}/v1` }], retries: { attempts: 0 } },
       { name: 'firehose', upstreams: [{ url: `${fast!.url}/v1` }] },
@@ -137,8 +137,13 @@ describe('a node:http2 client', () => {
     session.close()
   })
 
-  it('multiplexes concurrent streams on one connection', async () => {
-    const session = await h2Session()
+  it('multiplexes concurrent streams on one connection, as many as server.http2_max_streams', async () => {
+    const session = h2connect(gw.url, { ca: first.pem })
+    const settings = await new Promise<{ maxConcurrentStreams?: number }>((resolve, reject) => {
+      session.once('remoteSettings', resolve)
+      session.once('error', reject)
+    })
+    expect(settings.maxConcurrentStreams).toBe(64)
     const results = await Promise.all(
       Array.from({ length: 8 }, (_, i) => h2Request(session, '/v1/chat/completions', ask(`multiplex ${i}`, { stream: true })))
     )

@@ -3,7 +3,7 @@
 import { Command } from 'commander'
 import { createKey, KeyAdminError, listKeys, revokeKey, type KeyInfo } from '../auth/key-admin.js'
 import { KeyStore } from '../auth/key-store.js'
-import { ConfigError, loadConfig } from '../config/load.js'
+import { loadConfigOrReport } from './config-file.js'
 import type { Config } from '../config/schema.js'
 import { intArg, numberArg } from './args.js'
 
@@ -76,15 +76,8 @@ function create(store: KeyStore, config: Config, opts: CreateOptions): void {
 }
 
 async function withStore(file: string, fn: (store: KeyStore, config: Config) => void): Promise<void> {
-  let config: Config
-  try {
-    config = await loadConfig(file)
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    console.error(err.message)
-    process.exitCode = 1
-    return
-  }
+  const config = await loadConfigOrReport(file)
+  if (config === undefined) return
   if (config.store === undefined) {
     console.error(`${file} has no store: add "store: { sqlite: ./switchyard.db }" to keep keys made at run time`)
     process.exitCode = 1

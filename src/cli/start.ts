@@ -1,7 +1,8 @@
 // `switchyard start`: the gateway on a config file. SIGTERM/SIGINT drain then exit 0;
 // SIGHUP or a change of the file reloads it (config/reload.ts).
 import { access } from 'node:fs/promises'
-import { ConfigError, loadConfig } from '../config/load.js'
+import { ConfigError } from '../config/load.js'
+import { loadConfigOrReport } from './config-file.js'
 import { Gateway } from '../gateway.js'
 
 export async function runStart(file: string, options: { watch?: boolean } = {}): Promise<void> {
@@ -16,15 +17,8 @@ export async function runStart(file: string, options: { watch?: boolean } = {}):
     process.exitCode = 1
     return
   }
-  let config
-  try {
-    config = await loadConfig(file)
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    console.error(err.message)
-    process.exitCode = 1
-    return
-  }
+  const config = await loadConfigOrReport(file)
+  if (config === undefined) return
   let gateway: Gateway
   try {
     // Reads server.tls files and opens the key store: what only opening reveals (a bad

@@ -2,7 +2,6 @@
 // on with the memory store, and on with a Redis store (our own redis-server on a free port),
 // plus the Redis round trips per request counted from INFO commandstats.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Redis } from 'ioredis'
 import pino from 'pino'
@@ -17,7 +16,7 @@ import { SpendLedger } from '../src/limits/spend-ledger.js'
 import { TokenEstimator } from '../src/tokens/token-estimate.js'
 import type { Upstream } from '../src/routing/upstream.js'
 import { RequestContext } from '../src/server/context.js'
-import { cpuMs, fmt, load, startGatewayProc, type LoadResult, type Proc } from './lib.js'
+import { cpuMs, fmt, freePort, load, startGatewayProc, type LoadResult, type Proc } from './lib.js'
 
 const CHAT = JSON.stringify({ model: 'bench', max_tokens: 16, messages: [{ role: 'user', content: 'Hello, benchmark' }] })
 const BIG = 1_000_000_000
@@ -194,12 +193,7 @@ interface RedisProc {
 
 async function startRedis(): Promise<RedisProc | undefined> {
   if (spawnSync('redis-server', ['--version']).status !== 0) return undefined
-  const port = await new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port
-      s.close(() => resolve(p))
-    })
-  })
+  const port = await freePort()
   // Not pinned: on two cores, pinning Redis beside the busy load generator adds the
   // scheduler's latency (about a millisecond) to every round trip; beside the gateway, it
   // takes the gateway's core. The scheduler does better than either.

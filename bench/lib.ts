@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createServer } from 'node:net'
 import { Pool } from 'undici'
 import { stringify } from 'yaml'
 
@@ -54,6 +55,18 @@ export async function spawnCli(args: string[], core: number, urlPattern: RegExp,
         child.kill('SIGTERM')
       }),
   }
+}
+
+/** A free TCP port on 127.0.0.1 (for nginx and Redis, which cannot be told to pick one). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
 }
 
 export function startSimProc(core: number, extra: string[] = []): Promise<Proc> {

@@ -2,21 +2,12 @@
 // nginx binary is installed (it is not needed otherwise; the bench says so and skips it).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { freePort } from './lib.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 export function hasNginx(): boolean {
   return spawnSync('nginx', ['-v']).status === 0
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
 }
 
 /** Starts one nginx process (no master) on a free port proxying to `upstreamUrl`. */

@@ -3,7 +3,7 @@
 // (postgres refuses to run as root). Stop and start it again to simulate an outage.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { freePort } from './ports.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -24,17 +24,6 @@ export function postgresBin(): string | undefined {
   const versions = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'postgres')))
   versions.sort((a, b) => Number(b) - Number(a))
   return versions[0] === undefined ? undefined : join(root, versions[0], 'bin')
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
 }
 
 const asRoot = process.getuid?.() === 0

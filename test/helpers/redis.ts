@@ -1,7 +1,7 @@
 // A real redis-server for tests: our own instance on a free port, no persistence. It can be
 // killed and started again on the same port (outage tests).
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
+import { freePort } from './ports.js'
 import { afterAll } from 'vitest'
 import { Redis } from 'ioredis'
 
@@ -27,17 +27,6 @@ export interface RedisServer {
 /** exitCode stays null for a process ended by a signal. */
 function exited(p: ChildProcess): boolean {
   return p.exitCode !== null || p.signalCode !== null
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
 }
 
 async function launch(port: number): Promise<ChildProcess> {

@@ -1,16 +1,16 @@
 // One JSON line per request, written after the response has ended, built from the context.
-// The line has pino's shape (level, time, fields) but is built here and written through a
-// LineWriter: pino's generic serialiser, redaction and destination were most of the access
-// log's cost per request, and a line built field by field has no secret to redact.
+// The line has pino's shape (level, time, fields) but is encoded here, byte by byte, straight
+// into the LineWriter's buffer (json-bytes.ts): pino's generic serialiser, redaction and
+// destination, and then building the line as a string, were most of the access log's cost
+// per request. A line built field by field has no secret to redact.
 import type { RequestContext } from '../server/context.js'
+import { putAscii, putBool, putMs, putNull, putNumber, putString, stringBytes } from './json-bytes.js'
+import { LineWriter } from './line-writer.js'
 
 /** Where access lines go (a LineWriter, or a test's collector). */
 export interface AccessLogSink {
   write(line: string): unknown
 }
-
-/** pino's number for `info`. */
-const INFO = 30
 
 let isoMs = 0
 let isoText = ''
@@ -52,35 +52,105 @@ function upstreamErrorType(status: number): string {
   return t
 }
 
-/** A JSON string, or null. */
-function str(v: string | null | undefined): string {
-  return v === null || v === undefined ? 'null' : JSON.stringify(v)
+/** Where a line is encoded in place (a LineWriter; see LineWriter.reserve). */
+interface LineTarget {
+  reserve(most: number): Buffer | undefined
+  readonly position: number
+  commit(end: number): void
 }
 
-/** A JSON number, or null (JSON has no NaN or Infinity). */
-function num(v: number | null | undefined): string {
-  return v === null || v === undefined || !Number.isFinite(v) ? 'null' : String(v)
-}
-
-export function accessLogHook(sink: AccessLogSink): (ctx: RequestContext) => void {
-  return function accessLog(ctx: RequestContext): void {
-    const usage = ctx.usage
-    // Written out field by field (half the cost of JSON.stringify on an object); every
-    // string that can come from a client goes through JSON.stringify. The key's name only:
-    // a key itself never reaches the context.
-    sink.write(
-      `{"level":${INFO},"time":"${isoNow()}","type":"access","request_id":${str(ctx.id)},"key_name":${str(ctx.keyName)}` +
-        `,"client_ip":${str(ctx.clientIp)},"method":${str(ctx.req.method)},"path":${str(ctx.path)},"model":${str(ctx.model)}` +
-        `,"served_model":${str(ctx.servedModel)},"upstream":${str(ctx.upstream?.id)},"status":${reportedStatus(ctx)}` +
-        `,"outcome":"${ctx.outcome}","stream":${ctx.stream},"prompt_tokens":${num(usage?.prompt_tokens)}` +
-        `,"completion_tokens":${num(usage?.completion_tokens)},"usage_estimated":${ctx.usageEstimated}` +
-        `,"ttft_ms":${ctx.firstByteMs >= 0 ? round(ctx.firstByteMs) : 'null'},"duration_ms":${round(ctx.durationMs)}` +
-        `,"attempts":${ctx.attempts},"retries":${ctx.retries},"bytes_out":${ctx.bytesOut},"error":${str(errorType(ctx))}` +
-        `,"trace_id":${str(ctx.trace?.traceId)}}\n`
-    )
+/** A string sink (a test's collector) behind the in-place encoding: each line is decoded once. */
+class StringLines implements LineTarget {
+  private buf = Buffer.allocUnsafe(4096)
+  readonly position = 0
+  constructor(private readonly sink: AccessLogSink) {}
+  reserve(most: number): Buffer {
+    if (most > this.buf.length) this.buf = Buffer.allocUnsafe(most)
+    return this.buf
+  }
+  commit(end: number): void {
+    this.sink.write(this.buf.toString('utf8', 0, end))
   }
 }
 
-function round(ms: number): number {
-  return Math.round(ms * 100) / 100
+/** Room for everything but the strings (field names, numbers, booleans, the time: ~560), with margin. */
+const FIXED_BYTES = 1024
+
+export function accessLogHook(sink: AccessLogSink): (ctx: RequestContext) => void {
+  const target: LineTarget = sink instanceof LineWriter ? sink : new StringLines(sink)
+  return function accessLog(ctx: RequestContext): void {
+    const usage = ctx.usage
+    const id = ctx.id
+    const keyName = ctx.keyName
+    const clientIp = ctx.clientIp
+    const method = ctx.req.method
+    const path = ctx.path
+    const model = ctx.model
+    const served = ctx.servedModel
+    const upstream = ctx.upstream?.id
+    const error = errorType(ctx)
+    const traceId = ctx.trace?.traceId
+    const buf = target.reserve(
+      FIXED_BYTES +
+        stringBytes(id) +
+        stringBytes(keyName) +
+        stringBytes(clientIp) +
+        stringBytes(method) +
+        stringBytes(path) +
+        stringBytes(model) +
+        stringBytes(served) +
+        stringBytes(upstream) +
+        stringBytes(error) +
+        stringBytes(traceId)
+    )
+    if (buf === undefined) return
+    // Field by field into the buffer, in pino's shape; every string that can come from a
+    // client is escaped by putString. The key's name only: a key never reaches the context.
+    let p = putAscii(buf, target.position, '{"level":30,"time":"')
+    p = putAscii(buf, p, isoNow())
+    p = putAscii(buf, p, '","type":"access","request_id":')
+    p = putString(buf, p, id)
+    p = putAscii(buf, p, ',"key_name":')
+    p = putString(buf, p, keyName)
+    p = putAscii(buf, p, ',"client_ip":')
+    p = putString(buf, p, clientIp)
+    p = putAscii(buf, p, ',"method":')
+    p = putString(buf, p, method)
+    p = putAscii(buf, p, ',"path":')
+    p = putString(buf, p, path)
+    p = putAscii(buf, p, ',"model":')
+    p = putString(buf, p, model)
+    p = putAscii(buf, p, ',"served_model":')
+    p = putString(buf, p, served)
+    p = putAscii(buf, p, ',"upstream":')
+    p = putString(buf, p, upstream)
+    p = putAscii(buf, p, ',"status":')
+    p = putNumber(buf, p, reportedStatus(ctx))
+    p = putAscii(buf, p, ',"outcome":"')
+    p = putAscii(buf, p, ctx.outcome)
+    p = putAscii(buf, p, '","stream":')
+    p = putBool(buf, p, ctx.stream)
+    p = putAscii(buf, p, ',"prompt_tokens":')
+    p = putNumber(buf, p, usage?.prompt_tokens)
+    p = putAscii(buf, p, ',"completion_tokens":')
+    p = putNumber(buf, p, usage?.completion_tokens)
+    p = putAscii(buf, p, ',"usage_estimated":')
+    p = putBool(buf, p, ctx.usageEstimated)
+    p = putAscii(buf, p, ',"ttft_ms":')
+    p = ctx.firstByteMs >= 0 ? putMs(buf, p, ctx.firstByteMs) : putNull(buf, p)
+    p = putAscii(buf, p, ',"duration_ms":')
+    p = putMs(buf, p, ctx.durationMs)
+    p = putAscii(buf, p, ',"attempts":')
+    p = putNumber(buf, p, ctx.attempts)
+    p = putAscii(buf, p, ',"retries":')
+    p = putNumber(buf, p, ctx.retries)
+    p = putAscii(buf, p, ',"bytes_out":')
+    p = putNumber(buf, p, ctx.bytesOut)
+    p = putAscii(buf, p, ',"error":')
+    p = putString(buf, p, error)
+    p = putAscii(buf, p, ',"trace_id":')
+    p = putString(buf, p, traceId)
+    p = putAscii(buf, p, '}\n')
+    target.commit(p)
+  }
 }

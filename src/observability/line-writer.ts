@@ -44,16 +44,35 @@ export class LineWriter {
   /** Appends one line (with its newline). Never blocks. */
   write(line: string): boolean {
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    const most = line.length * 3
+    const buf = this.reserve(line.length * 3)
+    if (buf !== undefined) this.used += buf.write(line, this.used)
+    return true
+  }
+
+  /**
+   * Room for one line of at most `most` bytes, to be encoded in place: the line goes at
+   * `used` of the returned buffer, and `commit(end)` takes it. Undefined when the line must
+   * be dropped (counted): the destination is that far behind.
+   */
+  reserve(most: number): Buffer | undefined {
     if (this.used + most > this.cur.length) {
       if (this.queued + this.used > this.max) {
         this.dropped++
-        return true
+        return undefined
       }
       this.ship(most)
     }
-    this.used += this.cur.write(line, this.used)
-    return true
+    return this.cur
+  }
+
+  /** Where the next line starts in the buffer `reserve` returned. */
+  get position(): number {
+    return this.used
+  }
+
+  /** Takes the line encoded after `reserve`, up to `end`. */
+  commit(end: number): void {
+    this.used = end
   }
 
   /** Starts writing whatever is waiting, partial buffer included (the 1 s timer). */

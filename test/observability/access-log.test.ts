@@ -1,4 +1,8 @@
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { LineWriter } from '../../src/observability/line-writer.js'
 import { accessLogHook } from '../../src/observability/access-log.js'
 import type { RequestContext } from '../../src/server/context.js'
 
@@ -121,10 +125,6 @@ describe('access log line', () => {
 
 describe('access log through a LineWriter', () => {
   it('encodes lines in place across buffer boundaries, whole and in order', async () => {
-    const { mkdtempSync, readFileSync } = await import('node:fs')
-    const { tmpdir } = await import('node:os')
-    const { join } = await import('node:path')
-    const { LineWriter } = await import('../../src/observability/line-writer.js')
     const file = join(mkdtempSync(join(tmpdir(), 'switchyard-access-')), 'access.log')
     // Buffers smaller than one line's reserved room: each line gets a buffer of its own size.
     const w = LineWriter.open(file, { chunk: 256 })

@@ -10,6 +10,11 @@ interface LeaseNode {
   holder: Holder | null
 }
 
+/** A GCRA bucket: its theoretical arrival time (ms). */
+interface Bucket {
+  tat: number
+}
+
 /** The leases held on one concurrency counter, oldest first. */
 interface Holder {
   size: number
@@ -27,8 +32,8 @@ export interface MemoryStoreOptions {
 const CONCURRENCY_RETRY_MS = 1000
 
 export class MemoryStore implements RateLimitStore {
-  /** Rate id → theoretical arrival time (ms). */
-  private readonly tats = new Map<string, number>()
+  /** Rate id → its bucket (a mutable box: a take updates it without another map write). */
+  private readonly tats = new Map<string, Bucket>()
   /** Concurrency id → its leases. */
   private readonly leases = new Map<string, Holder>()
   /** Quota id → sum. */
@@ -36,6 +41,7 @@ export class MemoryStore implements RateLimitStore {
   private readonly now: () => number
   /** Scratch for admit() (synchronous, so never shared between two calls). */
   private readonly oks: boolean[] = []
+  private readonly found: (Bucket | Holder | undefined)[] = []
   private readonly sweeper: NodeJS.Timeout | undefined
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -46,26 +52,36 @@ export class MemoryStore implements RateLimitStore {
 
   admit(checks: readonly Check[]): AdmitResult {
     const now = this.now()
-    // Check everything first; take only if everything passes.
+    // Check everything first; take only if everything passes. Each counter is looked up
+    // once: the check pass keeps what it found for the take pass.
     const oks = this.oks
+    const found = this.found
     oks.length = 0
+    found.length = 0
     let allowed = true
     let retryAfterMs = 0
     for (const c of checks) {
       let ok: boolean
       switch (c.kind) {
         case 'rate': {
-          const tat = Math.max(this.tats.get(c.id) ?? now, now)
+          const bucket = this.tats.get(c.id)
+          found.push(bucket)
+          const tat = bucket === undefined || bucket.tat < now ? now : bucket.tat
           const next = tat + c.cost * (c.periodMs / c.limit)
           ok = next - now <= c.periodMs
           if (!ok) retryAfterMs = Math.max(retryAfterMs, c.cost > c.limit ? c.periodMs : Math.ceil(next - now - c.periodMs))
           break
         }
-        case 'concurrency':
-          ok = this.held(c.id, now, c.limit) < c.limit
+        case 'concurrency': {
+          const holder = this.leases.get(c.id)
+          found.push(holder)
+          if (holder !== undefined && holder.size >= c.limit) dropExpired(holder, now)
+          ok = (holder?.size ?? 0) < c.limit
           if (!ok) retryAfterMs = Math.max(retryAfterMs, CONCURRENCY_RETRY_MS)
           break
+        }
         case 'quota':
+          found.push(undefined)
           ok = Math.max(this.sums.get(c.id) ?? 0, c.floor) < c.limit
           break
       }
@@ -74,7 +90,7 @@ export class MemoryStore implements RateLimitStore {
     }
     // Results describe the state after this call (a passing check of a refused request was not taken).
     const results: CheckResult[] = []
-    for (let i = 0; i < checks.length; i++) results.push(this.apply(checks[i]!, oks[i]!, allowed, now))
+    for (let i = 0; i < checks.length; i++) results.push(this.apply(checks[i]!, found[i], oks[i]!, allowed, now))
     return { allowed, retryAfterMs: allowed ? 0 : retryAfterMs, results }
   }
 
@@ -83,10 +99,11 @@ export class MemoryStore implements RateLimitStore {
     for (const op of ops) {
       switch (op.kind) {
         case 'refund': {
-          const interval = op.periodMs / op.limit
-          const tat = Math.max(this.tats.get(op.id) ?? now, now) - op.amount * interval
-          if (tat > now) this.tats.set(op.id, tat)
-          else this.tats.delete(op.id)
+          const bucket = this.tats.get(op.id)
+          const tat = (bucket === undefined || bucket.tat < now ? now : bucket.tat) - op.amount * (op.periodMs / op.limit)
+          if (tat <= now) this.tats.delete(op.id)
+          else if (bucket === undefined) this.tats.set(op.id, { tat })
+          else bucket.tat = tat
           break
         }
         case 'release':
@@ -102,7 +119,7 @@ export class MemoryStore implements RateLimitStore {
   /** Drops counters that are back to their initial state and leases past their TTL. */
   sweep(): void {
     const now = this.now()
-    for (const [id, tat] of this.tats) if (tat <= now) this.tats.delete(id)
+    for (const [id, bucket] of this.tats) if (bucket.tat <= now) this.tats.delete(id)
     for (const [id, holder] of this.leases) {
       dropExpired(holder, now)
       if (holder.size === 0) this.leases.delete(id)
@@ -113,27 +130,22 @@ export class MemoryStore implements RateLimitStore {
     clearInterval(this.sweeper)
   }
 
-  /** Leases held on `id`; expired ones are dropped when they would decide the answer. */
-  private held(id: string, now: number, limit: number): number {
-    const holder = this.leases.get(id)
-    if (holder === undefined) return 0
-    if (holder.size >= limit) dropExpired(holder, now)
-    return holder.size
-  }
-
-  /** Takes one check (when the request is allowed) and reports its state. */
-  private apply(c: Check, ok: boolean, allowed: boolean, now: number): CheckResult {
+  /** Takes one check (when the request is allowed) and reports its state; `found` is its counter, if any. */
+  private apply(c: Check, found: Bucket | Holder | undefined, ok: boolean, allowed: boolean, now: number): CheckResult {
     switch (c.kind) {
       case 'rate': {
-        let at = Math.max(this.tats.get(c.id) ?? now, now)
+        // A counter new in this call is looked up again: two checks could name it.
+        let bucket = (found as Bucket | undefined) ?? this.tats.get(c.id)
+        let at = bucket === undefined || bucket.tat < now ? now : bucket.tat
         if (allowed) {
           at += c.cost * (c.periodMs / c.limit)
-          this.tats.set(c.id, at)
+          if (bucket === undefined) this.tats.set(c.id, (bucket = { tat: at }))
+          else bucket.tat = at
         }
         return { ok, remaining: rateRemaining(c.limit, c.periodMs, at, now), resetMs: Math.ceil(at - now) }
       }
       case 'concurrency': {
-        let holder = this.leases.get(c.id)
+        let holder = (found as Holder | undefined) ?? this.leases.get(c.id)
         const held = holder?.size ?? 0
         if (allowed) {
           if (holder === undefined) this.leases.set(c.id, (holder = { size: 0, head: null, tail: null }))

@@ -8,7 +8,7 @@ import type { Logger } from '../observability/logger.js'
 import type { RequestContext } from '../server/context.js'
 import { pushRateLimitHeaders } from './rate-limit-headers.js'
 import type { SpendLedger } from './spend-ledger.js'
-import type { AdmitResult, Check, CheckResult, RateLimitStore, SettleOp } from './store.js'
+import type { AdmitResult, Check, CheckResult, ConcurrencyCheck, RateCheck, RateLimitStore, SettleOp } from './store.js'
 import { requestedOutputTokens, type TokenEstimator } from '../tokens/token-estimate.js'
 
 const MINUTE = 60_000
@@ -170,33 +170,36 @@ export class RateLimiter {
   }
 }
 
+/** A scope's counter ids, and the checks that are the same every request (shared: checks are immutable). */
 interface Ids {
   readonly rpm: string
   readonly tpm: string
   readonly conc: string
   readonly usd: string
+  rpmCheck: RateCheck | undefined
+  concCheck: ConcurrencyCheck | undefined
 }
+
+type Scope = 'k:' | 'ip:' | 'm:'
 
 /**
  * Counter ids by scope and name, made once: the same string objects every request (their
  * hash is computed once, and no string is built per check). Bounded: client IPs come and go.
  */
 class CounterIds {
-  private readonly byScope = new Map<string, Map<string, Ids>>()
+  private readonly byScope: Record<Scope, Map<string, Ids>> = { 'k:': new Map(), 'ip:': new Map(), 'm:': new Map() }
   private size = 0
 
-  of(scope: 'k:' | 'ip:' | 'm:', name: string): Ids {
-    let names = this.byScope.get(scope)
-    if (names === undefined) this.byScope.set(scope, (names = new Map<string, Ids>()))
+  of(scope: Scope, name: string): Ids {
+    const names = this.byScope[scope]
     let ids = names.get(name)
     if (ids === undefined) {
       if (++this.size > 10_000) {
-        this.byScope.clear()
-        this.byScope.set(scope, (names = new Map<string, Ids>()))
+        for (const m of Object.values(this.byScope)) m.clear()
         this.size = 1
       }
       const id = scope + name
-      names.set(name, (ids = { rpm: `${id}:rpm`, tpm: `${id}:tpm`, conc: `${id}:conc`, usd: `${id}:usd` }))
+      names.set(name, (ids = { rpm: `${id}:rpm`, tpm: `${id}:tpm`, conc: `${id}:conc`, usd: `${id}:usd`, rpmCheck: undefined, concCheck: undefined }))
     }
     return ids
   }
@@ -204,8 +207,11 @@ class CounterIds {
 
 /** The checks of one limit set (a key's, the client IP's or the model's). */
 function addLimits(checks: Check[], id: Ids, set: LimitSet, prompt: number, output: number, ttlMs: number): void {
-  if (set.requests_per_minute !== undefined) {
-    checks.push({ kind: 'rate', id: id.rpm, dim: 'requests', limit: set.requests_per_minute, periodMs: MINUTE, cost: 1 })
+  const rpm = set.requests_per_minute
+  if (rpm !== undefined) {
+    let c = id.rpmCheck
+    if (c === undefined || c.limit !== rpm) id.rpmCheck = c = { kind: 'rate', id: id.rpm, dim: 'requests', limit: rpm, periodMs: MINUTE, cost: 1 }
+    checks.push(c)
   }
   const tpm = set.tokens_per_minute
   if (tpm !== undefined) {
@@ -213,8 +219,11 @@ function addLimits(checks: Check[], id: Ids, set: LimitSet, prompt: number, outp
     const cost = Math.max(1, Math.min(prompt + output, Math.max(tpm, prompt)))
     checks.push({ kind: 'rate', id: id.tpm, dim: 'tokens', limit: tpm, periodMs: MINUTE, cost })
   }
-  if (set.concurrency !== undefined) {
-    checks.push({ kind: 'concurrency', id: id.conc, dim: 'concurrency', limit: set.concurrency, ttlMs })
+  const conc = set.concurrency
+  if (conc !== undefined) {
+    let c = id.concCheck
+    if (c === undefined || c.limit !== conc || c.ttlMs !== ttlMs) id.concCheck = c = { kind: 'concurrency', id: id.conc, dim: 'concurrency', limit: conc, ttlMs }
+    checks.push(c)
   }
 }
 

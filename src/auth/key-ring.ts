@@ -40,9 +40,9 @@ export class KeyRing {
     if (config !== this.builtFor) this.rebuild(config)
     const memo = connection as MemoHolder | undefined
     const last = memo?.[kLastKey]
-    // Plain equality is safe here: the memo only ever holds what this same connection
-    // presented before, so its timing tells a client nothing it did not send itself.
-    if (last !== undefined && last.index === this.byHash && last.presented === presented) return last.key
+    // Constant time even here: behind a proxy that pools connections, the key remembered on
+    // this connection may be another client's.
+    if (last !== undefined && last.index === this.byHash && sameText(last.presented, presented)) return last.key
     const hex = hashKeyHex(presented)
     const key = this.byHash.get(hex)
     // The map found a candidate by hash; the constant-time compare confirms it.

@@ -27,7 +27,7 @@ interface Run {
 }
 
 /** Rounds per configuration; they alternate, and the median is reported (noisy machines). */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 
 /** Every limit kind at once (none of them binding): 7 checks per request. */
 function limitedConfig(sim: Proc, hash: string, redisUrl?: string): Record<string, unknown> {
@@ -125,23 +125,34 @@ export async function benchAuthLimits(sim: Proc, seconds: number): Promise<void>
     for (const [, config] of configs) gateways.push(await startGatewayProc(config, 0))
     for (const gw of gateways) await load(`${gw.url}/v1/chat/completions`, CHAT, 16, 2, Number.POSITIVE_INFINITY, { authorization: `Bearer ${key}` })
 
-    console.log(`\n## Auth and limits on the hot path (median of ${ROUNDS} alternating ${seconds}s runs)\n`)
+    console.log(`\n## Auth and limits on the hot path (median of ${ROUNDS} rounds of ${seconds}s runs, order reversed every round)\n`)
     if (redis === undefined) console.log('(redis-server not found: the Redis row is skipped)\n')
     console.log('| concurrency | configuration | req/s | vs off | p50 / p99 ms | gateway CPU µs/req | errors |')
     console.log('| --- | --- | --- | --- | --- | --- | --- |')
     let offCpu64 = Number.NaN
     for (const c of [64, 1]) {
       const runs: Run[][] = configs.map(() => [])
+      // The order reverses every round, so each configuration is measured as often before
+      // as after the others; "vs off" is the median of each round's own ratio (drift between
+      // rounds cancels), CPU the median of its rounds.
+      const ratios: number[][] = configs.map(() => [])
       for (let round = 0; round < ROUNDS; round++) {
-        for (let i = 0; i < gateways.length; i++) runs[i]!.push(await measure(gateways[i]!, key, c, seconds))
+        const order = gateways.map((_, i) => i)
+        if (round % 2 === 1) order.reverse()
+        const got: Run[] = []
+        for (const i of order) got[i] = await measure(gateways[i]!, key, c, seconds)
+        got.forEach((r, i) => {
+          runs[i]!.push(r)
+          ratios[i]!.push(r.result.rps / got[0]!.result.rps)
+        })
       }
-      const off = median(runs[0]!)
       if (c === 64) offCpu64 = cpuMedian(runs[0]!)
       configs.forEach(([name], i) => {
         const m = median(runs[i]!)
         const cpu = cpuMedian(runs[i]!)
+        const ratio = [...ratios[i]!].sort((a, b) => a - b)[Math.floor(ROUNDS / 2)]!
         console.log(
-          `| ${c} | ${name} | ${fmt(m.result.rps, 0)} | ${fmt((100 * m.result.rps) / off.result.rps, 1)}% | ${fmt(m.result.p50, 3)} / ${fmt(m.result.p99, 3)} | ${fmt(cpu, 0)} | ${m.result.errors} |`
+          `| ${c} | ${name} | ${fmt(m.result.rps, 0)} | ${fmt(100 * ratio, 1)}% | ${fmt(m.result.p50, 3)} / ${fmt(m.result.p99, 3)} | ${fmt(cpu, 0)} | ${m.result.errors} |`
         )
       })
     }

@@ -22,7 +22,7 @@ export const usageSchema = z.strictObject({
   /** Buffered rows are written at least this often. */
   flush_interval: duration().default(1_000),
   /** Rows per write; a full batch is written at once rather than waiting for the timer. */
-  batch_size: z.number().int().positive().default(500),
+  batch_size: z.number().int().positive().default(2_000),
   /** Rows held while the store is slow or down; past this, new rows are dropped and counted. */
   buffer: z.number().int().positive().default(50_000),
 })

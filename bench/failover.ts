@@ -1,11 +1,10 @@
 // Failover scenarios for `npm run bench`: a simulator killed under steady load (client-visible
 // errors, time until traffic has fully moved), and p2c-ewma against round-robin with one slow
 // simulator (tail latency). Traffic goes to 127.0.0.1 only; every loop stops on a deadline.
-import { mkdtempSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Pool } from 'undici'
-import { fmt, pct, startGatewayProc, startSimProc, type Proc } from './lib.js'
+import { benchDir, fmt, pct, startGatewayProc, startSimProc, type Proc } from './lib.js'
 
 const CHAT = (model: string): string =>
   JSON.stringify({ model, max_tokens: 16, messages: [{ role: 'user', content: 'Hello, failover' }] })
@@ -63,7 +62,7 @@ async function simReceived(sim: Proc): Promise<number> {
 /** Kill one of three simulators (SIGKILL, like a crash) two seconds into steady load. */
 async function killOneOfThree(seconds: number): Promise<void> {
   const sims = [await startSimProc(1), await startSimProc(1), await startSimProc(1)]
-  const logFile = join(mkdtempSync(join(tmpdir(), 'switchyard-bench-')), 'access.log')
+  const logFile = join(benchDir(), 'access.log')
   const gw = await startGatewayProc(
     {
       server: { port: 0 },

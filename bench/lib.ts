@@ -1,8 +1,7 @@
 // Benchmark plumbing: child processes for the simulator and gateway, a bounded load loop,
 // percentiles. Traffic goes to 127.0.0.1 only; every loop stops on a deadline.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
@@ -18,6 +17,29 @@ const HAS_TASKSET = spawnSync('taskset', ['--version']).status === 0
  */
 export function pinSelf(cores: string): boolean {
   return HAS_TASKSET && spawnSync('taskset', ['-a', '-p', '-c', cores, String(process.pid)]).status === 0
+}
+
+const tempDirs: string[] = []
+process.on('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
+})
+
+/**
+ * A temporary directory removed when the bench exits: the access logs and usage databases
+ * of a run are hundreds of MB, and earlier runs' files left behind fill the disk.
+ */
+export function benchDir(prefix = 'switchyard-bench-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  tempDirs.push(dir)
+  return dir
+}
+
+/**
+ * Writes back dirty pages before a measurement: otherwise the kernel may still be writing
+ * an earlier run's logs while this one runs, and file writes measure slower than they are.
+ */
+export function settleDisk(): void {
+  spawnSync('sync')
 }
 
 export interface Proc {
@@ -74,7 +96,7 @@ export function startSimProc(core: number, extra: string[] = []): Promise<Proc> 
 }
 
 export function startGatewayProc(config: Record<string, unknown>, core: number): Promise<Proc> {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-'))
+  const dir = benchDir()
   const file = join(dir, 'switchyard.yaml')
   writeFileSync(file, stringify(config))
   // Relative paths in the config (the default ./switchyard.db) land in the temp dir.

@@ -1,9 +1,8 @@
 // Reference point: nginx proxying to the same simulator, pinned to the same core, when an
 // nginx binary is installed (it is not needed otherwise; the bench says so and skips it).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { freePort } from './lib.js'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
+import { benchDir, freePort } from './lib.js'
 import { join } from 'node:path'
 
 export function hasNginx(): boolean {
@@ -13,7 +12,7 @@ export function hasNginx(): boolean {
 /** Starts one nginx process (no master) on a free port proxying to `upstreamUrl`. */
 export async function startNginx(upstreamUrl: string, core: number): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
   const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-nginx-'))
+  const dir = benchDir('switchyard-nginx-')
   const up = new URL(upstreamUrl)
   writeFileSync(
     join(dir, 'nginx.conf'),

@@ -1,10 +1,8 @@
 // Cost of the reporting features: throughput and latency with the access log (to a file),
 // Prometheus metrics and usage recording (SQLite) on, against all of them off. The two
 // gateways run side by side on the same core and are measured in alternation.
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cpuMs, fmt, load, startGatewayProc, type LoadResult, type Proc } from './lib.js'
+import { benchDir, cpuMs, fmt, load, settleDisk, startGatewayProc, type LoadResult, type Proc } from './lib.js'
 
 export interface ObservabilityBench {
   readonly off: LoadResult
@@ -28,7 +26,7 @@ function merge(runs: readonly LoadResult[]): LoadResult {
  * median of the pairs' ratios resists what else the machine is doing better than totals.
  */
 export async function benchObservability(simUrl: string, seconds: number, rounds = 6): Promise<ObservabilityBench> {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-obs-'))
+  const dir = benchDir('switchyard-bench-obs-')
   const models = [{ name: 'bench', upstreams: [{ url: `${simUrl}/v1` }] }]
   const base = { server: { port: 0 }, admin: { port: 0 }, models }
   let off: Proc | undefined
@@ -44,6 +42,7 @@ export async function benchObservability(simUrl: string, seconds: number, rounds
     const ratios: number[] = []
     const cpu = new Map<Proc, { ms: number; requests: number }>([[off, { ms: 0, requests: 0 }], [on, { ms: 0, requests: 0 }]])
     const measure = async (p: Proc): Promise<LoadResult> => {
+      settleDisk()
       const before = cpuMs(p.child.pid!)
       const r = await load(url(p), BODY, 64, seconds)
       const c = cpu.get(p)!

@@ -1,14 +1,13 @@
 // CPU cost of each reporting hook per request, measured in-process on a real request's
 // context: far steadier than req/s on a shared machine. Includes the SQLite writes the
 // usage worker thread does for the recorded rows (process CPU covers every thread).
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { parseConfig } from '../src/config/load.js'
 import { Gateway } from '../src/gateway.js'
 import type { RequestContext } from '../src/server/context.js'
 import { startSim } from '../src/sim/server.js'
+import { benchDir } from './lib.js'
 
 export interface HookCost {
   readonly name: string
@@ -26,7 +25,7 @@ function cpuUs(): number {
 
 /** Runs each onResponse hook `n` times on a captured context; returns CPU µs per call. */
 export async function reportingCost(n = 50_000): Promise<HookCost[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-hooks-'))
+  const dir = benchDir('switchyard-bench-hooks-')
   const sim = await startSim({ ttftMs: 0, tokensPerSecond: 0 })
   const gw = new Gateway(
     parseConfig({

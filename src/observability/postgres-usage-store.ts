@@ -1,8 +1,9 @@
 // PostgreSQL usage store (fleets: every gateway writes to one database). The same table
 // and report as SQLite; percentiles by percentile_cont. The table is created on first use.
 import pg from 'pg'
-import type { ReportQuery, ReportRow, UsageRecord, UsageStore } from './usage-store.js'
-import { CREATE_USAGE, rowValues, toReportRow, totalsSql, USAGE_COLUMNS } from './usage-sql.js'
+import type { ReportQuery, ReportRow, UsageStore } from './usage-store.js'
+import { rowValueArrays, type UsageRows } from './usage-batch.js'
+import { CREATE_USAGE, toReportRow, totalsSql, USAGE_COLUMNS } from './usage-sql.js'
 
 /** Postgres allows 65535 parameters per statement. */
 const MAX_ROWS_PER_INSERT = Math.floor(65_535 / USAGE_COLUMNS.length)
@@ -40,8 +41,10 @@ export class PostgresUsageStore implements UsageStore {
     }
   }
 
-  async insert(rows: readonly UsageRecord[]): Promise<void> {
-    if (rows.length === 0) return
+  async insert(batch: UsageRows): Promise<void> {
+    if (batch.count === 0) return
+    // Read now: the batch is the caller's again once this settles.
+    const rows = rowValueArrays(batch)
     const client = await this.pool.connect()
     try {
       await client.query('BEGIN')
@@ -51,7 +54,7 @@ export class PostgresUsageStore implements UsageStore {
         const tuples: string[] = []
         for (const r of chunk) {
           const base = values.length
-          values.push(...rowValues(r))
+          values.push(...r)
           tuples.push(`(${USAGE_COLUMNS.map((_, j) => `$${base + j + 1}`).join(', ')})`)
         }
         await client.query(`INSERT INTO usage (${USAGE_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, values)

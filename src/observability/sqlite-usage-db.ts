@@ -2,7 +2,7 @@
 // thread (sqlite-usage-worker.ts), never on the gateway's event loop: a 500-row commit
 // measured 8 ms at the median and 50 ms at p99 (WAL checkpoints) on the dev machine.
 import Database from 'better-sqlite3'
-import { forEachRow, type PackedRows } from './usage-pack.js'
+import { forEachRow, type UsageRows } from './usage-batch.js'
 import type { ReportQuery, ReportRow } from './usage-store.js'
 import { CREATE_USAGE, interpolatePercentiles, percentileRowsSql, toReportRow, totalsSql, USAGE_COLUMNS } from './usage-sql.js'
 
@@ -35,19 +35,19 @@ export class SqliteUsageDb {
   }
 
   /**
-   * A packed batch (see usage-pack.ts), in one transaction, with no array per row: rows go
+   * A batch (see usage-batch.ts), in one transaction, with no array per row: rows go
    * MULTI_ROWS to a statement (40% less CPU per row than one by one), the rest one by one.
    */
-  insertPacked(packed: PackedRows): void {
+  insertRows(rows: UsageRows): void {
     const one = this.insertStmt
     const many = this.insertManyStmt
     if (one === undefined || many === undefined) throw new Error('usage table not initialised')
     const width = USAGE_COLUMNS.length
     const flat = this.flat
-    const whole = packed.count - (packed.count % MULTI_ROWS)
+    const whole = rows.count - (rows.count % MULTI_ROWS)
     let row = 0
     this.db.transaction(() =>
-      forEachRow(packed, (values) => {
+      forEachRow(rows, (values) => {
         if (row++ >= whole) {
           // Spread, not an array: better-sqlite3 binds positional arguments ~20% faster.
           one.run(...values)

@@ -2,8 +2,8 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import type { ReportQuery, ReportRow, UsageRecord, UsageStore } from './usage-store.js'
-import { packRows } from './usage-pack.js'
+import type { ReportQuery, ReportRow, UsageStore } from './usage-store.js'
+import type { UsageRows } from './usage-batch.js'
 import type { WorkerReply, WorkerRequest } from './sqlite-usage-worker.js'
 
 type Pending = { resolve(v: unknown): void; reject(e: Error): void }
@@ -45,14 +45,15 @@ export class SqliteUsageStore implements UsageStore {
     this.worker.on('exit', (code) => fail(new Error(`usage worker exited (${code})`)))
   }
 
-  private call(op: Op, transfer?: ArrayBuffer[]): Promise<unknown> {
+  private call(op: Op): Promise<unknown> {
     if (this.exited !== undefined) return Promise.reject(this.exited)
     const id = this.nextId++
     // Referenced only while a call is outstanding: an idle store never keeps the process up.
     if (this.pending.size === 0) this.worker.ref()
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
-      this.worker.postMessage({ ...op, id }, transfer)
+      // A structured clone, made here and now: the rows' typed arrays are copied as blocks.
+      this.worker.postMessage({ ...op, id })
     })
   }
 
@@ -60,9 +61,9 @@ export class SqliteUsageStore implements UsageStore {
     await this.call({ op: 'init' })
   }
 
-  async insert(rows: readonly UsageRecord[]): Promise<void> {
-    const packed = packRows(rows)
-    await this.call({ op: 'insert', packed }, [packed.numbers.buffer as ArrayBuffer])
+  async insert(rows: UsageRows): Promise<void> {
+    if (rows.count === 0) return
+    await this.call({ op: 'insert', rows })
   }
 
   async deleteBefore(time: number): Promise<number> {

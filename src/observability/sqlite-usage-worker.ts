@@ -2,12 +2,12 @@
 // SqliteUsageStore in turn, so no write, checkpoint or lock wait stalls the gateway.
 import { parentPort, workerData } from 'node:worker_threads'
 import { SqliteUsageDb } from './sqlite-usage-db.js'
-import type { PackedRows } from './usage-pack.js'
+import type { UsageRows } from './usage-batch.js'
 import type { ReportQuery } from './usage-store.js'
 
 export type WorkerRequest =
   | { readonly id: number; readonly op: 'init' }
-  | { readonly id: number; readonly op: 'insert'; readonly packed: PackedRows }
+  | { readonly id: number; readonly op: 'insert'; readonly rows: UsageRows }
   | { readonly id: number; readonly op: 'deleteBefore'; readonly time: number }
   | { readonly id: number; readonly op: 'report'; readonly query: ReportQuery }
   | { readonly id: number; readonly op: 'close' }
@@ -23,7 +23,7 @@ function run(req: WorkerRequest): unknown {
     case 'init':
       return db.init()
     case 'insert':
-      return db.insertPacked(req.packed)
+      return db.insertRows(req.rows)
     case 'deleteBefore':
       return db.deleteBefore(req.time)
     case 'report':

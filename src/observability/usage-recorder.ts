@@ -1,13 +1,14 @@
 // Records every model request in the usage store, off the request path: the onResponse
-// hook only appends a row to a bounded in-memory buffer; a timer (or a full batch) writes
-// batches. A store that fails or is down keeps its rows buffered and is retried with
+// hook only appends a row to a bounded in-memory buffer (column-wise, usage-batch.ts); a
+// timer (or a full batch) writes batches. A store that fails or is down keeps its rows buffered and is retried with
 // backoff, so an outage loses nothing that fits the buffer; past it, new rows are dropped
 // and counted (metric + a rate-limited warning). No request ever waits on the store.
 import type { UsageConfig } from '../config/observability.js'
 import type { RequestContext } from '../server/context.js'
 import type { Logger } from './logger.js'
 import type { UsageRecorderStats } from './metrics.js'
-import { usageRecordOf, type UsageRecord, type UsageStore } from './usage-store.js'
+import { UsageBatch } from './usage-batch.js'
+import type { UsageRecord, UsageStore } from './usage-store.js'
 
 const MAX_BACKOFF_MS = 30_000
 const RETENTION_EVERY_MS = 3_600_000
@@ -19,9 +20,13 @@ export class UsageRecorder implements UsageRecorderStats {
   written = 0
   dropped = 0
   failedWrites = 0
-  private pending: UsageRecord[] = []
-  /** The batch being written (still counted against the buffer). */
-  private inFlight = 0
+  /** Batches waiting to be written, oldest first (the first may be in flight); then the one filling. */
+  private readonly queue: UsageBatch[] = []
+  private current: UsageBatch
+  /** Written batches, cleared for reuse: a steady load allocates none. */
+  private readonly spare: UsageBatch[] = []
+  /** Rows in `queue` and `current`. */
+  private rows = 0
   private ready = false
   private flushing: Promise<void> | undefined
   private flushSoon = false
@@ -35,10 +40,12 @@ export class UsageRecorder implements UsageRecorderStats {
     readonly store: UsageStore,
     private readonly options: UsageRecorderOptions,
     private readonly log: Logger
-  ) {}
+  ) {
+    this.current = this.newBatch()
+  }
 
   get buffered(): number {
-    return this.pending.length + this.inFlight
+    return this.rows
   }
 
   start(): void {
@@ -50,23 +57,42 @@ export class UsageRecorder implements UsageRecorderStats {
 
   /** The onResponse hook: model requests only (not /healthz, /v1/models, unknown paths). */
   readonly hook = (ctx: RequestContext): void => {
-    if (ctx.endpoint !== undefined) this.record(usageRecordOf(ctx))
+    if (ctx.endpoint === undefined || !this.admit()) return
+    this.current.addRequest(ctx)
+    this.added()
   }
 
+  /** A row given as a record (tests, tools). */
   record(row: UsageRecord): void {
-    if (this.buffered >= this.options.buffer) {
-      this.dropped++
-      this.warn('usage buffer full; rows dropped', { dropped_total: this.dropped, buffer: this.options.buffer })
-      return
-    }
-    this.pending.push(row)
-    if (this.pending.length >= this.options.batch_size && !this.flushSoon) {
+    if (!this.admit()) return
+    this.current.add(row)
+    this.added()
+  }
+
+  /** Room for one more row? Past the buffer, rows are dropped and counted. */
+  private admit(): boolean {
+    if (this.rows < this.options.buffer) return true
+    this.dropped++
+    this.warn('usage buffer full; rows dropped', { dropped_total: this.dropped, buffer: this.options.buffer })
+    return false
+  }
+
+  private added(): void {
+    this.rows++
+    if (!this.current.full) return
+    this.queue.push(this.current)
+    this.current = this.spare.pop() ?? this.newBatch()
+    if (!this.flushSoon) {
       this.flushSoon = true
       setImmediate(() => {
         this.flushSoon = false
         void this.flush()
       })
     }
+  }
+
+  private newBatch(): UsageBatch {
+    return new UsageBatch(Math.min(this.options.batch_size, this.options.buffer))
   }
 
   /** Writes what is buffered, batch by batch; one flush at a time. Never rejects. */
@@ -104,21 +130,20 @@ export class UsageRecorder implements UsageRecorderStats {
         await this.store.init()
         this.ready = true
       }
-      while (this.pending.length > 0) {
-        const size = this.options.batch_size
-        const batch = this.pending.length <= size ? this.pending : this.pending.slice(0, size)
-        this.pending = batch === this.pending ? [] : this.pending.slice(size)
-        this.inFlight = batch.length
-        try {
-          await this.store.insert(batch)
-        } catch (err) {
-          // Back to the head of the line, in order: nothing that fits the buffer is lost.
-          this.pending = this.pending.length === 0 ? batch : batch.concat(this.pending)
-          throw err
-        } finally {
-          this.inFlight = 0
-        }
-        this.written += batch.length
+      // A partial batch goes too (the timer, or a drain): it stops filling from here.
+      if (this.queue.length === 0 && this.current.count > 0) {
+        this.queue.push(this.current)
+        this.current = this.spare.pop() ?? this.newBatch()
+      }
+      while (this.queue.length > 0) {
+        const batch = this.queue[0]!
+        // On failure it stays at the head of the line, in order: nothing that fits the buffer is lost.
+        await this.store.insert(batch.rows())
+        this.queue.shift()
+        this.rows -= batch.count
+        this.written += batch.count
+        batch.clear()
+        if (this.spare.length < 2) this.spare.push(batch)
       }
       this.backoffMs = 0
     } catch (err) {

@@ -2,9 +2,7 @@
 // UsageRecorder, read back by `switchyard usage`. Two implementations share one schema and
 // one conformance suite: embedded SQLite (default) and PostgreSQL (fleets).
 import type { UsageConfig } from '../config/observability.js'
-import { costUsd } from '../config/prices.js'
-import type { RequestContext } from '../server/context.js'
-import { errorType, reportedStatus } from './access-log.js'
+import type { UsageRows } from './usage-batch.js'
 
 /** One request, as stored. Times are epoch ms; durations ms. */
 export interface UsageRecord {
@@ -61,37 +59,12 @@ export interface UsageStore {
   readonly kind: 'sqlite' | 'postgres'
   /** Creates the table and index when missing; safe to call again after a failure. */
   init(): Promise<void>
-  /** Writes the rows in one transaction: all or none. */
-  insert(rows: readonly UsageRecord[]): Promise<void>
+  /** Writes the rows in one transaction: all or none. `rows` must not change until it settles. */
+  insert(rows: UsageRows): Promise<void>
   /** Deletes rows older than `time`; resolves to how many. */
   deleteBefore(time: number): Promise<number>
   report(query: ReportQuery): Promise<ReportRow[]>
   close(): Promise<void>
-}
-
-/** The row for a finished request (built in the onResponse hook: no I/O). */
-export function usageRecordOf(ctx: RequestContext): UsageRecord {
-  const usage = ctx.usage
-  const served = ctx.upstream === undefined ? undefined : ctx.servedModel
-  return {
-    time: ctx.startTime,
-    request_id: ctx.id,
-    key_name: ctx.keyName ?? null,
-    endpoint: ctx.endpoint ?? '',
-    model: ctx.model ?? null,
-    served_model: served ?? null,
-    upstream: ctx.upstream?.id ?? null,
-    stream: ctx.stream,
-    status: reportedStatus(ctx),
-    error: errorType(ctx),
-    prompt_tokens: usage?.prompt_tokens ?? 0,
-    completion_tokens: usage?.completion_tokens ?? 0,
-    usage_estimated: ctx.usageEstimated,
-    cost_usd: costUsd(ctx.snapshot.config.prices, served ?? ctx.model, usage),
-    ttft_ms: ctx.firstByteMs >= 0 ? ctx.firstByteMs : null,
-    duration_ms: ctx.durationMs,
-    retries: ctx.retries,
-  }
 }
 
 /** The configured store: PostgreSQL when `postgres` is set, else the SQLite file. */

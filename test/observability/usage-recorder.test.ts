@@ -3,6 +3,7 @@
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import { UsageRecorder } from '../../src/observability/usage-recorder.js'
+import { recordsOf, type UsageRows } from '../../src/observability/usage-batch.js'
 import type { ReportRow, UsageRecord, UsageStore } from '../../src/observability/usage-store.js'
 import { eventually } from '../helpers/sim.js'
 import { row } from '../suites/usage-store.suite.js'
@@ -16,9 +17,11 @@ class FakeStore implements UsageStore {
   async init(): Promise<void> {
     if (this.down) throw new Error('store down')
   }
-  async insert(rows: readonly UsageRecord[]): Promise<void> {
+  async insert(batch: UsageRows): Promise<void> {
+    // Read late, after a wait: the recorder must leave a batch alone until its insert settles.
     await new Promise((r) => setTimeout(r, 1))
     if (this.down) throw new Error('store down')
+    const rows = recordsOf(batch)
     this.batches.push(rows.length)
     this.rows.push(...rows)
   }
@@ -53,15 +56,37 @@ describe('UsageRecorder', () => {
     // Less than a batch waits for the timer...
     expect(store.rows).toHaveLength(0)
     await eventually(() => store.rows.length === 5)
-    // ...a full batch does not (the timer is up to 1.5 s away).
+    // ...full batches do not (the timer is up to 1.5 s away); the rest waits for the timer,
+    // so a loaded gateway writes whole batches.
     const t0 = Date.now()
     for (const x of rows(25)) r.record(x)
-    await eventually(() => store.rows.length === 30)
+    await eventually(() => store.rows.length === 25)
     expect(Date.now() - t0).toBeLessThan(1_000)
+    await new Promise((res) => setTimeout(res, 200))
+    expect(store.rows).toHaveLength(25)
+    expect(r.buffered).toBe(5)
+    await eventually(() => store.rows.length === 30, 3_000)
+    expect(store.batches).toEqual([5, 10, 10, 5])
     await r.stop()
     expect(store.rows.map((x) => x.request_id)).toEqual([...rows(5, 'a'), ...rows(25)].map((x) => x.request_id))
     expect(store.batches.every((b) => b <= 10)).toBe(true)
     expect(store.closed).toBe(true)
+  })
+
+  it('keeps filling other batches while one is being written, and reuses written ones intact', async () => {
+    const store = new FakeStore()
+    const { r } = recorder(store, { batch_size: 10, buffer: 1_000, flush_interval: 5 })
+    const all = rows(203, 'x')
+    for (let i = 0; i < all.length; i++) {
+      r.record(all[i]!)
+      // Let writes start and finish between rows, so batches are in flight while others fill.
+      if (i % 7 === 6) await new Promise((res) => setTimeout(res, 1))
+    }
+    await r.stop()
+    expect(store.rows.map((x) => x.request_id)).toEqual(all.map((x) => x.request_id))
+    expect(store.rows).toEqual(all)
+    expect(r.written).toBe(203)
+    expect(r.buffered).toBe(0)
   })
 
   it('keeps rows through a store outage and writes them once it is back', async () => {

@@ -1,6 +1,7 @@
 // The conformance suite every UsageStore passes: SQLite and PostgreSQL give the same
 // figures for the same rows, percentiles included (percentile_cont's interpolation).
 import { describe, expect, it } from 'vitest'
+import { usageRows } from '../../src/observability/usage-batch.js'
 import type { UsageRecord, UsageStore } from '../../src/observability/usage-store.js'
 
 const HOUR = 3_600_000
@@ -55,8 +56,8 @@ export function usageStoreSuite(name: string, create: () => Promise<UsageStore>)
       rows.push(row({ request_id: 'c1', status: 499, error: 'client_closed', usage_estimated: true, ttft_ms: 5000 }))
       rows.push(row({ request_id: 'b1', model: 'chat-large', served_model: 'chat-large', upstream: 'b', key_name: null, stream: false, ttft_ms: 700 }))
       rows.push(row({ request_id: 'old', time: now - 48 * HOUR }))
-      await store.insert(rows.slice(0, 5))
-      await store.insert(rows.slice(5))
+      await store.insert(usageRows(rows.slice(0, 5)))
+      await store.insert(usageRows(rows.slice(5)))
 
       const report = await store.report({ by: 'model', since: now - 24 * HOUR })
       expect(report.map((r) => r.group)).toEqual(['chat-large', 'chat-small'])
@@ -76,11 +77,13 @@ export function usageStoreSuite(name: string, create: () => Promise<UsageStore>)
     it('groups by key, upstream and day', async () => {
       const store = await create()
       await store.init()
-      await store.insert([
-        row({ request_id: '1' }),
-        row({ request_id: '2', key_name: 'team-b', upstream: 'b' }),
-        row({ request_id: '3', key_name: null, served_model: null, upstream: null, status: 404, error: 'model_not_found' }),
-      ])
+      await store.insert(
+        usageRows([
+          row({ request_id: '1' }),
+          row({ request_id: '2', key_name: 'team-b', upstream: 'b' }),
+          row({ request_id: '3', key_name: null, served_model: null, upstream: null, status: 404, error: 'model_not_found' }),
+        ])
+      )
       const byKey = await store.report({ by: 'key', since: 0 })
       expect(byKey.map((r) => [r.group, r.requests])).toEqual([['-', 1], ['team-a', 1], ['team-b', 1]])
       const byUpstream = await store.report({ by: 'upstream', since: 0 })
@@ -94,7 +97,7 @@ export function usageStoreSuite(name: string, create: () => Promise<UsageStore>)
     it('deletes rows older than the retention', async () => {
       const store = await create()
       await store.init()
-      await store.insert([row({ request_id: 'new' }), row({ request_id: 'old1', time: now - 40 * 86_400_000 }), row({ request_id: 'old2', time: now - 31 * 86_400_000 })])
+      await store.insert(usageRows([row({ request_id: 'new' }), row({ request_id: 'old1', time: now - 40 * 86_400_000 }), row({ request_id: 'old2', time: now - 31 * 86_400_000 })]))
       expect(await store.deleteBefore(now - 30 * 86_400_000)).toBe(2)
       const left = await store.report({ by: 'model', since: 0 })
       expect(left[0]!.requests).toBe(1)
@@ -111,7 +114,7 @@ export function usageStoreSuite(name: string, create: () => Promise<UsageStore>)
           const i = rows.length + j
           return row({ request_id: `r-${i}`, key_name: i % 4 === 3 ? null : `k${i % 4}`, prompt_tokens: i, completion_tokens: 2 * i + 1, status: i % 5 === 0 ? 500 : 200 })
         })
-        await store.insert(batch)
+        await store.insert(usageRows(batch))
         rows.push(...batch)
       }
       const report = await store.report({ by: 'key', since: 0 })
@@ -136,7 +139,7 @@ export function usageStoreSuite(name: string, create: () => Promise<UsageStore>)
     it('writes a large batch in one call', async () => {
       const store = await create()
       await store.init()
-      await store.insert(Array.from({ length: 5000 }, (_, i) => row({ request_id: `bulk-${i}` })))
+      await store.insert(usageRows(Array.from({ length: 5000 }, (_, i) => row({ request_id: `bulk-${i}` }))))
       expect((await store.report({ by: 'model', since: 0 }))[0]!.requests).toBe(5000)
       await store.close()
     })

@@ -55,13 +55,23 @@ export function sameText(a: string, b: string): boolean {
   return diff === 0
 }
 
+/** Does the header start with "bearer", in any case? (No substring made per request.) */
+function isBearer(auth: string): boolean {
+  const word = 'bearer'
+  for (let i = 0; i < 6; i++) {
+    // ASCII letters only: | 0x20 lower-cases them.
+    if ((auth.charCodeAt(i) | 0x20) !== word.charCodeAt(i)) return false
+  }
+  return true
+}
+
 /**
  * The key a client presented: `Authorization: Bearer …` (OpenAI), `api-key` (Azure) or
  * `x-api-key` (Anthropic), in that order. undefined when none is there.
  */
 export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   const auth = headers.authorization
-  if (auth !== undefined && auth.length > 7 && auth.charCodeAt(6) === 0x20 && auth.slice(0, 6).toLowerCase() === 'bearer') {
+  if (auth !== undefined && auth.length > 7 && auth.charCodeAt(6) === 0x20 && isBearer(auth)) {
     const key = auth.slice(7).trim()
     if (key !== '') return key
   }

@@ -2,9 +2,12 @@
 // applied: x-ratelimit-{limit,remaining,reset}-{requests,tokens}.
 import type { CheckResult, Check } from './store.js'
 
+/** "0ms" … "999ms", made once: most resets of a roomy bucket are under a second. */
+const MS_TEXT = Array.from({ length: 1000 }, (_, i) => `${i}ms`)
+
 /** ms → OpenAI's reset format: "20ms", "1s", "1.5s", "6m0s", "1h2m3s". */
 export function formatReset(ms: number): string {
-  if (ms < 1000) return `${Math.max(0, Math.ceil(ms))}ms`
+  if (ms < 1000) return MS_TEXT[Math.max(0, Math.ceil(ms))]!
   const total = ms / 1000
   const h = Math.floor(total / 3600)
   const m = Math.floor((total % 3600) / 60)
@@ -35,7 +38,20 @@ const NAMES = {
   tokens: ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens'],
 } as const
 
+/** Limits as text: a handful of configured numbers, each converted once. */
+const LIMIT_TEXT = new Map<number, string>()
+
+function limitText(n: number): string {
+  let text = LIMIT_TEXT.get(n)
+  if (text === undefined) {
+    text = String(n)
+    // Limits come from config and keys, so few; a bound all the same.
+    if (LIMIT_TEXT.size < 10_000) LIMIT_TEXT.set(n, text)
+  }
+  return text
+}
+
 function push(out: string[], what: 'requests' | 'tokens', c: { limit: number }, r: CheckResult): void {
   const [limit, remaining, reset] = NAMES[what]
-  out.push(limit, String(c.limit), remaining, String(r.remaining), reset, formatReset(r.resetMs))
+  out.push(limit, limitText(c.limit), remaining, String(r.remaining), reset, formatReset(r.resetMs))
 }

@@ -26,6 +26,12 @@ describe('presentedKey', () => {
   it('reads Authorization: Bearer (any case), api-key and x-api-key, in that order', () => {
     expect(presentedKey({ authorization: 'Bearer sk-1' })).toBe('sk-1')
     expect(presentedKey({ authorization: 'bearer sk-1' })).toBe('sk-1')
+    expect(presentedKey({ authorization: 'BEARER sk-1' })).toBe('sk-1')
+    expect(presentedKey({ authorization: 'bEaReR sk-1' })).toBe('sk-1')
+    // Not the Bearer scheme: no key (and no other header to fall back on).
+    expect(presentedKey({ authorization: 'Basic dXNlcjpwYXNz' })).toBeUndefined()
+    expect(presentedKey({ authorization: 'Bearex sk-1' })).toBeUndefined()
+    expect(presentedKey({ authorization: 'Bearer\tsk-1' })).toBeUndefined()
     expect(presentedKey({ 'api-key': 'sk-2' })).toBe('sk-2')
     expect(presentedKey({ 'x-api-key': 'sk-3' })).toBe('sk-3')
     expect(presentedKey({ authorization: 'Bearer sk-1', 'api-key': 'sk-2', 'x-api-key': 'sk-3' })).toBe('sk-1')

@@ -2,24 +2,76 @@
 // the Redis store (the conformance suite runs against both).
 import type { AdmitResult, Check, CheckResult, RateLimitStore, SettleOp } from './store.js'
 
-/** One concurrency lease: a node of its holder's list, so a release is O(1) with no hashing. */
-interface LeaseNode {
-  expires: number
-  prev: LeaseNode | null
-  next: LeaseNode | null
-  holder: Holder | null
-}
-
 /** A GCRA bucket: its theoretical arrival time (ms). */
 interface Bucket {
   tat: number
 }
 
-/** The leases held on one concurrency counter, oldest first. */
-interface Holder {
-  size: number
-  head: LeaseNode | null
-  tail: LeaseNode | null
+/** A lease is a number: its slot in the holder, and a store-wide sequence that tells a stale handle from the slot's next lease. */
+const SLOT_SPACE = 2 ** 22
+const SEQ_SPACE = 2 ** 31
+
+/**
+ * The leases held on one concurrency counter, in slots of typed arrays: taking and releasing
+ * a lease allocates nothing and touches only this holder (a linked list of lease objects
+ * touched its neighbours, other requests' objects, long out of the CPU's caches).
+ */
+class Holder {
+  size = 0
+  /** Slots ever used; free ones below it are on the `free` stack. */
+  private used = 0
+  private expires = new Float64Array(8)
+  /** The handle each slot was last given (0: free). */
+  private handles = new Float64Array(8)
+  private free = new Int32Array(8)
+  private freeTop = 0
+
+  /** A new lease, as its handle. */
+  take(expires: number, seq: number): number {
+    let slot: number
+    if (this.freeTop > 0) slot = this.free[--this.freeTop]!
+    else {
+      if (this.used === this.expires.length) this.grow()
+      slot = this.used++
+    }
+    const handle = seq * SLOT_SPACE + slot
+    this.expires[slot] = expires
+    this.handles[slot] = handle
+    this.size++
+    return handle
+  }
+
+  /** Frees the lease `handle`, if it is still held (a second release is harmless). */
+  release(handle: number): void {
+    const slot = handle % SLOT_SPACE
+    if (slot < this.used && this.handles[slot] === handle) this.freeSlot(slot)
+  }
+
+  dropExpired(now: number): void {
+    for (let slot = 0; slot < this.used; slot++) {
+      if (this.handles[slot] !== 0 && this.expires[slot]! <= now) this.freeSlot(slot)
+    }
+  }
+
+  private freeSlot(slot: number): void {
+    this.handles[slot] = 0
+    this.free[this.freeTop++] = slot
+    this.size--
+  }
+
+  private grow(): void {
+    const n = this.expires.length * 2
+    if (n > SLOT_SPACE) throw new RangeError('too many concurrent leases on one counter')
+    const expires = new Float64Array(n)
+    expires.set(this.expires)
+    const handles = new Float64Array(n)
+    handles.set(this.handles)
+    const free = new Int32Array(n)
+    free.set(this.free)
+    this.expires = expires
+    this.handles = handles
+    this.free = free
+  }
 }
 
 export interface MemoryStoreOptions {
@@ -42,6 +94,8 @@ export class MemoryStore implements RateLimitStore {
   /** Scratch for admit() (synchronous, so never shared between two calls). */
   private readonly oks: boolean[] = []
   private readonly found: (Bucket | Holder | undefined)[] = []
+  /** Lease sequence, 1 … SEQ_SPACE - 1 (0 never: a handle of 0 would read as a free slot). */
+  private leaseSeq = 0
   private readonly sweeper: NodeJS.Timeout | undefined
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -75,7 +129,7 @@ export class MemoryStore implements RateLimitStore {
         case 'concurrency': {
           const holder = this.leases.get(c.id)
           found.push(holder)
-          if (holder !== undefined && holder.size >= c.limit) dropExpired(holder, now)
+          if (holder !== undefined && holder.size >= c.limit) holder.dropExpired(now)
           ok = (holder?.size ?? 0) < c.limit
           if (!ok) retryAfterMs = Math.max(retryAfterMs, CONCURRENCY_RETRY_MS)
           break
@@ -107,7 +161,7 @@ export class MemoryStore implements RateLimitStore {
           break
         }
         case 'release':
-          unlink(op.lease as LeaseNode)
+          this.leases.get(op.id)?.release(op.lease as number)
           break
         case 'add':
           this.sums.set(op.id, Math.max(this.sums.get(op.id) ?? 0, op.floor) + op.amount)
@@ -121,7 +175,7 @@ export class MemoryStore implements RateLimitStore {
     const now = this.now()
     for (const [id, bucket] of this.tats) if (bucket.tat <= now) this.tats.delete(id)
     for (const [id, holder] of this.leases) {
-      dropExpired(holder, now)
+      holder.dropExpired(now)
       if (holder.size === 0) this.leases.delete(id)
     }
   }
@@ -148,12 +202,9 @@ export class MemoryStore implements RateLimitStore {
         let holder = (found as Holder | undefined) ?? this.leases.get(c.id)
         const held = holder?.size ?? 0
         if (allowed) {
-          if (holder === undefined) this.leases.set(c.id, (holder = { size: 0, head: null, tail: null }))
-          const lease: LeaseNode = { expires: now + c.ttlMs, prev: holder.tail, next: null, holder }
-          if (holder.tail === null) holder.head = lease
-          else holder.tail.next = lease
-          holder.tail = lease
-          holder.size++
+          if (holder === undefined) this.leases.set(c.id, (holder = new Holder()))
+          this.leaseSeq = this.leaseSeq === SEQ_SPACE - 1 ? 1 : this.leaseSeq + 1
+          const lease = holder.take(now + c.ttlMs, this.leaseSeq)
           return { ok, remaining: c.limit - held - 1, resetMs: 0, lease }
         }
         return { ok, remaining: Math.max(0, c.limit - held), resetMs: 0 }
@@ -161,26 +212,6 @@ export class MemoryStore implements RateLimitStore {
       case 'quota':
         return { ok, remaining: c.limit - Math.max(this.sums.get(c.id) ?? 0, c.floor), resetMs: 0 }
     }
-  }
-}
-
-/** Takes a lease out of its holder's list; releasing twice is harmless. */
-function unlink(lease: LeaseNode): void {
-  const holder = lease.holder
-  if (holder === null) return
-  if (lease.prev === null) holder.head = lease.next
-  else lease.prev.next = lease.next
-  if (lease.next === null) holder.tail = lease.prev
-  else lease.next.prev = lease.prev
-  lease.prev = lease.next = lease.holder = null
-  holder.size--
-}
-
-function dropExpired(holder: Holder, now: number): void {
-  for (let n = holder.head; n !== null; ) {
-    const next = n.next
-    if (n.expires <= now) unlink(n)
-    n = next
   }
 }
 

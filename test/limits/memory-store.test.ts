@@ -18,4 +18,30 @@ describe('MemoryStore housekeeping', () => {
     expect(sizes()).toEqual([0, 0])
     await store.close()
   })
+
+  it('leases beyond the first slots: every one counts, stale handles free nothing, freed slots are reused', async () => {
+    const clock = testClock()
+    const store = new MemoryStore({ now: () => clock.now, sweepMs: 0 })
+    const check = { kind: 'concurrency', id: 'c', dim: 'concurrency', limit: 50, ttlMs: 10_000 } as const
+    const take = (): unknown => {
+      const r = store.admit([check])
+      expect(r.allowed).toBe(true)
+      return r.results[0]!.lease
+    }
+    const first = Array.from({ length: 50 }, take)
+    expect(new Set(first).size).toBe(50)
+    expect(store.admit([check]).allowed).toBe(false)
+    for (const lease of first) store.settle([{ kind: 'release', id: 'c', lease }])
+    const second = Array.from({ length: 50 }, take)
+    // The first round's handles are stale now: releasing them again frees none of the second's.
+    for (const lease of first) store.settle([{ kind: 'release', id: 'c', lease }])
+    expect(store.admit([check]).allowed).toBe(false)
+    store.settle([{ kind: 'release', id: 'c', lease: second[17] }])
+    expect(store.admit([check]).allowed).toBe(true)
+    expect(store.admit([check]).allowed).toBe(false)
+    // Expiry frees them all at once, when the counter is full.
+    clock.advance(10_001)
+    expect(store.admit([check]).allowed).toBe(true)
+    await store.close()
+  })
 })

@@ -108,18 +108,19 @@ export class MemoryStore implements RateLimitStore {
     const now = this.now()
     // Check everything first; take only if everything passes. Each counter is looked up
     // once: the check pass keeps what it found for the take pass.
+    // Scratch arrays written by index (resetting their length is a runtime call each time);
+    // what they keep from the last call is at most a few counters, overwritten by the next.
     const oks = this.oks
     const found = this.found
-    oks.length = 0
-    found.length = 0
     let allowed = true
     let retryAfterMs = 0
-    for (const c of checks) {
+    for (let i = 0; i < checks.length; i++) {
+      const c = checks[i]!
       let ok: boolean
       switch (c.kind) {
         case 'rate': {
           const bucket = this.tats.get(c.id)
-          found.push(bucket)
+          found[i] = bucket
           const tat = bucket === undefined || bucket.tat < now ? now : bucket.tat
           const next = tat + c.cost * (c.periodMs / c.limit)
           ok = next - now <= c.periodMs
@@ -128,19 +129,19 @@ export class MemoryStore implements RateLimitStore {
         }
         case 'concurrency': {
           const holder = this.leases.get(c.id)
-          found.push(holder)
+          found[i] = holder
           if (holder !== undefined && holder.size >= c.limit) holder.dropExpired(now)
           ok = (holder?.size ?? 0) < c.limit
           if (!ok) retryAfterMs = Math.max(retryAfterMs, CONCURRENCY_RETRY_MS)
           break
         }
         case 'quota':
-          found.push(undefined)
+          found[i] = undefined
           ok = Math.max(this.sums.get(c.id) ?? 0, c.floor) < c.limit
           break
       }
       if (!ok) allowed = false
-      oks.push(ok)
+      oks[i] = ok
     }
     // Results describe the state after this call (a passing check of a refused request was not taken).
     const results: CheckResult[] = []

@@ -116,12 +116,13 @@ export class RateLimiter {
     const output = countTokens ? requestedOutputTokens(ctx.body!) : 0
     const ttl = ctx.route!.config.timeouts.total + LEASE_MARGIN_MS
     const checks: Check[] = []
+    const ids = this.ids
     if (key !== undefined && key.budgetUsd !== undefined) {
-      checks.push({ kind: 'quota', id: this.ids.of('k:', key.name).usd, dim: 'budget', limit: key.budgetUsd, floor: this.options.ledger.spent(key.name) })
+      checks.push({ kind: 'quota', id: ids.of(ids.keys, 'k:', key.name).usd, dim: 'budget', limit: key.budgetUsd, floor: this.options.ledger.spent(key.name) })
     }
-    if (keyLimits !== undefined) addLimits(checks, this.ids.of('k:', key!.name), keyLimits, prompt, output, ttl)
-    if (perIp !== undefined) addLimits(checks, this.ids.of('ip:', ctx.clientIp), perIp, prompt, output, ttl)
-    if (perModel !== undefined) addLimits(checks, this.ids.of('m:', model), perModel, prompt, output, ttl)
+    if (keyLimits !== undefined) addLimits(checks, ids.of(ids.keys, 'k:', key!.name), keyLimits, prompt, output, ttl)
+    if (perIp !== undefined) addLimits(checks, ids.of(ids.ips, 'ip:', ctx.clientIp), perIp, prompt, output, ttl)
+    if (perModel !== undefined) addLimits(checks, ids.of(ids.models, 'm:', model), perModel, prompt, output, ttl)
     return checks.length > 0 ? checks : undefined
   }
 
@@ -187,15 +188,19 @@ type Scope = 'k:' | 'ip:' | 'm:'
  * hash is computed once, and no string is built per check). Bounded: client IPs come and go.
  */
 class CounterIds {
-  private readonly byScope: Record<Scope, Map<string, Ids>> = { 'k:': new Map(), 'ip:': new Map(), 'm:': new Map() }
+  readonly keys = new Map<string, Ids>()
+  readonly ips = new Map<string, Ids>()
+  readonly models = new Map<string, Ids>()
   private size = 0
 
-  of(scope: Scope, name: string): Ids {
-    const names = this.byScope[scope]
+  /** `names` is this scope's map (keys, ips or models). */
+  of(names: Map<string, Ids>, scope: Scope, name: string): Ids {
     let ids = names.get(name)
     if (ids === undefined) {
       if (++this.size > 10_000) {
-        for (const m of Object.values(this.byScope)) m.clear()
+        this.keys.clear()
+        this.ips.clear()
+        this.models.clear()
         this.size = 1
       }
       const id = scope + name

@@ -15,14 +15,21 @@ export interface AccessLogSink {
 let isoMs = 0
 let isoText = ''
 
-/** The current time as ISO 8601, formatted once per millisecond however many lines share it. */
-function isoNow(): string {
-  const now = Date.now()
-  if (now !== isoMs) {
-    isoMs = now
-    isoText = new Date(now).toISOString()
+/** Epoch ms as ISO 8601, formatted once per millisecond however many lines share it. */
+function isoAt(ms: number): string {
+  if (ms !== isoMs) {
+    isoMs = ms
+    isoText = new Date(ms).toISOString()
   }
   return isoText
+}
+
+/**
+ * When the request ended (the line's `time`, as nginx logs the end): its start on the wall
+ * clock plus its monotonic duration, with no clock read per line.
+ */
+export function endTimeMs(ctx: RequestContext): number {
+  return Math.floor(ctx.startTime + Math.max(0, ctx.durationMs))
 }
 
 /** nginx's code for "client closed the request". */
@@ -107,7 +114,7 @@ export function accessLogHook(sink: AccessLogSink): (ctx: RequestContext) => voi
     // Field by field into the buffer, in pino's shape; every string that can come from a
     // client is escaped by putString. The key's name only: a key never reaches the context.
     let p = putAscii(buf, target.position, '{"level":30,"time":"')
-    p = putAscii(buf, p, isoNow())
+    p = putAscii(buf, p, isoAt(endTimeMs(ctx)))
     p = putAscii(buf, p, '","type":"access","request_id":')
     p = putString(buf, p, id)
     p = putAscii(buf, p, ',"key_name":')

@@ -10,6 +10,7 @@ import type { RequestContext } from '../../src/server/context.js'
 function context(over: Partial<Record<string, unknown>> = {}): RequestContext {
   return {
     id: 'req-1',
+    startTime: Date.now() - 2000,
     keyName: 'team-a',
     clientIp: '10.0.0.7',
     req: { method: 'POST' },
@@ -78,6 +79,8 @@ describe('access log line', () => {
     const ctx = context()
     const line = lineFor(ctx)
     const time = (JSON.parse(line) as { time: string }).time
+    // The end of the request: its wall-clock start plus its duration.
+    expect(time).toBe(new Date(Math.floor(ctx.startTime + ctx.durationMs)).toISOString())
     expect(Date.parse(time)).toBeGreaterThan(Date.now() - 60_000)
     expect(line).toBe(expected(ctx, time, 200, null))
   })

@@ -25,7 +25,7 @@ function merge(runs: readonly LoadResult[]): LoadResult {
  * Runs `rounds` back-to-back pairs (off, on; the order alternates), `seconds` each. The
  * median of the pairs' ratios resists what else the machine is doing better than totals.
  */
-export async function benchObservability(simUrl: string, seconds: number, rounds = 6): Promise<ObservabilityBench> {
+export async function benchObservability(simUrl: string, seconds: number, rounds = 10): Promise<ObservabilityBench> {
   const dir = benchDir('switchyard-bench-obs-')
   const models = [{ name: 'bench', upstreams: [{ url: `${simUrl}/v1` }] }]
   const base = { server: { port: 0 }, admin: { port: 0 }, models }

@@ -85,6 +85,19 @@ describe('access log line', () => {
     expect(line).toBe(expected(ctx, time, 200, null))
   })
 
+  it('writes the end time exactly as Date#toISOString, across second turns and out of order', () => {
+    const base = Date.UTC(2026, 10, 25, 9, 59, 59, 990)
+    const ends: number[] = []
+    // Requests ending around second (and minute, hour) turns, in an order that goes back and forth.
+    for (let i = 0; i < 200; i++) ends.push(base + ((i * 7919) % 40) - 5 + (i % 3) * 0.4)
+    for (let i = 0; i < 200; i++) ends.push(1_000_000_000_000 + Math.random() * 4e12)
+    for (const end of ends) {
+      const ctx = context({ startTime: Math.floor(end) - 1000, durationMs: 1000 + (end - Math.floor(end)) })
+      const time = (JSON.parse(lineFor(ctx)) as { time: string }).time
+      expect(time).toBe(new Date(Math.floor(end)).toISOString())
+    }
+  })
+
   it('escapes what a client controls and writes null for what is missing', () => {
     const ctx = context({
       id: 'id-"quoted"\\',

@@ -48,11 +48,20 @@ export interface Proc {
   stop(): Promise<void>
 }
 
+/** How to run a gateway other than this build's plain `switchyard start` (A/B runs). */
+export interface CliOptions {
+  /** Another build's `dist/src/cli/index.js`. */
+  readonly cli?: string
+  /** Extra environment variables. */
+  readonly env?: Readonly<Record<string, string>>
+}
+
 /** Spawns `switchyard <args>` pinned to a core, waits for its URL on stdout/stderr. */
-export async function spawnCli(args: string[], core: number, urlPattern: RegExp, cwd?: string): Promise<Proc> {
+export async function spawnCli(args: string[], core: number, urlPattern: RegExp, cwd?: string, options: CliOptions = {}): Promise<Proc> {
+  const cli = options.cli ?? CLI
   const cmd = HAS_TASKSET ? 'taskset' : process.execPath
-  const argv = HAS_TASKSET ? ['-c', String(core), process.execPath, CLI, ...args] : [CLI, ...args]
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd })
+  const argv = HAS_TASKSET ? ['-c', String(core), process.execPath, cli, ...args] : [cli, ...args]
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd, env: options.env === undefined ? process.env : { ...process.env, ...options.env } })
   let text = ''
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (d: Buffer): void => {
@@ -95,12 +104,12 @@ export function startSimProc(core: number, extra: string[] = []): Promise<Proc> 
   return spawnCli(['sim', '--port', '0', '--ttft', '0ms', '--tokens-per-second', '0', ...extra], core, /at (http:\/\/[\d.:]+)\/v1/)
 }
 
-export function startGatewayProc(config: Record<string, unknown>, core: number): Promise<Proc> {
+export function startGatewayProc(config: Record<string, unknown>, core: number, options?: CliOptions): Promise<Proc> {
   const dir = benchDir()
   const file = join(dir, 'switchyard.yaml')
   writeFileSync(file, stringify(config))
   // Relative paths in the config (the default ./switchyard.db) land in the temp dir.
-  return spawnCli(['start', '--config', file], core, /"url":"(http:\/\/[^"]+)"/, dir)
+  return spawnCli(['start', '--config', file], core, /"url":"(http:\/\/[^"]+)"/, dir, options)
 }
 
 export function rssMiB(pid: number): number {

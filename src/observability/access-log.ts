@@ -4,7 +4,7 @@
 // destination, and then building the line as a string, were most of the access log's cost
 // per request. A line built field by field has no secret to redact.
 import type { RequestContext } from '../server/context.js'
-import { putAscii, putBool, putMs, putNull, putNumber, putString, stringBytes } from './json-bytes.js'
+import { asciiBytes, putAscii, putBool, putBytes, putMs, putNull, putNumber, putString, stringBytes } from './json-bytes.js'
 import { LineWriter } from './line-writer.js'
 
 /** Where access lines go (a LineWriter, or a test's collector). */
@@ -13,7 +13,7 @@ export interface AccessLogSink {
 }
 
 /** `YYYY-MM-DDTHH:MM:SS.` of the last two seconds seen (lines of requests ending around a second's turn alternate). */
-const secText = ['', '']
+const secText: Uint8Array[] = [new Uint8Array(0), new Uint8Array(0)]
 const secOf = [-1, -1]
 
 /** Epoch ms as ISO 8601 (`Date#toISOString`), written into `buf`: the second's text is made once per second. */
@@ -23,9 +23,9 @@ function putIsoTime(buf: Buffer, p: number, ms: number): number {
   if (secOf[slot] !== sec) {
     secOf[slot] = sec
     const iso = new Date(sec * 1000).toISOString()
-    secText[slot] = iso.slice(0, iso.length - 4) // without `000Z`
+    secText[slot] = asciiBytes(iso.slice(0, iso.length - 4)) // without `000Z`
   }
-  p = putAscii(buf, p, secText[slot]!)
+  p = putBytes(buf, p, secText[slot]!)
   const milli = ms - sec * 1000
   buf[p++] = 0x30 + ((milli / 100) | 0)
   buf[p++] = 0x30 + (((milli / 10) | 0) % 10)
@@ -93,6 +93,31 @@ class StringLines implements LineTarget {
 /** Room for everything but the strings (field names, numbers, booleans, the time: ~560), with margin. */
 const FIXED_BYTES = 1024
 
+// The line's constant text, as bytes.
+const F_OPEN = asciiBytes('{"level":30,"time":"')
+const F_REQUEST_ID = asciiBytes('","type":"access","request_id":')
+const F_KEY_NAME = asciiBytes(',"key_name":')
+const F_CLIENT_IP = asciiBytes(',"client_ip":')
+const F_METHOD = asciiBytes(',"method":')
+const F_PATH = asciiBytes(',"path":')
+const F_MODEL = asciiBytes(',"model":')
+const F_SERVED_MODEL = asciiBytes(',"served_model":')
+const F_UPSTREAM = asciiBytes(',"upstream":')
+const F_STATUS = asciiBytes(',"status":')
+const F_OUTCOME = asciiBytes(',"outcome":"')
+const F_STREAM = asciiBytes('","stream":')
+const F_PROMPT_TOKENS = asciiBytes(',"prompt_tokens":')
+const F_COMPLETION_TOKENS = asciiBytes(',"completion_tokens":')
+const F_USAGE_ESTIMATED = asciiBytes(',"usage_estimated":')
+const F_TTFT_MS = asciiBytes(',"ttft_ms":')
+const F_DURATION_MS = asciiBytes(',"duration_ms":')
+const F_ATTEMPTS = asciiBytes(',"attempts":')
+const F_RETRIES = asciiBytes(',"retries":')
+const F_BYTES_OUT = asciiBytes(',"bytes_out":')
+const F_ERROR = asciiBytes(',"error":')
+const F_TRACE_ID = asciiBytes(',"trace_id":')
+const F_CLOSE = asciiBytes('}\n')
+
 export function accessLogHook(sink: AccessLogSink): (ctx: RequestContext) => void {
   const target: LineTarget = sink instanceof LineWriter ? sink : new StringLines(sink)
   return function accessLog(ctx: RequestContext): void {
@@ -123,51 +148,51 @@ export function accessLogHook(sink: AccessLogSink): (ctx: RequestContext) => voi
     if (buf === undefined) return
     // Field by field into the buffer, in pino's shape; every string that can come from a
     // client is escaped by putString. The key's name only: a key never reaches the context.
-    let p = putAscii(buf, target.position, '{"level":30,"time":"')
+    let p = putBytes(buf, target.position, F_OPEN)
     p = putIsoTime(buf, p, endTimeMs(ctx))
-    p = putAscii(buf, p, '","type":"access","request_id":')
+    p = putBytes(buf, p, F_REQUEST_ID)
     p = putString(buf, p, id)
-    p = putAscii(buf, p, ',"key_name":')
+    p = putBytes(buf, p, F_KEY_NAME)
     p = putString(buf, p, keyName)
-    p = putAscii(buf, p, ',"client_ip":')
+    p = putBytes(buf, p, F_CLIENT_IP)
     p = putString(buf, p, clientIp)
-    p = putAscii(buf, p, ',"method":')
+    p = putBytes(buf, p, F_METHOD)
     p = putString(buf, p, method)
-    p = putAscii(buf, p, ',"path":')
+    p = putBytes(buf, p, F_PATH)
     p = putString(buf, p, path)
-    p = putAscii(buf, p, ',"model":')
+    p = putBytes(buf, p, F_MODEL)
     p = putString(buf, p, model)
-    p = putAscii(buf, p, ',"served_model":')
+    p = putBytes(buf, p, F_SERVED_MODEL)
     p = putString(buf, p, served)
-    p = putAscii(buf, p, ',"upstream":')
+    p = putBytes(buf, p, F_UPSTREAM)
     p = putString(buf, p, upstream)
-    p = putAscii(buf, p, ',"status":')
+    p = putBytes(buf, p, F_STATUS)
     p = putNumber(buf, p, reportedStatus(ctx))
-    p = putAscii(buf, p, ',"outcome":"')
+    p = putBytes(buf, p, F_OUTCOME)
     p = putAscii(buf, p, ctx.outcome)
-    p = putAscii(buf, p, '","stream":')
+    p = putBytes(buf, p, F_STREAM)
     p = putBool(buf, p, ctx.stream)
-    p = putAscii(buf, p, ',"prompt_tokens":')
+    p = putBytes(buf, p, F_PROMPT_TOKENS)
     p = putNumber(buf, p, usage?.prompt_tokens)
-    p = putAscii(buf, p, ',"completion_tokens":')
+    p = putBytes(buf, p, F_COMPLETION_TOKENS)
     p = putNumber(buf, p, usage?.completion_tokens)
-    p = putAscii(buf, p, ',"usage_estimated":')
+    p = putBytes(buf, p, F_USAGE_ESTIMATED)
     p = putBool(buf, p, ctx.usageEstimated)
-    p = putAscii(buf, p, ',"ttft_ms":')
+    p = putBytes(buf, p, F_TTFT_MS)
     p = ctx.firstByteMs >= 0 ? putMs(buf, p, ctx.firstByteMs) : putNull(buf, p)
-    p = putAscii(buf, p, ',"duration_ms":')
+    p = putBytes(buf, p, F_DURATION_MS)
     p = putMs(buf, p, ctx.durationMs)
-    p = putAscii(buf, p, ',"attempts":')
+    p = putBytes(buf, p, F_ATTEMPTS)
     p = putNumber(buf, p, ctx.attempts)
-    p = putAscii(buf, p, ',"retries":')
+    p = putBytes(buf, p, F_RETRIES)
     p = putNumber(buf, p, ctx.retries)
-    p = putAscii(buf, p, ',"bytes_out":')
+    p = putBytes(buf, p, F_BYTES_OUT)
     p = putNumber(buf, p, ctx.bytesOut)
-    p = putAscii(buf, p, ',"error":')
+    p = putBytes(buf, p, F_ERROR)
     p = putString(buf, p, error)
-    p = putAscii(buf, p, ',"trace_id":')
+    p = putBytes(buf, p, F_TRACE_ID)
     p = putString(buf, p, traceId)
-    p = putAscii(buf, p, '}\n')
+    p = putBytes(buf, p, F_CLOSE)
     target.commit(p)
   }
 }

@@ -78,10 +78,19 @@ export class RequestMetrics {
     }
   }
 
+  /** The last series used: consecutive requests mostly share it (compared by its four strings). */
+  private last: Series | undefined = undefined
+
   private series(operation: string, requestModel: string, served: string, upstream: string): Series {
+    const last = this.last
+    if (last !== undefined) {
+      const l = last.labels
+      if (l[0] === operation && l[1] === requestModel && l[2] === served && l[3] === upstream) return last
+    }
     const byUpstream = level(level(level(this.tree, operation), requestModel), served)
     let s = byUpstream.get(upstream)
     if (s === undefined) byUpstream.set(upstream, (s = this.bind(operation, requestModel, served, upstream)))
+    this.last = s
     return s
   }
 

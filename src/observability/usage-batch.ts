@@ -55,6 +55,9 @@ export class UsageBatch {
   private idEnd = 0
   private strings: string[] = []
   private readonly index = new Map<string, number>()
+  /** Per text column, the last value and its index: consecutive rows mostly repeat them. */
+  private readonly lastText: (string | null | undefined)[] = [null, null, null, null, null, null] // null ↔ -1
+  private readonly lastIndex: number[] = [-1, -1, -1, -1, -1, -1]
 
   constructor(readonly capacity: number) {
     this.numbers = new Float64Array(capacity * SLOTS)
@@ -83,12 +86,12 @@ export class UsageBatch {
     n[k + TTFT] = ctx.firstByteMs >= 0 ? ctx.firstByteMs : Number.NaN
     n[k + DURATION] = ctx.durationMs
     n[k + RETRIES] = ctx.retries
-    n[k + KEY] = this.text(ctx.keyName)
-    n[k + ENDPOINT] = this.text(ctx.endpoint ?? '')
-    n[k + MODEL] = this.text(ctx.model)
-    n[k + SERVED] = this.text(served)
-    n[k + UPSTREAM] = this.text(upstream?.id)
-    n[k + ERROR] = this.text(errorType(ctx))
+    n[k + KEY] = this.textIn(0, ctx.keyName)
+    n[k + ENDPOINT] = this.textIn(1, ctx.endpoint ?? '')
+    n[k + MODEL] = this.textIn(2, ctx.model)
+    n[k + SERVED] = this.textIn(3, served)
+    n[k + UPSTREAM] = this.textIn(4, upstream?.id)
+    n[k + ERROR] = this.textIn(5, errorType(ctx))
     n[k + ID_END] = this.writeId(ctx.id)
     this.count++
   }
@@ -107,12 +110,12 @@ export class UsageBatch {
     n[k + TTFT] = r.ttft_ms ?? Number.NaN
     n[k + DURATION] = r.duration_ms
     n[k + RETRIES] = r.retries
-    n[k + KEY] = this.text(r.key_name)
-    n[k + ENDPOINT] = this.text(r.endpoint)
-    n[k + MODEL] = this.text(r.model)
-    n[k + SERVED] = this.text(r.served_model)
-    n[k + UPSTREAM] = this.text(r.upstream)
-    n[k + ERROR] = this.text(r.error)
+    n[k + KEY] = this.textIn(0, r.key_name)
+    n[k + ENDPOINT] = this.textIn(1, r.endpoint)
+    n[k + MODEL] = this.textIn(2, r.model)
+    n[k + SERVED] = this.textIn(3, r.served_model)
+    n[k + UPSTREAM] = this.textIn(4, r.upstream)
+    n[k + ERROR] = this.textIn(5, r.error)
     n[k + ID_END] = this.writeId(r.request_id)
     this.count++
   }
@@ -131,6 +134,17 @@ export class UsageBatch {
     this.idEnd = 0
     this.strings = []
     this.index.clear()
+    this.lastText.fill(null)
+    this.lastIndex.fill(-1)
+  }
+
+  /** The index of text column `col`'s value (the last one's again without a lookup). */
+  private textIn(col: number, s: string | null | undefined): number {
+    if (s === this.lastText[col]) return this.lastIndex[col]!
+    const i = this.text(s)
+    this.lastText[col] = s
+    this.lastIndex[col] = i
+    return i
   }
 
   private text(s: string | null | undefined): number {

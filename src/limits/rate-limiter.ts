@@ -118,11 +118,11 @@ export class RateLimiter {
     const checks: Check[] = []
     const ids = this.ids
     if (key !== undefined && key.budgetUsd !== undefined) {
-      checks.push({ kind: 'quota', id: ids.of(ids.keys, 'k:', key.name).usd, dim: 'budget', limit: key.budgetUsd, floor: this.options.ledger.spent(key.name) })
+      checks.push({ kind: 'quota', id: ids.keys.of(key.name).usd, dim: 'budget', limit: key.budgetUsd, floor: this.options.ledger.spent(key.name) })
     }
-    if (keyLimits !== undefined) addLimits(checks, ids.of(ids.keys, 'k:', key!.name), keyLimits, prompt, output, ttl)
-    if (perIp !== undefined) addLimits(checks, ids.of(ids.ips, 'ip:', ctx.clientIp), perIp, prompt, output, ttl)
-    if (perModel !== undefined) addLimits(checks, ids.of(ids.models, 'm:', model), perModel, prompt, output, ttl)
+    if (keyLimits !== undefined) addLimits(checks, ids.keys.of(key!.name), keyLimits, prompt, output, ttl)
+    if (perIp !== undefined) addLimits(checks, ids.ips.of(ctx.clientIp), perIp, prompt, output, ttl)
+    if (perModel !== undefined) addLimits(checks, ids.models.of(model), perModel, prompt, output, ttl)
     return checks.length > 0 ? checks : undefined
   }
 
@@ -183,30 +183,55 @@ interface Ids {
 
 type Scope = 'k:' | 'ip:' | 'm:'
 
+/** One scope's counter ids by name, and the last one asked for (consecutive requests mostly repeat it). */
+class ScopeIds {
+  private readonly byName = new Map<string, Ids>()
+  private lastName: string | undefined = undefined
+  private lastIds: Ids | undefined = undefined
+
+  constructor(
+    private readonly owner: CounterIds,
+    private readonly scope: Scope
+  ) {}
+
+  of(name: string): Ids {
+    if (name === this.lastName) return this.lastIds!
+    let ids = this.byName.get(name)
+    if (ids === undefined) {
+      this.owner.grew()
+      const id = this.scope + name
+      this.byName.set(name, (ids = { rpm: `${id}:rpm`, tpm: `${id}:tpm`, conc: `${id}:conc`, usd: `${id}:usd`, rpmCheck: undefined, concCheck: undefined }))
+    }
+    this.lastName = name
+    this.lastIds = ids
+    return ids
+  }
+
+  clear(): void {
+    this.byName.clear()
+    this.lastName = undefined
+    this.lastIds = undefined
+  }
+}
+
 /**
  * Counter ids by scope and name, made once: the same string objects every request (their
  * hash is computed once, and no string is built per check). Bounded: client IPs come and go.
  */
 class CounterIds {
-  readonly keys = new Map<string, Ids>()
-  readonly ips = new Map<string, Ids>()
-  readonly models = new Map<string, Ids>()
+  readonly keys = new ScopeIds(this, 'k:')
+  readonly ips = new ScopeIds(this, 'ip:')
+  readonly models = new ScopeIds(this, 'm:')
   private size = 0
 
-  /** `names` is this scope's map (keys, ips or models). */
-  of(names: Map<string, Ids>, scope: Scope, name: string): Ids {
-    let ids = names.get(name)
-    if (ids === undefined) {
-      if (++this.size > 10_000) {
-        this.keys.clear()
-        this.ips.clear()
-        this.models.clear()
-        this.size = 1
-      }
-      const id = scope + name
-      names.set(name, (ids = { rpm: `${id}:rpm`, tpm: `${id}:tpm`, conc: `${id}:conc`, usd: `${id}:usd`, rpmCheck: undefined, concCheck: undefined }))
+  /** A scope made a new entry: past the bound, every scope starts over. */
+  grew(): void {
+    if (++this.size > 10_000) {
+      this.keys.clear()
+      this.ips.clear()
+      this.models.clear()
+      this.size = 1
     }
-    return ids
   }
 }
 

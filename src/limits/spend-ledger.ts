@@ -4,46 +4,69 @@
 import type { KeyStore } from '../auth/key-store.js'
 import type { Logger } from '../observability/logger.js'
 
+/** One key's spend: the total as last read from the store (or kept here), and what was recorded since. */
+interface Spend {
+  total: number
+  pending: number
+}
+
 export class SpendLedger {
-  /** Totals as last read from the store (or kept here, with no store). */
-  private totals = new Map<string, number>()
-  /** Recorded since the last flush. */
-  private pending = new Map<string, number>()
+  /** By key name; a request touches one entry (and consecutive requests mostly the same one). */
+  private readonly byName = new Map<string, Spend>()
+  private lastName: string | undefined = undefined
+  private lastSpend: Spend | undefined = undefined
   private failing = false
 
   constructor(
     private readonly store: KeyStore | undefined,
     private readonly log: Logger
   ) {
-    if (store !== undefined) this.totals = store.spend()
+    if (store !== undefined) for (const [name, total] of store.spend()) this.byName.set(name, { total, pending: 0 })
   }
 
   /** USD spent by a key as far as this process knows (its file's totals plus what is unflushed). */
   spent(name: string): number {
-    return (this.totals.get(name) ?? 0) + (this.pending.get(name) ?? 0)
+    const e = this.entry(name)
+    return e.total + e.pending
   }
 
   record(name: string, usd: number): void {
     if (!(usd > 0)) return
-    this.pending.set(name, (this.pending.get(name) ?? 0) + usd)
+    this.entry(name).pending += usd
   }
 
   /** Writes what was recorded and reads the totals back; a busy or broken store keeps it for next time. */
   flush(): void {
     if (this.store === undefined) {
-      for (const [name, usd] of this.pending) this.totals.set(name, (this.totals.get(name) ?? 0) + usd)
-      this.pending.clear()
+      for (const e of this.byName.values()) {
+        e.total += e.pending
+        e.pending = 0
+      }
       return
     }
     try {
-      if (this.pending.size > 0) this.store.addSpend(this.pending)
-      this.pending = new Map()
-      this.totals = this.store.spend()
+      const deltas = new Map<string, number>()
+      for (const [name, e] of this.byName) if (e.pending > 0) deltas.set(name, e.pending)
+      if (deltas.size > 0) this.store.addSpend(deltas)
+      for (const e of this.byName.values()) e.pending = 0
+      const totals = this.store.spend()
+      for (const [name, e] of this.byName) e.total = totals.get(name) ?? 0
+      for (const [name, total] of totals) if (!this.byName.has(name)) this.byName.set(name, { total, pending: 0 })
       if (this.failing) this.log.info('spend store writable again')
       this.failing = false
     } catch (err) {
       if (!this.failing) this.log.error({ err: String(err) }, 'writing spend to the store failed; kept in memory and retried')
       this.failing = true
     }
+  }
+
+  /** A key's entry, made on first use (names come from authenticated keys: a bounded set). */
+  private entry(name: string): Spend {
+    if (name === this.lastName) return this.lastSpend!
+    let e = this.byName.get(name)
+    if (e === undefined) this.byName.set(name, (e = { total: 0, pending: 0 }))
+    this.lastName = name
+    this.lastSpend = e
+    return e
   }
 }

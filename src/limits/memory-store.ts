@@ -156,9 +156,10 @@ export class MemoryStore implements RateLimitStore {
         case 'refund': {
           const bucket = this.tats.get(op.id)
           const tat = (bucket === undefined || bucket.tat < now ? now : bucket.tat) - op.amount * (op.periodMs / op.limit)
-          if (tat <= now) this.tats.delete(op.id)
-          else if (bucket === undefined) this.tats.set(op.id, { tat })
-          else bucket.tat = tat
+          // A bucket refunded back to full stays (tat ≤ now reads as full) until the sweep:
+          // with a roomy limit that is every request, and deleting and re-making it cost more.
+          if (bucket !== undefined) bucket.tat = tat
+          else if (tat > now) this.tats.set(op.id, { tat })
           break
         }
         case 'release':

@@ -44,4 +44,27 @@ describe('MemoryStore housekeeping', () => {
     expect(store.admit([check]).allowed).toBe(true)
     await store.close()
   })
+
+  it('counters remembered between calls never outlive a sweep: a refund after it reaches the live bucket', async () => {
+    const clock = testClock()
+    const store = new MemoryStore({ now: () => clock.now, sweepMs: 0 })
+    const rate = { kind: 'rate', id: 'a', dim: 'requests', limit: 2, periodMs: 60_000, cost: 1 } as const
+    expect(store.admit([rate]).allowed).toBe(true)
+    expect(store.admit([rate]).allowed).toBe(true) // the bucket now exists, and is remembered
+    clock.advance(60_001)
+    store.sweep() // full again: dropped
+    expect(store.admit([rate]).allowed).toBe(true)
+    store.settle([{ kind: 'refund', id: 'a', limit: 2, periodMs: 60_000, amount: 1 }])
+    // The refund gave the unit back to the bucket that admit took it from: two left.
+    expect(store.admit([rate]).allowed).toBe(true)
+    expect(store.admit([rate]).allowed).toBe(true)
+    expect(store.admit([rate]).allowed).toBe(false)
+    // Another order of the same counters, and a counter new at a remembered position.
+    const other = { ...rate, id: 'b' }
+    expect(store.admit([other, rate]).allowed).toBe(false)
+    expect(store.admit([other]).allowed).toBe(true)
+    expect(store.admit([other]).allowed).toBe(true)
+    expect(store.admit([other]).allowed).toBe(false)
+    await store.close()
+  })
 })

@@ -7,40 +7,6 @@ interface Bucket {
   tat: number
 }
 
-/** A quota's running sum. */
-interface Sum {
-  sum: number
-}
-
-/**
- * Counters of one map remembered by position in the last call: the next request of the
- * same key, client and model names the same ids in the same order, so most lookups are one
- * comparison. Only remembered counters that exist are trusted (a miss looks again), and
- * counters are only deleted by sweep(), which forgets everything.
- */
-class PositionCache<T> {
-  private readonly ids: (string | undefined)[] = []
-  private readonly counters: (T | undefined)[] = []
-
-  constructor(private readonly map: Map<string, T>) {}
-
-  get(i: number, id: string): T | undefined {
-    if (this.ids[i] === id) {
-      const c = this.counters[i]
-      if (c !== undefined) return c
-    }
-    const c = this.map.get(id)
-    this.ids[i] = id
-    this.counters[i] = c
-    return c
-  }
-
-  forget(): void {
-    this.ids.length = 0
-    this.counters.length = 0
-  }
-}
-
 /** A lease is a number: its slot in the holder, and a store-wide sequence that tells a stale handle from the slot's next lease. */
 const SLOT_SPACE = 2 ** 22
 const SEQ_SPACE = 2 ** 31
@@ -122,19 +88,12 @@ export class MemoryStore implements RateLimitStore {
   private readonly tats = new Map<string, Bucket>()
   /** Concurrency id → its leases. */
   private readonly leases = new Map<string, Holder>()
-  /** Quota id → its sum. */
-  private readonly sums = new Map<string, Sum>()
-  // Lookups of admit() by check position, and of settle() by op position.
-  private readonly admitTats = new PositionCache(this.tats)
-  private readonly admitLeases = new PositionCache(this.leases)
-  private readonly admitSums = new PositionCache(this.sums)
-  private readonly settleTats = new PositionCache(this.tats)
-  private readonly settleLeases = new PositionCache(this.leases)
-  private readonly settleSums = new PositionCache(this.sums)
+  /** Quota id → sum. */
+  private readonly sums = new Map<string, number>()
   private readonly now: () => number
   /** Scratch for admit() (synchronous, so never shared between two calls). */
   private readonly oks: boolean[] = []
-  private readonly found: (Bucket | Holder | Sum | undefined)[] = []
+  private readonly found: (Bucket | Holder | undefined)[] = []
   /** Lease sequence, 1 … SEQ_SPACE - 1 (0 never: a handle of 0 would read as a free slot). */
   private leaseSeq = 0
   private readonly sweeper: NodeJS.Timeout | undefined
@@ -160,7 +119,7 @@ export class MemoryStore implements RateLimitStore {
       let ok: boolean
       switch (c.kind) {
         case 'rate': {
-          const bucket = this.admitTats.get(i, c.id)
+          const bucket = this.tats.get(c.id)
           found[i] = bucket
           const tat = bucket === undefined || bucket.tat < now ? now : bucket.tat
           const next = tat + c.cost * (c.periodMs / c.limit)
@@ -169,7 +128,7 @@ export class MemoryStore implements RateLimitStore {
           break
         }
         case 'concurrency': {
-          const holder = this.admitLeases.get(i, c.id)
+          const holder = this.leases.get(c.id)
           found[i] = holder
           if (holder !== undefined && holder.size >= c.limit) holder.dropExpired(now)
           ok = (holder?.size ?? 0) < c.limit
@@ -177,9 +136,8 @@ export class MemoryStore implements RateLimitStore {
           break
         }
         case 'quota':
-          const sum = this.admitSums.get(i, c.id)
-          found[i] = sum
-          ok = Math.max(sum?.sum ?? 0, c.floor) < c.limit
+          found[i] = undefined
+          ok = Math.max(this.sums.get(c.id) ?? 0, c.floor) < c.limit
           break
       }
       if (!ok) allowed = false
@@ -193,11 +151,10 @@ export class MemoryStore implements RateLimitStore {
 
   settle(ops: readonly SettleOp[]): void {
     const now = this.now()
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!
+    for (const op of ops) {
       switch (op.kind) {
         case 'refund': {
-          const bucket = this.settleTats.get(i, op.id)
+          const bucket = this.tats.get(op.id)
           const tat = (bucket === undefined || bucket.tat < now ? now : bucket.tat) - op.amount * (op.periodMs / op.limit)
           // A bucket refunded back to full stays (tat ≤ now reads as full) until the sweep:
           // with a roomy limit that is every request, and deleting and re-making it cost more.
@@ -206,14 +163,11 @@ export class MemoryStore implements RateLimitStore {
           break
         }
         case 'release':
-          this.settleLeases.get(i, op.id)?.release(op.lease as number)
+          this.leases.get(op.id)?.release(op.lease as number)
           break
-        case 'add': {
-          const sum = this.settleSums.get(i, op.id)
-          if (sum === undefined) this.sums.set(op.id, { sum: Math.max(0, op.floor) + op.amount })
-          else sum.sum = Math.max(sum.sum, op.floor) + op.amount
+        case 'add':
+          this.sums.set(op.id, Math.max(this.sums.get(op.id) ?? 0, op.floor) + op.amount)
           break
-        }
       }
     }
   }
@@ -221,7 +175,6 @@ export class MemoryStore implements RateLimitStore {
   /** Drops counters that are back to their initial state and leases past their TTL. */
   sweep(): void {
     const now = this.now()
-    for (const cache of [this.admitTats, this.admitLeases, this.admitSums, this.settleTats, this.settleLeases, this.settleSums]) cache.forget()
     for (const [id, bucket] of this.tats) if (bucket.tat <= now) this.tats.delete(id)
     for (const [id, holder] of this.leases) {
       holder.dropExpired(now)
@@ -234,7 +187,7 @@ export class MemoryStore implements RateLimitStore {
   }
 
   /** Takes one check (when the request is allowed) and reports its state; `found` is its counter, if any. */
-  private apply(c: Check, found: Bucket | Holder | Sum | undefined, ok: boolean, allowed: boolean, now: number): CheckResult {
+  private apply(c: Check, found: Bucket | Holder | undefined, ok: boolean, allowed: boolean, now: number): CheckResult {
     switch (c.kind) {
       case 'rate': {
         // A counter new in this call is looked up again: two checks could name it.
@@ -259,8 +212,7 @@ export class MemoryStore implements RateLimitStore {
         return { ok, remaining: Math.max(0, c.limit - held), resetMs: 0 }
       }
       case 'quota':
-        // Sums only change in settle(): what the check pass found is current.
-        return { ok, remaining: c.limit - Math.max((found as Sum | undefined)?.sum ?? 0, c.floor), resetMs: 0 }
+        return { ok, remaining: c.limit - Math.max(this.sums.get(c.id) ?? 0, c.floor), resetMs: 0 }
     }
   }
 }

@@ -13,8 +13,8 @@ const SEQ_SPACE = 2 ** 31
 
 /**
  * The leases held on one concurrency counter, in slots of typed arrays: taking and releasing
- * a lease allocates nothing and touches only this holder (a linked list of lease objects
- * touched its neighbours, other requests' objects, long out of the CPU's caches).
+ * a lease allocates nothing and touches only this holder (a linked list made an object per
+ * lease, and unlinking one wrote to other requests' nodes).
  */
 class Holder {
   size = 0
@@ -157,7 +157,7 @@ export class MemoryStore implements RateLimitStore {
           const bucket = this.tats.get(op.id)
           const tat = (bucket === undefined || bucket.tat < now ? now : bucket.tat) - op.amount * (op.periodMs / op.limit)
           // A bucket refunded back to full stays (tat ≤ now reads as full) until the sweep:
-          // with a roomy limit that is every request, and deleting and re-making it cost more.
+          // with a roomy limit that is every request, and the next one would make it again.
           if (bucket !== undefined) bucket.tat = tat
           else if (tat > now) this.tats.set(op.id, { tat })
           break

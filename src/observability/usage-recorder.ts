@@ -1,8 +1,9 @@
 // Records every model request in the usage store, off the request path: the onResponse
 // hook only appends a row to a bounded in-memory buffer (column-wise, usage-batch.ts); a
-// timer (or a full batch) writes batches. A store that fails or is down keeps its rows buffered and is retried with
-// backoff, so an outage loses nothing that fits the buffer; past it, new rows are dropped
-// and counted (metric + a rate-limited warning). No request ever waits on the store.
+// full batch is written at once, a partial one by the timer. A store that fails or is down
+// keeps its rows buffered and is retried with backoff, so an outage loses nothing that fits
+// the buffer; past it, new rows are dropped and counted (metric + a rate-limited warning).
+// No request ever waits on the store.
 import type { UsageConfig } from '../config/observability.js'
 import type { RequestContext } from '../server/context.js'
 import type { Logger } from './logger.js'

@@ -38,7 +38,7 @@ function putIsoTime(buf: Buffer, p: number, ms: number): number {
  * When the request ended (the line's `time`, as nginx logs the end): its start on the wall
  * clock plus its monotonic duration, with no clock read per line.
  */
-export function endTimeMs(ctx: RequestContext): number {
+function endTimeMs(ctx: RequestContext): number {
   return Math.floor(ctx.startTime + Math.max(0, ctx.durationMs))
 }
 

@@ -1,6 +1,6 @@
 // The SQL both usage stores speak: one schema, one insert, one report; the two dialects
 // differ only in the day expression, placeholders and how percentiles are computed.
-import type { GroupBy, ReportRow, UsageRecord } from './usage-store.js'
+import type { GroupBy, ReportRow } from './usage-store.js'
 
 export const USAGE_COLUMNS = [
   'time',
@@ -45,29 +45,6 @@ export const CREATE_USAGE = [
   )`,
   'CREATE INDEX IF NOT EXISTS usage_time ON usage (time)',
 ]
-
-/** A record as the values of USAGE_COLUMNS, in order (booleans as 0/1). */
-export function rowValues(r: UsageRecord): (string | number | null)[] {
-  return [
-    r.time,
-    r.request_id,
-    r.key_name,
-    r.endpoint,
-    r.model,
-    r.served_model,
-    r.upstream,
-    r.stream ? 1 : 0,
-    r.status,
-    r.error,
-    r.prompt_tokens,
-    r.completion_tokens,
-    r.usage_estimated ? 1 : 0,
-    r.cost_usd,
-    r.ttft_ms,
-    r.duration_ms,
-    r.retries,
-  ]
-}
 
 export type Dialect = 'sqlite' | 'postgres'
 

@@ -3,7 +3,6 @@
 // straight from a request's context.
 import { describe, expect, it } from 'vitest'
 import { forEachRow, recordsOf, rowValueArrays, UsageBatch, usageRows } from '../../src/observability/usage-batch.js'
-import { rowValues } from '../../src/observability/usage-sql.js'
 import type { UsageRecord } from '../../src/observability/usage-store.js'
 import type { RequestContext } from '../../src/server/context.js'
 
@@ -25,6 +24,29 @@ const base: UsageRecord = {
   ttft_ms: 12.5,
   duration_ms: 250.25,
   retries: 1,
+}
+
+/** The reference: a record as the values of USAGE_COLUMNS, in order (booleans as 0/1). */
+function rowValues(r: UsageRecord): (string | number | null)[] {
+  return [
+    r.time,
+    r.request_id,
+    r.key_name,
+    r.endpoint,
+    r.model,
+    r.served_model,
+    r.upstream,
+    r.stream ? 1 : 0,
+    r.status,
+    r.error,
+    r.prompt_tokens,
+    r.completion_tokens,
+    r.usage_estimated ? 1 : 0,
+    r.cost_usd,
+    r.ttft_ms,
+    r.duration_ms,
+    r.retries,
+  ]
 }
 
 const awkward: UsageRecord[] = [

@@ -75,7 +75,7 @@ class Holder {
 }
 
 export interface MemoryStoreOptions {
-  /** Monotonic ms clock. Defaults to performance.now(); tests pass their own. */
+  /** Monotonic ms clock. Defaults to performance.now() (then callers' `at` readings are used); tests pass their own. */
   readonly now?: () => number
   /** How often idle counters are dropped. Defaults to 60 s; 0 = never (tests call sweep()). */
   readonly sweepMs?: number
@@ -91,6 +91,8 @@ export class MemoryStore implements RateLimitStore {
   /** Quota id → sum. */
   private readonly sums = new Map<string, number>()
   private readonly now: () => number
+  /** The clock is performance.now(): a caller's `at` is a reading of it. */
+  private readonly callerClock: boolean
   /** Scratch for admit() (synchronous, so never shared between two calls). */
   private readonly oks: boolean[] = []
   private readonly found: (Bucket | Holder | undefined)[] = []
@@ -100,12 +102,13 @@ export class MemoryStore implements RateLimitStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     this.now = options.now ?? (() => performance.now())
+    this.callerClock = options.now === undefined
     const every = options.sweepMs ?? 60_000
     this.sweeper = every > 0 ? setInterval(() => this.sweep(), every).unref() : undefined
   }
 
-  admit(checks: readonly Check[]): AdmitResult {
-    const now = this.now()
+  admit(checks: readonly Check[], at?: number): AdmitResult {
+    const now = at !== undefined && this.callerClock ? at : this.now()
     // Check everything first; take only if everything passes. Each counter is looked up
     // once: the check pass keeps what it found for the take pass.
     // Scratch arrays written by index (resetting their length is a runtime call each time);
@@ -149,8 +152,8 @@ export class MemoryStore implements RateLimitStore {
     return { allowed, retryAfterMs: allowed ? 0 : retryAfterMs, results }
   }
 
-  settle(ops: readonly SettleOp[]): void {
-    const now = this.now()
+  settle(ops: readonly SettleOp[], at?: number): void {
+    const now = at !== undefined && this.callerClock ? at : this.now()
     for (const op of ops) {
       switch (op.kind) {
         case 'refund': {

@@ -29,14 +29,13 @@ export function pushRateLimitHeaders(out: string[], checks: readonly Check[], re
       tok = i
     }
   }
-  if (req >= 0) push(out, 'requests', checks[req] as Check & { limit: number }, results[req]!)
-  if (tok >= 0) push(out, 'tokens', checks[tok] as Check & { limit: number }, results[tok]!)
+  if (req >= 0) push(out, REQUESTS, checks[req] as Check & { limit: number }, results[req]!)
+  if (tok >= 0) push(out, TOKENS, checks[tok] as Check & { limit: number }, results[tok]!)
 }
 
-const NAMES = {
-  requests: ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests'],
-  tokens: ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens'],
-} as const
+type Names = readonly [limit: string, remaining: string, reset: string]
+const REQUESTS: Names = ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests']
+const TOKENS: Names = ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens']
 
 /** Limits as text: a handful of configured numbers, each converted once. */
 const LIMIT_TEXT = new Map<number, string>()
@@ -51,7 +50,6 @@ function limitText(n: number): string {
   return text
 }
 
-function push(out: string[], what: 'requests' | 'tokens', c: { limit: number }, r: CheckResult): void {
-  const [limit, remaining, reset] = NAMES[what]
-  out.push(limit, limitText(c.limit), remaining, String(r.remaining), reset, formatReset(r.resetMs))
+function push(out: string[], names: Names, c: { limit: number }, r: CheckResult): void {
+  out.push(names[0], limitText(c.limit), names[1], String(r.remaining), names[2], formatReset(r.resetMs))
 }

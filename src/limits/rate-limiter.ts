@@ -98,7 +98,8 @@ export class RateLimiter {
         ops.push({ kind: 'add', id: c.id, amount: usd, floor })
       }
     }
-    if (ops.length > 0) this.options.store.settle(ops)
+    // The response's end, as the handler measured it: no second clock read.
+    if (ops.length > 0) this.options.store.settle(ops, ctx.startedAt + ctx.durationMs)
   }
 
   /** The checks for this request, or undefined when no limit applies. */

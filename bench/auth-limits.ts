@@ -116,12 +116,14 @@ export async function benchAuthLimits(sim: Proc, seconds: number): Promise<void>
   const redis = await startRedis()
   const configs: [string, Record<string, unknown>][] = [
     ['off (no auth, no limits)', baseConfig(sim)],
+    // Keys alone, so the table splits the cost between authentication and the limits.
+    ['keys, no limits', { ...baseConfig(sim), auth: { keys: [{ name: 'bench', hash }] } }],
     ['keys + 7 limits, memory store', limitedConfig(sim, hash)],
   ]
   if (redis !== undefined) configs.push(['keys + 7 limits, Redis store', limitedConfig(sim, hash, redis.url)])
   const gateways: Proc[] = []
   try {
-    // All three run side by side (idle ones cost nothing), pinned to the gateway's core.
+    // All run side by side (idle ones cost nothing), pinned to the gateway's core.
     for (const [, config] of configs) gateways.push(await startGatewayProc(config, 0))
     for (const gw of gateways) await load(`${gw.url}/v1/chat/completions`, CHAT, 16, 2, Number.POSITIVE_INFINITY, { authorization: `Bearer ${key}` })
 
@@ -163,7 +165,7 @@ export async function benchAuthLimits(sim: Proc, seconds: number): Promise<void>
         `${fmt(offCpu64, 0)} µs of CPU the gateway spends per request with them off. The whole-process figures above ` +
         `swing by more than that between runs on a shared machine.`
     )
-    if (redis !== undefined) await roundTrips(gateways[2]!, key, redis.url, seconds)
+    if (redis !== undefined) await roundTrips(gateways[3]!, key, redis.url, seconds)
   } finally {
     await Promise.all(gateways.map((g) => g.stop()))
     redis?.stop()

@@ -27,7 +27,7 @@ interface Run {
 }
 
 /** Rounds per configuration; they alternate, and the median is reported (noisy machines). */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9)
 
 /** Every limit kind at once (none of them binding): 7 checks per request. */
 function limitedConfig(sim: Proc, hash: string, redisUrl?: string): Record<string, unknown> {

@@ -75,7 +75,7 @@ class Holder {
 }
 
 export interface MemoryStoreOptions {
-  /** Monotonic ms clock. Defaults to performance.now() (then callers' `at` readings are used); tests pass their own. */
+  /** Monotonic ms clock. Defaults to performance.now() (then a caller's `at` reading is used); tests pass their own. */
   readonly now?: () => number
   /** How often idle counters are dropped. Defaults to 60 s; 0 = never (tests call sweep()). */
   readonly sweepMs?: number
@@ -107,8 +107,8 @@ export class MemoryStore implements RateLimitStore {
     this.sweeper = every > 0 ? setInterval(() => this.sweep(), every).unref() : undefined
   }
 
-  admit(checks: readonly Check[], at?: number): AdmitResult {
-    const now = at !== undefined && this.callerClock ? at : this.now()
+  admit(checks: readonly Check[]): AdmitResult {
+    const now = this.now()
     // Check everything first; take only if everything passes. Each counter is looked up
     // once: the check pass keeps what it found for the take pass.
     // Scratch arrays written by index (resetting their length is a runtime call each time);

@@ -70,21 +70,18 @@ export type SettleOp =
   | { readonly kind: 'release'; readonly id: string; readonly lease: Lease }
   | { readonly kind: 'add'; readonly id: string; readonly amount: number; readonly floor: number }
 
-/**
- * `at` (admit, settle): the caller's `performance.now()` for the call when it has one at hand
- * (a request's arrival, its end), which saves a clock read per call on the hot path. A store
- * on another clock (Redis' TIME, a test's clock) ignores it.
- */
 export interface RateLimitStore {
   /**
    * Checks every limit of a request and takes them all, or none. Rejects only when the
    * store is unreachable.
    */
-  admit(checks: readonly Check[], at?: number): AdmitResult | Promise<AdmitResult>
+  admit(checks: readonly Check[]): AdmitResult | Promise<AdmitResult>
   /**
    * Applies a finished request's settlements. Never throws; their effect is visible to every
    * admit() called after it returns (a store may batch them, but never reorders them).
-   * A store is only ever handed back leases it issued.
+   * A store is only ever handed back leases it issued. `at`: the caller's `performance.now()`
+   * reading of the request's end, when it has one (a clock read saved per request); a store
+   * on another clock (Redis' TIME, a test's clock) ignores it.
    */
   settle(ops: readonly SettleOp[], at?: number): void
   /** Applies anything batched and releases connections and timers. */

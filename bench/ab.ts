@@ -10,8 +10,9 @@
 //   AB_A='{"cli":"/tmp/old/dist/src/cli/index.js"}' AB_B='{}' AB_KEYS=1 npm run bench:ab
 //
 // A spec: `config` (merged over a one-model config against the simulator; "$KEY_HASH" in it
-// is the hash of the key the clients send), `cli` (another build's dist/src/cli/index.js), `env`. Compare builds that sit alike: two git worktrees,
-// each built, with node_modules linked in. A copied dist/ without its package.json ran ~2%
+// is the hash of the key the clients send), `cli` (another build's dist/src/cli/index.js),
+// `env`. Compare builds that sit alike: two git worktrees, each built, with node_modules
+// linked in. A copied dist/ without its package.json ran ~2%
 // slower than the same build in place, which reads as a difference that is not there; an
 // A/A run (the same build twice) shows what noise and bias are left. AB_KEYS=1 adds a key with 7 limits and a budget to
 // both (the auth bench's). AB_ROUNDS (8), AB_SECONDS (3), AB_CONCURRENCY (32 per gateway).
@@ -28,7 +29,6 @@ const BIG = 1_000_000_000
 function spec(name: string): Spec {
   const text = process.env[name] ?? '{}'
   try {
-    // "$KEY_HASH" in a spec stands for the hash of the key the clients send.
     return JSON.parse(text.replaceAll('$KEY_HASH', formatKeyHash(key))) as Spec
   } catch {
     throw new Error(`${name} is not JSON: ${text}`)

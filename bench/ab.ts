@@ -12,9 +12,9 @@
 // A spec: `config` (merged over a one-model config against the simulator; "$KEY_HASH" in it
 // is the hash of the key the clients send), `cli` (another build's dist/src/cli/index.js),
 // `env`. Compare builds that sit alike: two git worktrees, each built, with node_modules
-// linked in. A copied dist/ without its package.json ran ~2%
-// slower than the same build in place, which reads as a difference that is not there; an
-// A/A run (the same build twice) shows what noise and bias are left. AB_KEYS=1 adds a key with 7 limits and a budget to
+// linked in. A copied dist/ without its package.json ran ~2% slower than the same build in
+// place, which reads as a difference that is not there; an A/A run (the same build twice)
+// shows what noise and bias are left. AB_KEYS=1 adds a key with 7 limits and a budget to
 // both (the auth bench's). AB_ROUNDS (8), AB_SECONDS (3), AB_CONCURRENCY (32 per gateway).
 import { formatKeyHash, generateKey } from '../src/auth/keys.js'
 import { cpuMs, fmt, load, pinSelf, startGatewayProc, startSimProc, type CliOptions, type Proc } from './lib.js'

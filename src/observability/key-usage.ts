@@ -34,6 +34,8 @@ export interface KeyUsageOptions {
 
 export class KeyUsage {
   private readonly keys = new Map<string | null, KeyEntry>()
+  /** The key added last: already at the end of `keys`, so the next add of it need not move it. */
+  private newest: string | null | undefined = undefined
   private readonly slots: number
   private readonly slotSeconds: number
   private readonly maxKeys: number
@@ -50,16 +52,16 @@ export class KeyUsage {
 
   add(key: string | null, sec: number, tokens: number, error: boolean): void {
     let e = this.keys.get(key)
+    // Maps iterate in insertion order, and every add re-inserts (unless the key is already
+    // the last one): the first is the idlest.
     if (e === undefined) {
-      if (this.keys.size >= this.maxKeys) {
-        // Maps iterate in insertion order, and every add re-inserts: the first is the idlest.
-        this.keys.delete(this.keys.keys().next().value as string | null)
-      }
-      e = new KeyEntry(this.slots)
-    } else {
+      if (this.keys.size >= this.maxKeys) this.keys.delete(this.keys.keys().next().value as string | null)
+      this.keys.set(key, (e = new KeyEntry(this.slots)))
+    } else if (key !== this.newest) {
       this.keys.delete(key)
+      this.keys.set(key, e)
     }
-    this.keys.set(key, e)
+    this.newest = key
     const idx = Math.floor(sec / this.slotSeconds)
     const i = idx % this.slots
     if (e.stamp[i] !== idx) {

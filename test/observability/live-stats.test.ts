@@ -178,6 +178,20 @@ describe('LiveStats top keys', () => {
     expect(top.map((r) => r.key)).toContain('k9999')
     expect(top.map((r) => r.key)).not.toContain('k0')
   })
+
+  it('forgets the key idle longest, however often the others repeat', () => {
+    const c = clock()
+    const keysAfter = (order: string[]): (string | null)[] => {
+      const s = new LiveStats({ now: c.now, maxKeys: 3 })
+      for (const key of order) s.record(req({ key }))
+      return s.topKeys(10).map((r) => r.key).sort()
+    }
+    // a repeats while it is the newest, then c and d arrive: b is the idlest.
+    expect(keysAfter(['a', 'b', 'a', 'a', 'c', 'd'])).toEqual(['a', 'c', 'd'])
+    // b used again after a: a is the idlest.
+    expect(keysAfter(['a', 'b', 'a', 'b', 'c', 'd'])).toEqual(['b', 'c', 'd'])
+    expect(keysAfter(['a', 'a', 'b', 'b', 'a', 'c', 'd'])).toEqual(['a', 'c', 'd'])
+  })
 })
 
 describe('LiveStats per-upstream rates', () => {

@@ -1,6 +1,6 @@
 // OpenAI's rate-limit response headers, from the tightest request and token limits that
 // applied: x-ratelimit-{limit,remaining,reset}-{requests,tokens}.
-import type { CheckResult, Check } from './store.js'
+import type { CheckResult, Check, RateCheck } from './store.js'
 
 /** "0ms" … "999ms", made once: most resets of a roomy bucket are under a second. */
 const MS_TEXT = Array.from({ length: 1000 }, (_, i) => `${i}ms`)
@@ -17,20 +17,58 @@ export function formatReset(ms: number): string {
 
 /** Pushes the headers onto `out` (a flat name/value list, as ctx.responseHeaders). */
 export function pushRateLimitHeaders(out: string[], checks: readonly Check[], results: readonly CheckResult[]): void {
-  let req = -1
-  let tok = -1
-  for (let i = 0; i < checks.length; i++) {
-    const c = checks[i]!
-    if (c.kind !== 'rate') continue
-    const r = results[i]!
-    if (c.dim === 'requests') {
-      if (req < 0 || r.remaining < results[req]!.remaining) req = i
-    } else if (tok < 0 || r.remaining < results[tok]!.remaining) {
-      tok = i
+  const f = new RateLimitFigures()
+  f.take(checks, results)
+  f.pushHeaders(out)
+}
+
+/**
+ * The figures the headers report, held as numbers until the response head is written: text
+ * made then is still in the CPU's caches when Node copies it into the head (text made at
+ * admission was not, a millisecond and many requests later).
+ */
+export class RateLimitFigures {
+  /** The tightest requests limit (-1: none), what is left of it and when it is full again. */
+  requestsLimit = -1
+  requestsRemaining = 0
+  requestsResetMs = 0
+  /** The same for tokens. */
+  tokensLimit = -1
+  tokensRemaining = 0
+  tokensResetMs = 0
+
+  /** Takes the tightest request and token limits of an admission. */
+  take(checks: readonly Check[], results: readonly CheckResult[]): void {
+    let req = -1
+    let tok = -1
+    for (let i = 0; i < checks.length; i++) {
+      const c = checks[i]!
+      if (c.kind !== 'rate') continue
+      const r = results[i]!
+      if (c.dim === 'requests') {
+        if (req < 0 || r.remaining < results[req]!.remaining) req = i
+      } else if (tok < 0 || r.remaining < results[tok]!.remaining) {
+        tok = i
+      }
+    }
+    if (req >= 0) {
+      const r = results[req]!
+      this.requestsLimit = (checks[req] as RateCheck).limit
+      this.requestsRemaining = r.remaining
+      this.requestsResetMs = r.resetMs
+    }
+    if (tok >= 0) {
+      const r = results[tok]!
+      this.tokensLimit = (checks[tok] as RateCheck).limit
+      this.tokensRemaining = r.remaining
+      this.tokensResetMs = r.resetMs
     }
   }
-  if (req >= 0) push(out, REQUESTS, checks[req] as Check & { limit: number }, results[req]!)
-  if (tok >= 0) push(out, TOKENS, checks[tok] as Check & { limit: number }, results[tok]!)
+
+  pushHeaders(out: string[]): void {
+    if (this.requestsLimit >= 0) push(out, REQUESTS, this.requestsLimit, this.requestsRemaining, this.requestsResetMs)
+    if (this.tokensLimit >= 0) push(out, TOKENS, this.tokensLimit, this.tokensRemaining, this.tokensResetMs)
+  }
 }
 
 type Names = readonly [limit: string, remaining: string, reset: string]
@@ -50,6 +88,6 @@ function limitText(n: number): string {
   return text
 }
 
-function push(out: string[], names: Names, c: { limit: number }, r: CheckResult): void {
-  out.push(names[0], limitText(c.limit), names[1], String(r.remaining), names[2], formatReset(r.resetMs))
+function push(out: string[], names: Names, limit: number, remaining: number, resetMs: number): void {
+  out.push(names[0], limitText(limit), names[1], String(remaining), names[2], formatReset(resetMs))
 }

@@ -116,8 +116,7 @@ export function clientResponseHeaders(
   if (ctx.servedModel !== undefined) out.push('x-switchyard-model', ctx.servedModel)
   // A buffering ingress in front would hold tokens back; both headers tell it not to.
   if (eventStream) out.push('cache-control', 'no-cache', 'x-accel-buffering', 'no')
-  const extra = ctx.responseHeaders
-  for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
+  ctx.pushResponseHeaders(out)
   return out
 }
 
@@ -139,7 +138,6 @@ export function keepaliveHeaders(ctx: RequestContext, upstream: Upstream): strin
     upstream.id,
   ]
   if (ctx.servedModel !== undefined) out.push('x-switchyard-model', ctx.servedModel)
-  const extra = ctx.responseHeaders
-  for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
+  ctx.pushResponseHeaders(out)
   return out
 }

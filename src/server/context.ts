@@ -11,6 +11,15 @@ import type { RequestTrace } from '../observability/tracing.js'
 import type { Endpoint, Outcome, Usage } from '../types.js'
 import type { VirtualKey } from '../auth/keys.js'
 
+/**
+ * Response headers a hook makes when the response head is written rather than when the hook
+ * runs: figures kept as numbers until then (the rate limits'), so their text is made while
+ * the head is being assembled.
+ */
+export interface LateHeaders {
+  pushHeaders(out: string[]): void
+}
+
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
 
 export class RequestContext {
@@ -62,8 +71,16 @@ export class RequestContext {
   countedTokens = 0
   /** The virtual key that authenticated the request: its name and grants, never the key itself. */
   key: VirtualKey | undefined = undefined
-  /** Extra response headers (flat name/value list) that hooks add, e.g. rate-limit headers. */
+  /** Extra response headers (flat name/value list) that hooks add, e.g. CORS headers. */
   readonly responseHeaders: string[] = []
+  /** Headers made as the head is written (after responseHeaders), e.g. the rate-limit figures. */
+  lateHeaders: LateHeaders | undefined = undefined
+  /**
+   * The rate limiter's record of what this request took (limits/rate-limiter.ts), for its
+   * settlement. A field of its own rather than a `locals` entry: one object fewer to reach
+   * when the request ends, long after admission.
+   */
+  admission: object | undefined = undefined
   /** This request's trace, when tracing is on: attempts open child spans on it. */
   trace: RequestTrace | undefined = undefined
   /** Per-request state owned by hooks (limits' admission, tracing span…). */
@@ -84,12 +101,12 @@ export class RequestContext {
     this.forwardedProto = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'
   }
 
-  /** Aborted when the client goes away; for waits that must end with the request. */
   /** Name of the virtual key that authenticated the request, if any (the access log's `key`). */
   get keyName(): string | undefined {
     return this.key?.name
   }
 
+  /** Aborted when the client goes away; for waits that must end with the request. */
   get signal(): AbortSignal {
     this.controller ??= new AbortController()
     if (this._cancelled && !this.controller.signal.aborted) this.controller.abort()
@@ -107,6 +124,13 @@ export class RequestContext {
     this.outcome = 'cancelled'
     this.controller?.abort()
     this.exchange?.cancel()
+  }
+
+  /** The hooks' headers for the response head: responseHeaders, then the late ones. */
+  pushResponseHeaders(out: string[]): void {
+    const extra = this.responseHeaders
+    for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
+    this.lateHeaders?.pushHeaders(out)
   }
 
   elapsedMs(): number {

@@ -9,7 +9,8 @@ function head(ctx: RequestContext, status: number): ServerResponse {
   const res = ctx.res
   ctx.status = status
   res.statusCode = status
-  const extra = ctx.responseHeaders
+  const extra: string[] = []
+  ctx.pushResponseHeaders(extra)
   for (let i = 0; i < extra.length; i += 2) res.setHeader(extra[i]!, extra[i + 1]!)
   res.setHeader('x-request-id', ctx.id)
   return res

@@ -1,0 +1,83 @@
+// The limiter's own bookkeeping, scope by scope: what admit takes is what settle gives back
+// (a lease freed, tokens corrected from usage), for the key's, the client IP's and the
+// model's limits alike. The stores' semantics have their own suite; this is the wiring.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import pino from 'pino'
+import { describe, expect, it } from 'vitest'
+import { parseConfig } from '../../src/config/load.js'
+import { buildSnapshot } from '../../src/config/snapshot.js'
+import { RateLimitedError } from '../../src/errors.js'
+import { MemoryStore } from '../../src/limits/memory-store.js'
+import { RateLimiter } from '../../src/limits/rate-limiter.js'
+import { SpendLedger } from '../../src/limits/spend-ledger.js'
+import type { Upstream } from '../../src/routing/upstream.js'
+import { RequestContext } from '../../src/server/context.js'
+import { TokenEstimator } from '../../src/tokens/token-estimate.js'
+import type { VirtualKey } from '../../src/auth/keys.js'
+
+const log = pino({ level: 'silent' })
+const LIMITS = { tokens_per_minute: 1000, concurrency: 1 }
+const scopes = ['key', 'client IP', 'model'] as const
+
+function setup(scope: (typeof scopes)[number]) {
+  const config = parseConfig({
+    server: { port: 0 },
+    models: [{ name: 'm', upstreams: [{ url: 'http://127.0.0.1:9/v1' }] }],
+    ...(scope === 'client IP' && { limits: { per_ip: LIMITS } }),
+    ...(scope === 'model' && { limits: { per_model: { m: LIMITS } } }),
+  })
+  const snapshot = buildSnapshot(config).snapshot
+  const route = snapshot.routes.resolve('m')!
+  // A frozen clock: no refill between steps, so every token is accounted for.
+  const store = new MemoryStore({ now: () => 1_000_000, sweepMs: 0 })
+  const limiter = new RateLimiter({ store, ledger: new SpendLedger(undefined, log), estimator: new TokenEstimator(log), log })
+  const key: VirtualKey | undefined =
+    scope === 'key'
+      ? { name: 'team', hash: 'x', models: undefined, limits: LIMITS, budgetUsd: undefined, expiresAt: undefined, revokedAt: undefined, source: 'config' }
+      : undefined
+  const req = { headers: {}, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage
+  /** A request for `maxTokens` output tokens, through admit. */
+  const admit = (maxTokens: number): RequestContext => {
+    const ctx = new RequestContext(req, {} as ServerResponse, snapshot, '/v1/chat/completions', '')
+    ctx.endpoint = 'chat'
+    ctx.body = { model: 'm', max_tokens: maxTokens, messages: [{ role: 'user', content: 'Hello there' }] }
+    ctx.model = 'm'
+    ctx.route = route
+    ctx.key = key
+    void limiter.admit(ctx)
+    return ctx
+  }
+  const header = (ctx: RequestContext, name: string): string | undefined => {
+    const h: string[] = []
+    ctx.pushResponseHeaders(h)
+    for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1]
+    return undefined
+  }
+  /** The request ends: served, with the upstream's usage. */
+  const finish = (ctx: RequestContext, totalTokens: number): void => {
+    ctx.attempts = 1
+    ctx.upstream = {} as Upstream
+    ctx.status = 200
+    ctx.usage = { prompt_tokens: totalTokens - 1, completion_tokens: 1, total_tokens: totalTokens }
+    ctx.durationMs = 1
+    limiter.settle(ctx)
+  }
+  return { admit, finish, header }
+}
+
+describe('RateLimiter settlement', () => {
+  for (const scope of scopes) {
+    it(`frees the ${scope}'s concurrency lease and corrects its tokens from usage`, () => {
+      const { admit, finish, header } = setup(scope)
+      const first = admit(500)
+      const reserved = 1000 - Number(header(first, 'x-ratelimit-remaining-tokens'))
+      expect(reserved).toBeGreaterThan(500)
+      // One slot: a second request waits for the first to end.
+      expect(() => admit(10)).toThrow(RateLimitedError)
+      finish(first, 20)
+      // The slot is free, and only the 20 tokens used stay taken (the rest came back).
+      const next = admit(500)
+      expect(1000 - 20 - Number(header(next, 'x-ratelimit-remaining-tokens'))).toBe(reserved)
+    })
+  }
+})

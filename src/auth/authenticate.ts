@@ -3,21 +3,29 @@
 import { AuthenticationError, PermissionDeniedError } from '../errors.js'
 import type { RequestContext } from '../server/context.js'
 import type { KeyRing } from './key-ring.js'
-import { presentedKey } from './keys.js'
+import { apiKey, bearerKey } from './keys.js'
 
 /** onRequest: with `auth.mode: keys`, a known, live key or 401. Sets ctx.key. */
 export const authenticate = (ring: KeyRing) =>
   function authenticate(ctx: RequestContext): void {
     const config = ctx.snapshot.config
     if (config.auth === undefined || config.auth.mode === 'none') return
-    const presented = presentedKey(ctx.req.headers)
-    if (presented === undefined) {
-      throw new AuthenticationError(
-        'You did not provide an API key. Send it as Authorization: Bearer <key> (or an api-key or x-api-key header).',
-        'missing_api_key'
-      )
+    const headers = ctx.req.headers
+    const auth = headers.authorization
+    const socket = ctx.req.socket
+    let key = auth === undefined ? undefined : ring.remembered(config, auth, socket)
+    if (key === undefined) {
+      // Authorization: Bearer wins over api-key and x-api-key (presentedKey's order).
+      const bearer = bearerKey(auth)
+      const presented = bearer ?? apiKey(headers)
+      if (presented === undefined) {
+        throw new AuthenticationError(
+          'You did not provide an API key. Send it as Authorization: Bearer <key> (or an api-key or x-api-key header).',
+          'missing_api_key'
+        )
+      }
+      key = ring.lookup(config, presented, socket, bearer === undefined ? undefined : auth)
     }
-    const key = ring.lookup(config, presented, ctx.req.socket)
     // Never echo the key, not even a part of it.
     if (key === undefined) throw new AuthenticationError('Incorrect API key provided.')
     if (key.revokedAt !== undefined) throw new AuthenticationError('This API key has been revoked.')

@@ -13,6 +13,8 @@ const kLastKey = Symbol('switchyard.lastKey')
 /** The last key found on a connection, and the index that found it. */
 interface LastKey {
   readonly presented: string
+  /** The Authorization header the key came in, whole; undefined when it came in another header. */
+  readonly authorization: string | undefined
   readonly key: VirtualKey
   readonly index: ReadonlyMap<string, VirtualKey>
 }
@@ -34,9 +36,10 @@ export class KeyRing {
    * The key a client presented, if it is known (revoked and expired ones included).
    * `connection` (the socket) remembers the last key found on it: a keep-alive client that
    * sends the same key again is not hashed again. The memo holds the index it came from, so
-   * a reload or a revocation (a new index) is never missed.
+   * a reload or a revocation (a new index) is never missed. `authorization`: the header the
+   * key came in, when it came in `Authorization` (for remembered()).
    */
-  lookup(config: Config, presented: string, connection?: object): VirtualKey | undefined {
+  lookup(config: Config, presented: string, connection?: object, authorization?: string): VirtualKey | undefined {
     if (config !== this.builtFor) this.rebuild(config)
     const memo = connection as MemoHolder | undefined
     const last = memo?.[kLastKey]
@@ -47,8 +50,20 @@ export class KeyRing {
     const key = this.byHash.get(hex)
     // The map found a candidate by hash; the constant-time compare confirms it.
     if (key === undefined || !sameText(key.hash, hex)) return undefined
-    if (memo !== undefined) memo[kLastKey] = { presented, key, index: this.byHash }
+    if (memo !== undefined) memo[kLastKey] = { presented, authorization, key, index: this.byHash }
     return key
+  }
+
+  /**
+   * The key this connection presented last, if `authorization` is the very header it came in:
+   * compared whole (in constant time), so the common case makes no substring and reads no
+   * other header. undefined: not remembered (then lookup()).
+   */
+  remembered(config: Config, authorization: string, connection: object): VirtualKey | undefined {
+    if (config !== this.builtFor) this.rebuild(config)
+    const last = (connection as MemoHolder)[kLastKey]
+    if (last === undefined || last.authorization === undefined || last.index !== this.byHash) return undefined
+    return sameText(last.authorization, authorization) ? last.key : undefined
   }
 
   /** Every key of the index, by name (config keys win over store keys of the same name). */

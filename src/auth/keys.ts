@@ -70,11 +70,20 @@ function isBearer(auth: string): boolean {
  * `x-api-key` (Anthropic), in that order. undefined when none is there.
  */
 export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
-  const auth = headers.authorization
+  return bearerKey(headers.authorization) ?? apiKey(headers)
+}
+
+/** The key in an `Authorization: Bearer …` header, if it holds one (then it wins over the others). */
+export function bearerKey(auth: string | undefined): string | undefined {
   if (auth !== undefined && auth.length > 7 && auth.charCodeAt(6) === 0x20 && isBearer(auth)) {
     const key = auth.slice(7).trim()
     if (key !== '') return key
   }
+  return undefined
+}
+
+/** The key in an `api-key` or `x-api-key` header, in that order. */
+export function apiKey(headers: IncomingHttpHeaders): string | undefined {
   const azure = headers['api-key']
   if (typeof azure === 'string' && azure !== '') return azure.trim()
   const anthropic = headers['x-api-key']

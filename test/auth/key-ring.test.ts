@@ -60,6 +60,32 @@ describe('KeyRing', () => {
     store.close()
   })
 
+  it('remembers the Authorization header a key came in, whole, and only that', () => {
+    const a = generateKey()
+    const b = generateKey()
+    const ring = new KeyRing(undefined, silent)
+    const cfg = config([
+      { name: 'a', hash: formatKeyHash(a) },
+      { name: 'b', hash: formatKeyHash(b) },
+    ])
+    const socket = {}
+    expect(ring.remembered(cfg, `Bearer ${a}`, socket)).toBeUndefined()
+    expect(ring.lookup(cfg, a, socket, `Bearer ${a}`)?.name).toBe('a')
+    expect(ring.remembered(cfg, `Bearer ${a}`, socket)?.name).toBe('a')
+    // Any other header text is not this key, however close.
+    expect(ring.remembered(cfg, `Bearer ${b}`, socket)).toBeUndefined()
+    expect(ring.remembered(cfg, `bearer ${a}`, socket)).toBeUndefined()
+    expect(ring.remembered(cfg, `Bearer ${a} `, socket)).toBeUndefined()
+    expect(ring.remembered(cfg, `Bearer ${a}`, {})).toBeUndefined()
+    // A key that came in another header (api-key) is remembered by the key alone.
+    expect(ring.lookup(cfg, b, socket)?.name).toBe('b')
+    expect(ring.remembered(cfg, `Bearer ${b}`, socket)).toBeUndefined()
+    expect(ring.remembered(cfg, `Bearer ${a}`, socket)).toBeUndefined()
+    // A reload: the memo of the old index is not used.
+    expect(ring.lookup(cfg, a, socket, `Bearer ${a}`)?.name).toBe('a')
+    expect(ring.remembered(config([{ name: 'b', hash: formatKeyHash(b) }]), `Bearer ${a}`, socket)).toBeUndefined()
+  })
+
   it('follows a reloaded config', () => {
     const key = generateKey()
     const ring = new KeyRing(undefined, silent)

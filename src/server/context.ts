@@ -83,7 +83,7 @@ export class RequestContext {
   admission: object | undefined = undefined
   /** This request's trace, when tracing is on: attempts open child spans on it. */
   trace: RequestTrace | undefined = undefined
-  /** Per-request state owned by hooks (limits' admission, tracing span…). */
+  /** Per-request state owned by hooks (a provider's serialised body, …). */
   readonly locals: Record<string, unknown> = {}
 
   constructor(

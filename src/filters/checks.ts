@@ -153,7 +153,11 @@ export function optional(obj: Record<string, unknown>, key: string, param: strin
 
 /** Checks each present, non-null top-level field that has a rule; unknown fields pass. */
 export function checkFields(body: Record<string, unknown>, rules: ReadonlyMap<string, FieldCheck>): void {
-  for (const [key, check] of rules) {
+  // The body's few fields, each looked up among the rules: not every rule's name looked up
+  // in the body (dozens of property reads that miss, each a slow generic lookup).
+  for (const key in body) {
+    const check = rules.get(key)
+    if (check === undefined) continue
     const v = body[key]
     if (v !== undefined && v !== null) check(v, key)
   }

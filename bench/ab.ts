@@ -5,6 +5,10 @@
 // Each round gives each gateway's CPU per request and their ratio; the median ratio is
 // reported. The run then starts both again in the other order and measures once more: the
 // order alone biased the ratio by about 1%. The mean of the two medians is the answer.
+// The machine's own speed can change between the two passes (one day: 115 and 190 µs of
+// CPU per request with everything off, an A/A run at 100.5% either way), and a fixed cost
+// is a larger share of the faster pass: when the passes disagree by more than 2 points the
+// run says so, and their mean is only as good as a rerun confirms.
 //
 //   AB_A='{"config":{"logging":{"access_log":"off"}}}' AB_B='{}' npm run bench:ab
 //   AB_A='{"cli":"/tmp/old/dist/src/cli/index.js"}' AB_B='{}' AB_KEYS=1 npm run bench:ab
@@ -114,6 +118,13 @@ async function main(): Promise<void> {
       `A ${fmt(one.cpuA, 1)} / ${fmt(two.cpuA, 1)} µs, B ${fmt(one.cpuB, 1)} / ${fmt(two.cpuB, 1)} µs of CPU per request (each order); ` +
         `B/A ${fmt(100 * one.ratio, 1)}% and ${fmt(100 * two.ratio, 1)}%: mean ${fmt(50 * (one.ratio + two.ratio), 1)}%`
     )
+    if (Math.abs(one.ratio - two.ratio) > 0.02) {
+      console.log(
+        `  The passes disagree by ${fmt(100 * Math.abs(one.ratio - two.ratio), 1)} points` +
+          (Math.abs(one.cpuA - two.cpuA) > 0.1 * Math.min(one.cpuA, two.cpuA) ? ` and A's own CPU per request moved ${fmt(one.cpuA, 1)} → ${fmt(two.cpuA, 1)} µs: the machine changed speed between them` : '') +
+          '; rerun before trusting the mean.'
+      )
+    }
   } finally {
     await sim.stop()
   }

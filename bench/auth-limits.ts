@@ -17,6 +17,7 @@ import { TokenEstimator } from '../src/tokens/token-estimate.js'
 import type { Upstream } from '../src/routing/upstream.js'
 import { RequestContext } from '../src/server/context.js'
 import { cpuMs, fmt, freePort, load, startGatewayProc, type LoadResult, type Proc } from './lib.js'
+import { describePasses, disagreement, sideBySide } from './side-by-side.js'
 
 const CHAT = JSON.stringify({ model: 'bench', max_tokens: 16, messages: [{ role: 'user', content: 'Hello, benchmark' }] })
 const BIG = 1_000_000_000
@@ -163,6 +164,7 @@ export async function benchAuthLimits(sim: Proc, seconds: number): Promise<void>
         )
       })
     }
+    await sideBySideLine(sim, key, hash)
     const hooks = hookCostUs(sim, key, hash)
     console.log(
       `\nIn process, the auth and limit hooks (authenticate, allow-list, admit and settle with 7 limits and a budget, ` +
@@ -175,6 +177,27 @@ export async function benchAuthLimits(sim: Proc, seconds: number): Promise<void>
     await Promise.all(gateways.map((g) => g.stop()))
     redis?.stop()
   }
+}
+
+/** Rounds per start order of the side-by-side comparison. */
+const SIDE_ROUNDS = Number(process.env.BENCH_SIDE_ROUNDS ?? 10)
+
+/**
+ * Off against keys + 7 limits (memory store), both gateways on one core at the same time:
+ * the machine's swings hit both alike, which the table's back-to-back runs cannot promise.
+ */
+async function sideBySideLine(sim: Proc, key: string, hash: string): Promise<void> {
+  const r = await sideBySide(
+    { config: baseConfig(sim) },
+    { config: limitedConfig(sim, hash) },
+    { rounds: SIDE_ROUNDS, seconds: 3, concurrency: 32, path: '/v1/chat/completions', body: CHAT, headers: { authorization: `Bearer ${key}` } }
+  )
+  const cost = 100 * (r.ratio - 1)
+  console.log(
+    `\nSide by side (both gateways on core 0 at once, 32 clients each, ${SIDE_ROUNDS} rounds of 3 s in each start order): ` +
+      `keys + 7 limits (memory store) cost ${cost >= 0 ? '+' : ''}${fmt(cost, 1)}% of CPU per request against off, so a gateway ` +
+      `bound by its CPU keeps ${fmt(100 / r.ratio, 1)}% of its throughput. Passes: ${describePasses(r)}. ${disagreement(r)}`.trimEnd()
+  )
 }
 
 /** Script calls (EVALSHA + EVAL) per request, from Redis' own counters. */

@@ -2,7 +2,7 @@
 // (the same concurrency) from core 1, so whatever else the machine does in a round hits
 // both alike. Back-to-back runs of one then the other drifted by more than the differences
 // worth measuring (±5% between runs, up to 2× within a minute on a busy host); side by side,
-// an A/A run reads 100 ± 0.5%. Each round gives each gateway's CPU per request and their
+// an A/A run reads 100 ± 1%. Each round gives each gateway's CPU per request and their
 // ratio; a pass reports the median. Both start orders are measured (a pass each), since
 // the order alone biased the ratio by about 1% on one day; the mean of the two is the
 // answer. The machine's own speed can still change between the passes (one day: 115 and

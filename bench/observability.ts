@@ -2,7 +2,7 @@
 // Prometheus metrics and usage recording (SQLite) on, against all of them off. The two
 // gateways run side by side on the same core and are measured in alternation.
 import { join } from 'node:path'
-import { benchDir, cpuMs, fmt, load, settleDisk, startGatewayProc, type LoadResult, type Proc } from './lib.js'
+import { benchDir, cpuMs, fmt, load, median, settleDisk, startGatewayProc, type LoadResult, type Proc } from './lib.js'
 
 export interface ObservabilityBench {
   readonly off: LoadResult
@@ -59,10 +59,8 @@ export async function benchObservability(simUrl: string, seconds: number, rounds
       onRuns.push(b)
       ratios.push(b.rps / a.rps)
     }
-    const sorted = [...ratios].sort((a, b) => a - b)
-    const median = sorted.length % 2 === 1 ? sorted[sorted.length >> 1]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2
     const perRequest = (p: Proc): number => cpu.get(p)!.ms / cpu.get(p)!.requests
-    return { off: merge(offRuns), on: merge(onRuns), ratio: median, ratios, cpuPerRequest: { off: perRequest(off), on: perRequest(on) } }
+    return { off: merge(offRuns), on: merge(onRuns), ratio: median(ratios), ratios, cpuPerRequest: { off: perRequest(off), on: perRequest(on) } }
   } finally {
     await off?.stop()
     await on?.stop()

@@ -8,7 +8,7 @@
 // answer. The machine's own speed can still change between the passes (one day: 115 and
 // 190 µs of CPU per request with everything off), and a fixed cost is a larger share of
 // the faster pass, so a result says when its passes disagree.
-import { cpuMs, fmt, load, startGatewayProc, type CliOptions, type Proc } from './lib.js'
+import { cpuMs, fmt, load, median, startGatewayProc, type CliOptions, type LoadResult, type Proc } from './lib.js'
 
 /** One side: its config and how to run it (another build, extra environment). */
 export interface Side {
@@ -41,20 +41,13 @@ export interface SideBySide {
   readonly passes: readonly [Pass, Pass]
   /** The mean of the two passes' B/A. */
   readonly ratio: number
-  /** The passes differ by more than 2 points: the mean needs a rerun to be trusted. */
-  readonly disagree: boolean
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
 /** Both passes (A started first, then B), each with freshly started gateways. */
 export async function sideBySide(a: Side, b: Side, o: SideBySideOptions): Promise<SideBySide> {
   const one = await pass(a, b, o, false)
   const two = await pass(a, b, o, true)
-  return { passes: [one, two], ratio: (one.ratio + two.ratio) / 2, disagree: Math.abs(one.ratio - two.ratio) > 0.02 }
+  return { passes: [one, two], ratio: (one.ratio + two.ratio) / 2 }
 }
 
 async function pass(a: Side, b: Side, o: SideBySideOptions, bFirst: boolean): Promise<Pass> {
@@ -74,7 +67,7 @@ async function pass(a: Side, b: Side, o: SideBySideOptions, bFirst: boolean): Pr
       ga = await start(a)
       gb = await start(b)
     }
-    const both = (seconds: number): Promise<[Awaited<ReturnType<typeof load>>, Awaited<ReturnType<typeof load>>]> =>
+    const both = (seconds: number): Promise<[LoadResult, LoadResult]> =>
       Promise.all([
         load(`${ga.url}${o.path}`, o.body, o.concurrency, seconds, Number.POSITIVE_INFINITY, o.headers),
         load(`${gb.url}${o.path}`, o.body, o.concurrency, seconds, Number.POSITIVE_INFINITY, o.headers),
@@ -109,10 +102,10 @@ export function describePasses(r: SideBySide): string {
   )
 }
 
-/** A warning when the passes disagree (else ''). */
+/** A warning when the passes differ by more than 2 points, so the mean needs a rerun to be trusted (else ''). */
 export function disagreement(r: SideBySide): string {
-  if (!r.disagree) return ''
   const [one, two] = r.passes
+  if (Math.abs(one.ratio - two.ratio) <= 0.02) return ''
   const moved = Math.abs(one.cpuA - two.cpuA) > 0.1 * Math.min(one.cpuA, two.cpuA)
   return (
     `The passes disagree by ${fmt(100 * Math.abs(one.ratio - two.ratio), 1)} points` +

@@ -1,10 +1,22 @@
 // A memory store for limit counters: one process, no I/O, synchronous. Same semantics as
 // the Redis store (the conformance suite runs against both).
+//
+// Its counters are objects a caller in this process may also hold and work on directly
+// (the rate limiter's fused path, limits/local-admission.ts), through the same few
+// primitives admit() and settle() use: one set of semantics, two ways in. A counter the
+// sweep drops is marked so, and a holder of it looks its id up again.
 import type { AdmitResult, Check, CheckResult, RateLimitStore, SettleOp } from './store.js'
 
-/** A GCRA bucket: its theoretical arrival time (ms). */
-interface Bucket {
-  tat: number
+/** A GCRA bucket: its theoretical arrival time (ms; in the past = full). */
+export class RateCounter {
+  tat = -Infinity
+  /** The sweep removed it from the store: look the id up again. */
+  dropped = false
+}
+
+/** A quota's running sum (never swept: spend is kept). */
+export class QuotaCounter {
+  sum = 0
 }
 
 /** A lease is a number: its slot in the holder, and a store-wide sequence that tells a stale handle from the slot's next lease. */
@@ -16,8 +28,10 @@ const SEQ_SPACE = 2 ** 31
  * a lease allocates nothing and touches only this holder (a linked list made an object per
  * lease, and unlinking one wrote to other requests' nodes).
  */
-class Holder {
+export class Holder {
   size = 0
+  /** The sweep removed it from the store (it held no lease): look the id up again. */
+  dropped = false
   /** Slots ever used; free ones below it are on the `free` stack. */
   private used = 0
   private expires = new Float64Array(8)
@@ -84,18 +98,16 @@ export interface MemoryStoreOptions {
 const CONCURRENCY_RETRY_MS = 1000
 
 export class MemoryStore implements RateLimitStore {
-  /** Rate id → its bucket (a mutable box: a take updates it without another map write). */
-  private readonly tats = new Map<string, Bucket>()
-  /** Concurrency id → its leases. */
-  private readonly leases = new Map<string, Holder>()
-  /** Quota id → sum. */
-  private readonly sums = new Map<string, number>()
-  private readonly now: () => number
+  private readonly rates = new Map<string, RateCounter>()
+  private readonly holders = new Map<string, Holder>()
+  private readonly quotas = new Map<string, QuotaCounter>()
+  /** Monotonic ms: the store's clock, for callers working on its counters directly. */
+  readonly now: () => number
   /** The clock is performance.now(): a caller's `at` is a reading of it. */
   private readonly callerClock: boolean
   /** Scratch for admit() (synchronous, so never shared between two calls). */
   private readonly oks: boolean[] = []
-  private readonly found: (Bucket | Holder | undefined)[] = []
+  private readonly found: (RateCounter | Holder | QuotaCounter)[] = []
   /** Lease sequence, 1 … SEQ_SPACE - 1 (0 never: a handle of 0 would read as a free slot). */
   private leaseSeq = 0
   private readonly sweeper: NodeJS.Timeout | undefined
@@ -107,10 +119,49 @@ export class MemoryStore implements RateLimitStore {
     this.sweeper = every > 0 ? setInterval(() => this.sweep(), every).unref() : undefined
   }
 
+  /** The rate counter `id` (made, full, if new). */
+  rate(id: string): RateCounter {
+    let c = this.rates.get(id)
+    if (c === undefined) this.rates.set(id, (c = new RateCounter()))
+    return c
+  }
+
+  /** The leases on concurrency counter `id` (made, empty, if new). */
+  holder(id: string): Holder {
+    let h = this.holders.get(id)
+    if (h === undefined) this.holders.set(id, (h = new Holder()))
+    return h
+  }
+
+  /** The quota counter `id` (made, at 0, if new). */
+  quota(id: string): QuotaCounter {
+    let q = this.quotas.get(id)
+    if (q === undefined) this.quotas.set(id, (q = new QuotaCounter()))
+    return q
+  }
+
+  /** Whether `h` has a free slot under `limit`, dropping expired leases only when it looks full. */
+  hasSlot(h: Holder, limit: number, now: number): boolean {
+    if (h.size >= limit) h.dropExpired(now)
+    return h.size < limit
+  }
+
+  /** Takes a lease on `h` that expires at `expires`; returns its handle. */
+  takeLease(h: Holder, expires: number): number {
+    this.leaseSeq = this.leaseSeq === SEQ_SPACE - 1 ? 1 : this.leaseSeq + 1
+    return h.take(expires, this.leaseSeq)
+  }
+
+  /** The time to settle at: the caller's reading of performance.now() when that is the store's clock. */
+  settleTime(at: number | undefined): number {
+    return at !== undefined && this.callerClock ? at : this.now()
+  }
+
   admit(checks: readonly Check[]): AdmitResult {
     const now = this.now()
     // Check everything first; take only if everything passes. Each counter is looked up
-    // once: the check pass keeps what it found for the take pass.
+    // once: the check pass keeps what it found for the take pass (two checks naming one
+    // counter find the same object, so the second sees the first's take).
     // Scratch arrays written by index (resetting their length is a runtime call each time);
     // what they keep from the last call is at most a few counters, overwritten by the next.
     const oks = this.oks
@@ -122,54 +173,45 @@ export class MemoryStore implements RateLimitStore {
       let ok: boolean
       switch (c.kind) {
         case 'rate': {
-          const bucket = this.tats.get(c.id)
-          found[i] = bucket
-          const tat = bucket === undefined || bucket.tat < now ? now : bucket.tat
-          const next = tat + c.cost * (c.periodMs / c.limit)
-          ok = next - now <= c.periodMs
+          const bucket = (found[i] = this.rate(c.id))
+          const next = rateAfter(bucket, now, c.limit, c.periodMs, c.cost)
+          ok = rateFits(next, now, c.limit, c.periodMs)
           if (!ok) retryAfterMs = Math.max(retryAfterMs, c.cost > c.limit ? c.periodMs : Math.ceil(next - now - c.periodMs))
           break
         }
         case 'concurrency': {
-          const holder = this.leases.get(c.id)
-          found[i] = holder
-          if (holder !== undefined && holder.size >= c.limit) holder.dropExpired(now)
-          ok = (holder?.size ?? 0) < c.limit
+          const holder = (found[i] = this.holder(c.id))
+          ok = this.hasSlot(holder, c.limit, now)
           if (!ok) retryAfterMs = Math.max(retryAfterMs, CONCURRENCY_RETRY_MS)
           break
         }
-        case 'quota':
-          found[i] = undefined
-          ok = Math.max(this.sums.get(c.id) ?? 0, c.floor) < c.limit
+        case 'quota': {
+          const q = (found[i] = this.quota(c.id))
+          ok = quotaFits(q, c.limit, c.floor)
           break
+        }
       }
       if (!ok) allowed = false
       oks[i] = ok
     }
     // Results describe the state after this call (a passing check of a refused request was not taken).
     const results: CheckResult[] = []
-    for (let i = 0; i < checks.length; i++) results.push(this.apply(checks[i]!, found[i], oks[i]!, allowed, now))
+    for (let i = 0; i < checks.length; i++) results.push(this.apply(checks[i]!, found[i]!, oks[i]!, allowed, now))
     return { allowed, retryAfterMs: allowed ? 0 : retryAfterMs, results }
   }
 
   settle(ops: readonly SettleOp[], at?: number): void {
-    const now = at !== undefined && this.callerClock ? at : this.now()
+    const now = this.settleTime(at)
     for (const op of ops) {
       switch (op.kind) {
-        case 'refund': {
-          const bucket = this.tats.get(op.id)
-          const tat = (bucket === undefined || bucket.tat < now ? now : bucket.tat) - op.amount * (op.periodMs / op.limit)
-          // A bucket refunded back to full stays (tat ≤ now reads as full) until the sweep:
-          // with a roomy limit that is every request, and the next one would make it again.
-          if (bucket !== undefined) bucket.tat = tat
-          else if (tat > now) this.tats.set(op.id, { tat })
+        case 'refund':
+          rateRefund(this.rate(op.id), now, op.limit, op.periodMs, op.amount)
           break
-        }
         case 'release':
-          this.leases.get(op.id)?.release(op.lease as number)
+          this.holders.get(op.id)?.release(op.lease as number)
           break
         case 'add':
-          this.sums.set(op.id, Math.max(this.sums.get(op.id) ?? 0, op.floor) + op.amount)
+          quotaAdd(this.quota(op.id), op.amount, op.floor)
           break
       }
     }
@@ -178,10 +220,16 @@ export class MemoryStore implements RateLimitStore {
   /** Drops counters that are back to their initial state and leases past their TTL. */
   sweep(): void {
     const now = this.now()
-    for (const [id, bucket] of this.tats) if (bucket.tat <= now) this.tats.delete(id)
-    for (const [id, holder] of this.leases) {
+    for (const [id, bucket] of this.rates) {
+      if (bucket.tat > now) continue
+      bucket.dropped = true
+      this.rates.delete(id)
+    }
+    for (const [id, holder] of this.holders) {
       holder.dropExpired(now)
-      if (holder.size === 0) this.leases.delete(id)
+      if (holder.size > 0) continue
+      holder.dropped = true
+      this.holders.delete(id)
     }
   }
 
@@ -189,39 +237,62 @@ export class MemoryStore implements RateLimitStore {
     clearInterval(this.sweeper)
   }
 
-  /** Takes one check (when the request is allowed) and reports its state; `found` is its counter, if any. */
-  private apply(c: Check, found: Bucket | Holder | undefined, ok: boolean, allowed: boolean, now: number): CheckResult {
+  /** Takes one check (when the request is allowed) and reports its state; `found` is its counter. */
+  private apply(c: Check, found: RateCounter | Holder | QuotaCounter, ok: boolean, allowed: boolean, now: number): CheckResult {
     switch (c.kind) {
       case 'rate': {
-        // A counter new in this call is looked up again: two checks could name it.
-        let bucket = (found as Bucket | undefined) ?? this.tats.get(c.id)
-        let at = bucket === undefined || bucket.tat < now ? now : bucket.tat
-        if (allowed) {
-          at += c.cost * (c.periodMs / c.limit)
-          if (bucket === undefined) this.tats.set(c.id, (bucket = { tat: at }))
-          else bucket.tat = at
-        }
+        const bucket = found as RateCounter
+        let at = rateAfter(bucket, now, c.limit, c.periodMs, 0)
+        if (allowed) bucket.tat = at = rateAfter(bucket, now, c.limit, c.periodMs, c.cost)
         return { ok, remaining: rateRemaining(c.limit, c.periodMs, at, now), resetMs: Math.ceil(at - now) }
       }
       case 'concurrency': {
-        let holder = (found as Holder | undefined) ?? this.leases.get(c.id)
-        const held = holder?.size ?? 0
-        if (allowed) {
-          if (holder === undefined) this.leases.set(c.id, (holder = new Holder()))
-          this.leaseSeq = this.leaseSeq === SEQ_SPACE - 1 ? 1 : this.leaseSeq + 1
-          const lease = holder.take(now + c.ttlMs, this.leaseSeq)
-          return { ok, remaining: c.limit - held - 1, resetMs: 0, lease }
-        }
+        const holder = found as Holder
+        const held = holder.size
+        if (allowed) return { ok, remaining: c.limit - held - 1, resetMs: 0, lease: this.takeLease(holder, now + c.ttlMs) }
         return { ok, remaining: Math.max(0, c.limit - held), resetMs: 0 }
       }
       case 'quota':
-        return { ok, remaining: c.limit - Math.max(this.sums.get(c.id) ?? 0, c.floor), resetMs: 0 }
+        return { ok, remaining: c.limit - Math.max((found as QuotaCounter).sum, c.floor), resetMs: 0 }
     }
   }
 }
 
+// The counters' semantics, shared by admit()/settle() and callers holding counters.
+
+/** The bucket's arrival time after taking `cost` units (0: as it stands) at `now`. */
+export function rateAfter(b: RateCounter, now: number, limit: number, periodMs: number, cost: number): number {
+  return (b.tat < now ? now : b.tat) + cost * (periodMs / limit)
+}
+
+/**
+ * Whether an arrival time `next` (rateAfter) is within the bucket's depth. The slack (a
+ * millionth of a unit, as rateRemaining's) absorbs float error: 7 per minute is a
+ * non-terminating interval, and seven of them added up can land a hair past the minute,
+ * which refused the seventh request of a burst.
+ */
+export function rateFits(next: number, now: number, limit: number, periodMs: number): boolean {
+  return next - now <= periodMs + (periodMs / limit) * 1e-6
+}
+
+/** Gives `amount` units back to the bucket (< 0: charges more, possibly into debt). */
+export function rateRefund(b: RateCounter, now: number, limit: number, periodMs: number, amount: number): void {
+  // A bucket refunded back to full stays (tat ≤ now reads as full) until the sweep: with a
+  // roomy limit that is every request, and the next one would make it again.
+  b.tat = rateAfter(b, now, limit, periodMs, -amount)
+}
+
+/** Whether a quota is still open: its sum (at least `floor`) below `limit`. */
+export function quotaFits(q: QuotaCounter, limit: number, floor: number): boolean {
+  return Math.max(q.sum, floor) < limit
+}
+
+export function quotaAdd(q: QuotaCounter, amount: number, floor: number): void {
+  q.sum = Math.max(q.sum, floor) + amount
+}
+
 /** Whole units left in a GCRA bucket whose arrival time is `tat`, at `now`. */
-function rateRemaining(limit: number, periodMs: number, tat: number, now: number): number {
+export function rateRemaining(limit: number, periodMs: number, tat: number, now: number): number {
   const interval = periodMs / limit
   // The epsilon absorbs float error (7 per minute is a non-terminating interval).
   return Math.max(0, Math.floor((periodMs - Math.max(0, tat - now)) / interval + 1e-6))

@@ -10,7 +10,7 @@ describe('MemoryStore housekeeping', () => {
     const store = new MemoryStore({ now: () => clock.now, sweepMs: 0 })
     store.admit([{ kind: 'rate', id: 'a', dim: 'requests', limit: 60, periodMs: 60_000, cost: 1 }])
     store.admit([{ kind: 'concurrency', id: 'c', dim: 'concurrency', limit: 5, ttlMs: 10_000 }])
-    const sizes = (): number[] => [(store as any).tats.size, (store as any).leases.size]
+    const sizes = (): number[] => [(store as any).rates.size, (store as any).holders.size]
     store.sweep()
     expect(sizes()).toEqual([1, 1])
     clock.advance(10_001)

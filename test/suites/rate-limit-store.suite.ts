@@ -60,6 +60,14 @@ export function rateLimitStoreSuite(name: string, create: (clock: TestClock) => 
       expect((await store.admit([rate('a', 60)])).allowed).toBe(true)
     })
 
+    it('admits the whole burst when the interval is not a whole number of ms (float error: 7, 14, 19, … per minute)', async () => {
+      await fresh()
+      for (const limit of [7, 9, 11, 13, 14, 18, 19, 27, 31, 43, 44]) {
+        for (let i = 0; i < limit; i++) expect((await store.admit([rate(`n${limit}`, limit)])).allowed, `${limit}: ${i + 1}`).toBe(true)
+        expect((await store.admit([rate(`n${limit}`, limit)])).allowed, `${limit}: one more`).toBe(false)
+      }
+    })
+
     it('reports the time until the bucket is full again, and refills continuously', async () => {
       await fresh()
       const first = await store.admit([rate('b', 60)])

@@ -1,54 +1,23 @@
 // RateLimiter: turns a request's key, client IP and model into limit checks, admits it
 // through the RateLimitStore in one call (preHandler), and settles it when it ends
 // (onResponse): tokens corrected from the upstream's usage, leases released, spend added.
+// With the memory store it works on the store's counters directly (local-admission.ts) and
+// goes through checks and results only to refuse.
 import { costUsd } from '../config/prices.js'
 import type { LimitSet } from '../config/limits-schema.js'
 import { LimitsUnavailableError, RateLimitedError } from '../errors.js'
 import type { Logger } from '../observability/logger.js'
 import type { RequestContext } from '../server/context.js'
-import { pushRateLimitHeaders, RateLimitFigures } from './rate-limit-headers.js'
+import { admitLocal, MINUTE, settleLocal } from './local-admission.js'
+import { MemoryStore } from './memory-store.js'
+import { pushRateLimitHeaders } from './rate-limit-headers.js'
 import type { SpendLedger } from './spend-ledger.js'
-import type { AdmitResult, Check, ConcurrencyCheck, Lease, RateCheck, RateLimitStore, SettleOp } from './store.js'
+import type { AdmitResult, Check, Lease, RateLimitStore, SettleOp } from './store.js'
+import { CounterIds, type Ids, Ticket } from './ticket.js'
 import { requestedOutputTokens, type TokenEstimator } from '../tokens/token-estimate.js'
 
-const MINUTE = 60_000
 /** A lease outlives the longest request it can belong to by this much. */
 const LEASE_MARGIN_MS = 30_000
-const NO_CHECKS: Check[] = []
-
-/**
- * What settle needs of an admitted request, inline in one object. Settle runs when the
- * response ends, after many other requests: by then the admission's checks and results are
- * out of the CPU's caches, and reading them cost a miss each (about 0.4 µs a request under
- * load, by perf). The counter ids are shared by every request (in cache); the rest is here.
- * Fields per scope (key, client IP, model) rather than arrays: each array is one more miss.
- * It carries the figures for the rate-limit headers too, made into text as the head is written.
- */
-class Ticket extends RateLimitFigures {
-  /** Tokens-per-minute limit and the tokens taken, per scope (limit 0: no such check). */
-  keyTpm = 0
-  keyCost = 0
-  ipTpm = 0
-  ipCost = 0
-  modelTpm = 0
-  modelCost = 0
-  /** The request's checks, until it is admitted (settle needs none of them). */
-  checks: Check[] = []
-  /** Concurrency leases taken, per scope. */
-  keyLease: Lease = undefined
-  ipLease: Lease = undefined
-  modelLease: Lease = undefined
-
-  constructor(
-    readonly keyIds: Ids | undefined,
-    readonly ipIds: Ids | undefined,
-    readonly modelIds: Ids | undefined,
-    /** The key's budget was checked: its spend is added to the store. */
-    readonly budget: boolean
-  ) {
-    super()
-  }
-}
 
 export interface RateLimiterOptions {
   readonly store: RateLimitStore
@@ -75,25 +44,37 @@ export class RateLimiter {
   /** The store failed and has not answered since. */
   degraded = false
 
-  constructor(private readonly options: RateLimiterOptions) {}
+  /** The memory store, when it is the store: its counters are worked on directly. */
+  private readonly local: MemoryStore | undefined
+  private readonly ids = new CounterIds()
+
+  constructor(private readonly options: RateLimiterOptions) {
+    this.local = options.store instanceof MemoryStore ? options.store : undefined
+  }
 
   /** preHandler: checks and takes every limit that applies, in one store call. */
   readonly admit = (ctx: RequestContext): void | Promise<void> => {
-    const t = this.checksFor(ctx)
+    const t = this.ticketFor(ctx)
     if (t === undefined) return
+    if (this.local !== undefined && admitLocal(this.local, t)) {
+      ctx.lateHeaders = t
+      ctx.admission = t
+      return
+    }
+    const checks = checksOf(t)
     let result: AdmitResult | Promise<AdmitResult>
     try {
-      result = this.options.store.admit(t.checks)
+      result = this.options.store.admit(checks)
     } catch (err) {
       return this.storeFailed(ctx, err)
     }
     if (result instanceof Promise) {
       return result.then(
-        (r) => this.admitted(ctx, t, r),
+        (r) => this.admitted(ctx, t, checks, r),
         (err: unknown) => this.storeFailed(ctx, err)
       )
     }
-    this.admitted(ctx, t, result)
+    this.admitted(ctx, t, checks, result)
   }
 
   /** onResponse: spend, token correction and lease release, however the request ended. */
@@ -113,54 +94,58 @@ export class RateLimiter {
     // (an answer without usage, or a client that left mid-way, -1 here); else none.
     const worked = ctx.attempts > 0 && (ctx.cancelled || (ctx.upstream !== undefined && ctx.status < 400))
     const used = usage !== undefined ? usage.total_tokens : worked ? -1 : 0
+    // The response's end, as the handler measured it: no second clock read.
+    const at = ctx.startedAt + ctx.durationMs
+    if (this.local !== undefined) return settleLocal(this.local, t, usd, floor, used, at)
     const ops: SettleOp[] = []
     if (t.budget && usd > 0) ops.push({ kind: 'add', id: t.keyIds!.usd, amount: usd, floor })
     if (t.keyIds !== undefined) settleScope(ops, t.keyIds, t.keyTpm, t.keyCost, t.keyLease, used)
     if (t.ipIds !== undefined) settleScope(ops, t.ipIds, t.ipTpm, t.ipCost, t.ipLease, used)
     if (t.modelIds !== undefined) settleScope(ops, t.modelIds, t.modelTpm, t.modelCost, t.modelLease, used)
-    // The response's end, as the handler measured it: no second clock read.
-    if (ops.length > 0) this.options.store.settle(ops, ctx.startedAt + ctx.durationMs)
+    if (ops.length > 0) this.options.store.settle(ops, at)
   }
 
-  /** The checks for this request, in a new ticket; undefined when no limit applies. */
-  private checksFor(ctx: RequestContext): Ticket | undefined {
+  /** This request's limits, in a new ticket; undefined when none applies. */
+  private ticketFor(ctx: RequestContext): Ticket | undefined {
     const limits = ctx.snapshot.config.limits
     const key = ctx.key
     const model = ctx.model!
-    const perIp = limits.per_ip
-    const perModel = Object.hasOwn(limits.per_model, model) ? limits.per_model[model] : undefined
-    const keyLimits = key?.limits
+    const perIp = active(limits.per_ip)
+    const perModel = Object.hasOwn(limits.per_model, model) ? active(limits.per_model[model]) : undefined
+    const keyLimits = active(key?.limits)
     const budget = key !== undefined && key.budgetUsd !== undefined
     if (keyLimits === undefined && !budget && perIp === undefined && perModel === undefined) return undefined
     const countTokens =
       keyLimits?.tokens_per_minute !== undefined || perIp?.tokens_per_minute !== undefined || perModel?.tokens_per_minute !== undefined
     const prompt = countTokens ? this.options.estimator.estimate(ctx.route!.config, ctx.endpoint!, ctx.body!) : 0
     const output = countTokens ? requestedOutputTokens(ctx.body!) : 0
-    const ttl = ctx.route!.config.timeouts.total + LEASE_MARGIN_MS
     const ids = this.ids
-    const keyIds = keyLimits !== undefined || budget ? ids.keys.of(key!.name) : undefined
-    const ipIds = perIp !== undefined ? ids.ips.of(ctx.clientIp) : undefined
-    const modelIds = perModel !== undefined ? ids.models.of(model) : undefined
-    const t = new Ticket(keyIds, ipIds, modelIds, budget)
-    const checks = t.checks
-    if (budget) checks.push({ kind: 'quota', id: keyIds!.usd, dim: 'budget', limit: key.budgetUsd, floor: this.options.ledger.spent(key.name) })
-    if (keyLimits !== undefined) t.keyCost = addLimits(checks, keyIds!, keyLimits, prompt, output, ttl)
-    if (perIp !== undefined) t.ipCost = addLimits(checks, ipIds!, perIp, prompt, output, ttl)
-    if (perModel !== undefined) t.modelCost = addLimits(checks, modelIds!, perModel, prompt, output, ttl)
+    const t = new Ticket(
+      keyLimits !== undefined || budget ? ids.keys.of(key!.name) : undefined,
+      keyLimits,
+      perIp !== undefined ? ids.ips.of(ctx.clientIp) : undefined,
+      perIp,
+      perModel !== undefined ? ids.models.of(model) : undefined,
+      perModel,
+      budget,
+      budget ? key.budgetUsd : 0,
+      budget ? this.options.ledger.spent(key.name) : 0,
+      ctx.route!.config.timeouts.total + LEASE_MARGIN_MS
+    )
     t.keyTpm = keyLimits?.tokens_per_minute ?? 0
+    t.keyCost = tokenCost(t.keyTpm, prompt, output)
     t.ipTpm = perIp?.tokens_per_minute ?? 0
+    t.ipCost = tokenCost(t.ipTpm, prompt, output)
     t.modelTpm = perModel?.tokens_per_minute ?? 0
-    return checks.length > 0 ? t : undefined
+    t.modelCost = tokenCost(t.modelTpm, prompt, output)
+    return t
   }
 
-  private readonly ids = new CounterIds()
-
-  private admitted(ctx: RequestContext, t: Ticket, r: AdmitResult): void {
+  private admitted(ctx: RequestContext, t: Ticket, checks: readonly Check[], r: AdmitResult): void {
     if (this.degraded) {
       this.degraded = false
       this.options.log.info('rate limit store answering again; limits enforced')
     }
-    const checks = t.checks
     if (!r.allowed) {
       pushRateLimitHeaders(ctx.responseHeaders, checks, r.results)
       throw this.refusal(checks, r)
@@ -176,7 +161,6 @@ export class RateLimiter {
       else if (c.id === t.ipIds?.conc) t.ipLease = lease
       else t.modelLease = lease
     }
-    t.checks = NO_CHECKS
     ctx.admission = t
   }
 
@@ -213,73 +197,30 @@ export class RateLimiter {
   }
 }
 
-/** A scope's counter ids, and the checks that are the same every request (shared: checks are immutable). */
-interface Ids {
-  readonly rpm: string
-  readonly tpm: string
-  readonly conc: string
-  readonly usd: string
-  rpmCheck: RateCheck | undefined
-  concCheck: ConcurrencyCheck | undefined
+/** A limit set with at least one limit in it, else undefined. */
+function active(set: LimitSet | undefined): LimitSet | undefined {
+  return set !== undefined && (set.requests_per_minute !== undefined || set.tokens_per_minute !== undefined || set.concurrency !== undefined)
+    ? set
+    : undefined
 }
 
-type Scope = 'k:' | 'ip:' | 'm:'
-
-/** One scope's counter ids by name, and the last one asked for (consecutive requests mostly repeat it). */
-class ScopeIds {
-  private readonly byName = new Map<string, Ids>()
-  private lastName: string | undefined = undefined
-  private lastIds: Ids | undefined = undefined
-
-  constructor(
-    private readonly owner: CounterIds,
-    private readonly scope: Scope
-  ) {}
-
-  of(name: string): Ids {
-    if (name === this.lastName) return this.lastIds!
-    let ids = this.byName.get(name)
-    if (ids === undefined) {
-      this.owner.grew()
-      const id = this.scope + name
-      this.byName.set(name, (ids = { rpm: `${id}:rpm`, tpm: `${id}:tpm`, conc: `${id}:conc`, usd: `${id}:usd`, rpmCheck: undefined, concCheck: undefined }))
-    }
-    this.lastName = name
-    this.lastIds = ids
-    return ids
-  }
-
-  clear(): void {
-    this.byName.clear()
-    this.lastName = undefined
-    this.lastIds = undefined
-  }
+/** The tokens a tokens-per-minute limit `tpm` takes (0: no such limit). The reserved output never makes a request impossible on its own: it is capped at the limit. */
+function tokenCost(tpm: number, prompt: number, output: number): number {
+  return tpm === 0 ? 0 : Math.max(1, Math.min(prompt + output, Math.max(tpm, prompt)))
 }
 
-/**
- * Counter ids by scope and name, made once: the same string objects every request (their
- * hash is computed once, and no string is built per check). Bounded: client IPs come and go.
- */
-class CounterIds {
-  readonly keys = new ScopeIds(this, 'k:')
-  readonly ips = new ScopeIds(this, 'ip:')
-  readonly models = new ScopeIds(this, 'm:')
-  private size = 0
-
-  /** A scope made a new entry: past the bound, every scope starts over. */
-  grew(): void {
-    if (++this.size > 10_000) {
-      this.keys.clear()
-      this.ips.clear()
-      this.models.clear()
-      this.size = 1
-    }
-  }
+/** The generic path's checks for a ticket, in order: budget, then the key's, the client IP's and the model's limits. */
+function checksOf(t: Ticket): Check[] {
+  const checks: Check[] = []
+  if (t.budget) checks.push({ kind: 'quota', id: t.keyIds!.usd, dim: 'budget', limit: t.budgetUsd, floor: t.spentUsd })
+  if (t.keySet !== undefined) addLimits(checks, t.keyIds!, t.keySet, t.keyCost, t.ttlMs)
+  if (t.ipSet !== undefined) addLimits(checks, t.ipIds!, t.ipSet, t.ipCost, t.ttlMs)
+  if (t.modelSet !== undefined) addLimits(checks, t.modelIds!, t.modelSet, t.modelCost, t.ttlMs)
+  return checks
 }
 
-/** The checks of one limit set (a key's, the client IP's or the model's); returns the tokens its tokens-per-minute check takes (0: none). */
-function addLimits(checks: Check[], id: Ids, set: LimitSet, prompt: number, output: number, ttlMs: number): number {
-  let tokens = 0
+/** The checks of one limit set (a key's, the client IP's or the model's); `tokens`: what its tokens-per-minute check takes. */
+function addLimits(checks: Check[], id: Ids, set: LimitSet, tokens: number, ttlMs: number): void {
   const rpm = set.requests_per_minute
   if (rpm !== undefined) {
     let c = id.rpmCheck
@@ -287,18 +228,13 @@ function addLimits(checks: Check[], id: Ids, set: LimitSet, prompt: number, outp
     checks.push(c)
   }
   const tpm = set.tokens_per_minute
-  if (tpm !== undefined) {
-    // The reserved output never makes a request impossible on its own: it is capped at the limit.
-    tokens = Math.max(1, Math.min(prompt + output, Math.max(tpm, prompt)))
-    checks.push({ kind: 'rate', id: id.tpm, dim: 'tokens', limit: tpm, periodMs: MINUTE, cost: tokens })
-  }
+  if (tpm !== undefined) checks.push({ kind: 'rate', id: id.tpm, dim: 'tokens', limit: tpm, periodMs: MINUTE, cost: tokens })
   const conc = set.concurrency
   if (conc !== undefined) {
     let c = id.concCheck
     if (c === undefined || c.limit !== conc || c.ttlMs !== ttlMs) id.concCheck = c = { kind: 'concurrency', id: id.conc, dim: 'concurrency', limit: conc, ttlMs }
     checks.push(c)
   }
-  return tokens
 }
 
 /** One scope's settlements: tokens given back (or charged) against its estimate, its lease freed. `used` -1: as estimated. */

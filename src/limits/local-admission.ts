@@ -64,24 +64,13 @@ function take(s: MemoryStore, t: Ticket, ids: Ids, set: LimitSet, cost: number, 
   if (rpm !== undefined) {
     const b = ids.rpmCounter!
     const tat = (b.tat = rateAfter(b, now, rpm, MINUTE, 1))
-    // The tightest limit is reported: the first with the fewest left.
-    const left = rateRemaining(rpm, MINUTE, tat, now)
-    if (t.requestsLimit < 0 || left < t.requestsRemaining) {
-      t.requestsLimit = rpm
-      t.requestsRemaining = left
-      t.requestsResetMs = Math.ceil(tat - now)
-    }
+    t.requests(rpm, rateRemaining(rpm, MINUTE, tat, now), Math.ceil(tat - now))
   }
   const tpm = set.tokens_per_minute
   if (tpm !== undefined) {
     const b = ids.tpmCounter!
     const tat = (b.tat = rateAfter(b, now, tpm, MINUTE, cost))
-    const left = rateRemaining(tpm, MINUTE, tat, now)
-    if (t.tokensLimit < 0 || left < t.tokensRemaining) {
-      t.tokensLimit = tpm
-      t.tokensRemaining = left
-      t.tokensResetMs = Math.ceil(tat - now)
-    }
+    t.tokens(tpm, rateRemaining(tpm, MINUTE, tat, now), Math.ceil(tat - now))
   }
   const conc = set.concurrency
   return conc === undefined ? undefined : s.takeLease(ids.holder!, now + t.ttlMs)

@@ -1,6 +1,6 @@
 // OpenAI's rate-limit response headers, from the tightest request and token limits that
 // applied: x-ratelimit-{limit,remaining,reset}-{requests,tokens}.
-import type { CheckResult, Check, RateCheck } from './store.js'
+import type { CheckResult, Check } from './store.js'
 
 /** "0ms" … "999ms", made once: most resets of a roomy bucket are under a second. */
 const MS_TEXT = Array.from({ length: 1000 }, (_, i) => `${i}ms`)
@@ -39,30 +39,29 @@ export class RateLimitFigures {
 
   /** Takes the tightest request and token limits of an admission. */
   take(checks: readonly Check[], results: readonly CheckResult[]): void {
-    let req = -1
-    let tok = -1
     for (let i = 0; i < checks.length; i++) {
       const c = checks[i]!
       if (c.kind !== 'rate') continue
       const r = results[i]!
-      if (c.dim === 'requests') {
-        if (req < 0 || r.remaining < results[req]!.remaining) req = i
-      } else if (tok < 0 || r.remaining < results[tok]!.remaining) {
-        tok = i
-      }
+      if (c.dim === 'requests') this.requests(c.limit, r.remaining, r.resetMs)
+      else this.tokens(c.limit, r.remaining, r.resetMs)
     }
-    if (req >= 0) {
-      const r = results[req]!
-      this.requestsLimit = (checks[req] as RateCheck).limit
-      this.requestsRemaining = r.remaining
-      this.requestsResetMs = r.resetMs
-    }
-    if (tok >= 0) {
-      const r = results[tok]!
-      this.tokensLimit = (checks[tok] as RateCheck).limit
-      this.tokensRemaining = r.remaining
-      this.tokensResetMs = r.resetMs
-    }
+  }
+
+  /** One requests limit's state after an admission; the tightest (the first with the fewest left) is kept. */
+  requests(limit: number, remaining: number, resetMs: number): void {
+    if (this.requestsLimit >= 0 && remaining >= this.requestsRemaining) return
+    this.requestsLimit = limit
+    this.requestsRemaining = remaining
+    this.requestsResetMs = resetMs
+  }
+
+  /** The same for a tokens limit. */
+  tokens(limit: number, remaining: number, resetMs: number): void {
+    if (this.tokensLimit >= 0 && remaining >= this.tokensRemaining) return
+    this.tokensLimit = limit
+    this.tokensRemaining = remaining
+    this.tokensResetMs = resetMs
   }
 
   pushHeaders(out: string[]): void {

@@ -44,9 +44,9 @@ export function admitLocal(s: MemoryStore, t: Ticket): boolean {
 export function settleLocal(s: MemoryStore, t: Ticket, usd: number, spentBefore: number, used: number, at: number): void {
   const now = s.settleTime(at)
   if (t.budget && usd > 0) quotaAdd(usdOf(s, t.keyIds!), usd, spentBefore)
-  if (t.keyIds !== undefined) settleScope(s, t.keyIds, t.keyTpm, t.keyCost, t.keyLease, used, now)
-  if (t.ipIds !== undefined) settleScope(s, t.ipIds, t.ipTpm, t.ipCost, t.ipLease, used, now)
-  if (t.modelIds !== undefined) settleScope(s, t.modelIds, t.modelTpm, t.modelCost, t.modelLease, used, now)
+  if (t.keyIds !== undefined) settleScope(s, t.keyIds, t.keySet, t.keyCost, t.keyLease, used, now)
+  if (t.ipIds !== undefined) settleScope(s, t.ipIds, t.ipSet, t.ipCost, t.ipLease, used, now)
+  if (t.modelIds !== undefined) settleScope(s, t.modelIds, t.modelSet, t.modelCost, t.modelLease, used, now)
 }
 
 function fits(s: MemoryStore, ids: Ids, set: LimitSet, cost: number, now: number): boolean {
@@ -76,8 +76,9 @@ function take(s: MemoryStore, t: Ticket, ids: Ids, set: LimitSet, cost: number, 
   return conc === undefined ? undefined : s.takeLease(ids.holder!, now + t.ttlMs)
 }
 
-function settleScope(s: MemoryStore, ids: Ids, tpm: number, cost: number, lease: Lease, used: number, now: number): void {
-  if (tpm > 0 && used >= 0 && used !== cost) rateRefund(tpmOf(s, ids), now, tpm, MINUTE, cost - used)
+function settleScope(s: MemoryStore, ids: Ids, set: LimitSet | undefined, cost: number, lease: Lease, used: number, now: number): void {
+  const tpm = set?.tokens_per_minute
+  if (tpm !== undefined && used >= 0 && used !== cost) rateRefund(tpmOf(s, ids), now, tpm, MINUTE, cost - used)
   // A holder the sweep dropped held no lease any more; its successor frees nothing it did not issue.
   if (lease !== undefined) holderOf(s, ids).release(lease as number)
 }

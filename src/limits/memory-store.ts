@@ -242,8 +242,7 @@ export class MemoryStore implements RateLimitStore {
     switch (c.kind) {
       case 'rate': {
         const bucket = found as RateCounter
-        let at = rateAfter(bucket, now, c.limit, c.periodMs, 0)
-        if (allowed) bucket.tat = at = rateAfter(bucket, now, c.limit, c.periodMs, c.cost)
+        const at = allowed ? (bucket.tat = rateAfter(bucket, now, c.limit, c.periodMs, c.cost)) : rateAfter(bucket, now, c.limit, c.periodMs, 0)
         return { ok, remaining: rateRemaining(c.limit, c.periodMs, at, now), resetMs: Math.ceil(at - now) }
       }
       case 'concurrency': {

@@ -99,9 +99,9 @@ export class RateLimiter {
     if (this.local !== undefined) return settleLocal(this.local, t, usd, floor, used, at)
     const ops: SettleOp[] = []
     if (t.budget && usd > 0) ops.push({ kind: 'add', id: t.keyIds!.usd, amount: usd, floor })
-    if (t.keyIds !== undefined) settleScope(ops, t.keyIds, t.keyTpm, t.keyCost, t.keyLease, used)
-    if (t.ipIds !== undefined) settleScope(ops, t.ipIds, t.ipTpm, t.ipCost, t.ipLease, used)
-    if (t.modelIds !== undefined) settleScope(ops, t.modelIds, t.modelTpm, t.modelCost, t.modelLease, used)
+    if (t.keyIds !== undefined) settleScope(ops, t.keyIds, t.keySet, t.keyCost, t.keyLease, used)
+    if (t.ipIds !== undefined) settleScope(ops, t.ipIds, t.ipSet, t.ipCost, t.ipLease, used)
+    if (t.modelIds !== undefined) settleScope(ops, t.modelIds, t.modelSet, t.modelCost, t.modelLease, used)
     if (ops.length > 0) this.options.store.settle(ops, at)
   }
 
@@ -132,12 +132,9 @@ export class RateLimiter {
       budget ? this.options.ledger.spent(key.name) : 0,
       ctx.route!.config.timeouts.total + LEASE_MARGIN_MS
     )
-    t.keyTpm = keyLimits?.tokens_per_minute ?? 0
-    t.keyCost = tokenCost(t.keyTpm, prompt, output)
-    t.ipTpm = perIp?.tokens_per_minute ?? 0
-    t.ipCost = tokenCost(t.ipTpm, prompt, output)
-    t.modelTpm = perModel?.tokens_per_minute ?? 0
-    t.modelCost = tokenCost(t.modelTpm, prompt, output)
+    t.keyCost = tokenCost(keyLimits, prompt, output)
+    t.ipCost = tokenCost(perIp, prompt, output)
+    t.modelCost = tokenCost(perModel, prompt, output)
     return t
   }
 
@@ -204,9 +201,10 @@ function active(set: LimitSet | undefined): LimitSet | undefined {
     : undefined
 }
 
-/** The tokens a tokens-per-minute limit `tpm` takes (0: no such limit). The reserved output never makes a request impossible on its own: it is capped at the limit. */
-function tokenCost(tpm: number, prompt: number, output: number): number {
-  return tpm === 0 ? 0 : Math.max(1, Math.min(prompt + output, Math.max(tpm, prompt)))
+/** The tokens a set's tokens-per-minute limit takes (0: no such limit). The reserved output never makes a request impossible on its own: it is capped at the limit. */
+function tokenCost(set: LimitSet | undefined, prompt: number, output: number): number {
+  const tpm = set?.tokens_per_minute
+  return tpm === undefined ? 0 : Math.max(1, Math.min(prompt + output, Math.max(tpm, prompt)))
 }
 
 /** The generic path's checks for a ticket, in order: budget, then the key's, the client IP's and the model's limits. */
@@ -238,8 +236,9 @@ function addLimits(checks: Check[], id: Ids, set: LimitSet, tokens: number, ttlM
 }
 
 /** One scope's settlements: tokens given back (or charged) against its estimate, its lease freed. `used` -1: as estimated. */
-function settleScope(ops: SettleOp[], ids: Ids, tpm: number, cost: number, lease: Lease, used: number): void {
-  if (tpm > 0 && used >= 0 && used !== cost) ops.push({ kind: 'refund', id: ids.tpm, limit: tpm, periodMs: MINUTE, amount: cost - used })
+function settleScope(ops: SettleOp[], ids: Ids, set: LimitSet | undefined, cost: number, lease: Lease, used: number): void {
+  const tpm = set?.tokens_per_minute
+  if (tpm !== undefined && used >= 0 && used !== cost) ops.push({ kind: 'refund', id: ids.tpm, limit: tpm, periodMs: MINUTE, amount: cost - used })
   if (lease !== undefined) ops.push({ kind: 'release', id: ids.conc, lease })
 }
 

@@ -14,12 +14,9 @@ import type { ConcurrencyCheck, Lease, RateCheck } from './store.js'
  * It carries the figures for the rate-limit headers too, made into text as the head is written.
  */
 export class Ticket extends RateLimitFigures {
-  /** Tokens-per-minute limit and the tokens taken, per scope (limit 0: no such check). */
-  keyTpm = 0
+  /** The tokens each scope's tokens-per-minute limit took (0: no such limit). */
   keyCost = 0
-  ipTpm = 0
   ipCost = 0
-  modelTpm = 0
   modelCost = 0
   /** Concurrency leases taken, per scope. */
   keyLease: Lease = undefined

@@ -12,48 +12,17 @@
 // place, which reads as a difference that is not there; an A/A run (the same build twice)
 // shows what noise and bias are left. AB_KEYS=1 adds a key with 7 limits and a budget to
 // both (the auth bench's). AB_ROUNDS (8), AB_SECONDS (3), AB_CONCURRENCY (32 per gateway).
-import { formatKeyHash, generateKey } from '../src/auth/keys.js'
-import { fmt, pinSelf, startSimProc, type CliOptions } from './lib.js'
-import { describePasses, disagreement, sideBySide, type Side } from './side-by-side.js'
-
-interface Spec extends CliOptions {
-  readonly config?: Record<string, unknown>
-}
-
-const CHAT = JSON.stringify({ model: 'bench', max_tokens: 16, messages: [{ role: 'user', content: 'Hello, benchmark' }] })
-const BIG = 1_000_000_000
+import { generateKey } from '../src/auth/keys.js'
+import { CHAT, sideOf, spec } from './ab-spec.js'
+import { fmt, pinSelf, startSimProc } from './lib.js'
+import { describePasses, disagreement, sideBySide } from './side-by-side.js'
 
 const key = generateKey()
 const keyed = process.env.AB_KEYS === '1'
 
-function spec(name: string): Spec {
-  const text = process.env[name] ?? '{}'
-  try {
-    return JSON.parse(text.replaceAll('$KEY_HASH', formatKeyHash(key))) as Spec
-  } catch {
-    throw new Error(`${name} is not JSON: ${text}`)
-  }
-}
-
-function sideOf(s: Spec, simUrl: string): Side {
-  const config = {
-    server: { port: 0 },
-    admin: { port: 0 },
-    logging: { access_log: 'off' },
-    ...(keyed && {
-      auth: { keys: [{ name: 'bench', hash: formatKeyHash(key), models: ['bench'], limits: { requests_per_minute: BIG, tokens_per_minute: BIG, concurrency: 100_000 }, budget_usd: BIG }] },
-      limits: { per_ip: { requests_per_minute: BIG, concurrency: 100_000 }, per_model: { bench: { tokens_per_minute: BIG } } },
-      prices: { bench: { input: 0.15, output: 0.6 } },
-    }),
-    ...s.config,
-    models: [{ name: 'bench', upstreams: [{ url: `${simUrl}/v1` }] }],
-  }
-  return { config, options: { ...(s.cli !== undefined && { cli: s.cli }), ...(s.env !== undefined && { env: s.env }) } }
-}
-
 async function main(): Promise<void> {
-  const a = spec('AB_A')
-  const b = spec('AB_B')
+  const a = spec('AB_A', key)
+  const b = spec('AB_B', key)
   const rounds = Number(process.env.AB_ROUNDS ?? 8)
   const seconds = Number(process.env.AB_SECONDS ?? 3)
   const concurrency = Number(process.env.AB_CONCURRENCY ?? 32)
@@ -62,7 +31,7 @@ async function main(): Promise<void> {
   try {
     console.log(`A ${JSON.stringify(a)}\nB ${JSON.stringify(b)}${keyed ? '\n(both with a key under 7 limits and a budget)' : ''}`)
     console.log(`${rounds} rounds of ${seconds}s, ${concurrency} clients each, both gateways on core 0${pinned ? '' : ' (taskset missing: no pinning)'}`)
-    const r = await sideBySide(sideOf(a, sim.url), sideOf(b, sim.url), {
+    const r = await sideBySide(sideOf(a, sim.url, key, keyed), sideOf(b, sim.url, key, keyed), {
       rounds,
       seconds,
       concurrency,

@@ -36,9 +36,9 @@ function withJitdump(side: Side): Side {
   return { ...side, options: { ...side.options, env: { ...env, NODE_OPTIONS: nodeOptions } } }
 }
 
-async function tally(file: string, pids: readonly number[]): Promise<SampleTally> {
+async function tally(file: string, pids: readonly number[], cache: readonly string[]): Promise<SampleTally> {
   const t = new SampleTally(pids)
-  const child = spawn('perf', ['script', '-i', file, '-F', 'pid,ip,sym'], { stdio: ['ignore', 'pipe', 'ignore'] })
+  const child = spawn('perf', [...cache, 'script', '-i', file, '-F', 'pid,ip,sym'], { stdio: ['ignore', 'pipe', 'ignore'] })
   for await (const line of createInterface({ input: child.stdout })) t.line(line)
   t.end()
   return t
@@ -76,6 +76,9 @@ async function main(): Promise<void> {
   const seconds = Number(process.env.PROFILE_SECONDS ?? 12)
   const pinned = pinSelf('1')
   const dir = benchDir('switchyard-profile-')
+  // perf keeps a copy of every binary it sees (each jitted function is one) in ~/.debug
+  // unless told where: here, in the run's own directory, removed at exit.
+  const cache = ['--buildid-dir', join(dir, 'buildid')]
   const sim = await startSimProc(1)
   const procs: Proc[] = []
   try {
@@ -95,7 +98,7 @@ async function main(): Promise<void> {
     const a0 = cpuMs(ga.child.pid!)
     const b0 = cpuMs(gb.child.pid!)
     // -k 1: the clock jitdump records use, so perf inject can place each code object in time.
-    const recorder = spawn('perf', ['record', '-k', '1', '-g', '-N', '-F', String(FREQUENCY), '-C', '0', '-o', raw, '--', 'sleep', String(seconds)], { stdio: 'ignore' })
+    const recorder = spawn('perf', [...cache, 'record', '-k', '1', '-g', '-N', '-F', String(FREQUENCY), '-C', '0', '-o', raw, '--', 'sleep', String(seconds)], { stdio: 'ignore' })
     const recorded = new Promise<number | null>((resolve) => recorder.once('exit', resolve))
     const [ra, rb] = await both(seconds)
     if ((await recorded) !== 0) throw new Error('perf record failed (is sampling allowed? kernel.perf_event_paranoid)')
@@ -103,8 +106,8 @@ async function main(): Promise<void> {
     const cpuB = ((cpuMs(gb.child.pid!) - b0) * 1000) / rb.requests
     // The jitdump files sit in each gateway's directory until it exits: inject while they run.
     const injected = join(dir, 'perf.jit.data')
-    run('perf', ['inject', '-j', '-i', raw, '-o', injected])
-    const t = await tally(injected, [ga.child.pid!, gb.child.pid!])
+    run('perf', [...cache, 'inject', '-j', '-i', raw, '-o', injected])
+    const t = await tally(injected, [ga.child.pid!, gb.child.pid!], cache)
     report(t.processes.get(ga.child.pid!)!, t.processes.get(gb.child.pid!)!, ra.requests, rb.requests, cpuA, cpuB)
   } finally {
     for (const p of procs) await p.stop()

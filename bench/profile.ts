@@ -6,7 +6,8 @@
 // rest) and the functions whose share moved most.
 //
 //   AB_A='{}' AB_B='{}' AB_KEYS=1 npm run bench:profile      (A/A: how much one run moves)
-//   AB_A='{"config":{"auth":{"mode":"none"}}}' AB_B='{}' AB_KEYS=1 npm run bench:profile
+//   AB_A='{"config":{"auth":{"mode":"none"},"limits":{"per_ip":{},"per_model":{}}}}' AB_B='{}' AB_KEYS=1 npm run bench:profile
+//                                                   (off against keys with 7 limits and a budget)
 //
 // The same AB_A / AB_B specs as bench:ab (bench/ab-spec.ts). PROFILE_SECONDS (12) of load,
 // 32 clients per gateway, after 6 s of warm-up. One run only: an A/A run's "rest" moved by

@@ -10,7 +10,7 @@
 //                                                   (off against keys with 7 limits and a budget)
 //
 // The same AB_A / AB_B specs as bench:ab (bench/ab-spec.ts). PROFILE_SECONDS (12) of load,
-// 32 clients per gateway, after 6 s of warm-up. One run only: an A/A run's "rest" moved by
+// 32 clients per gateway, after 6 s of warm-up; A started first (PROFILE_B_FIRST=1: B). One run only: an A/A run's "rest" moved by
 // ±3% between runs on a busy VM, the named categories much less; read them, and rerun.
 // Needs Linux perf (linux-perf / linux-tools) and the right to sample core 0.
 import { spawn, spawnSync } from 'node:child_process'
@@ -86,10 +86,17 @@ async function main(): Promise<void> {
     const a = withJitdump(sideOf(spec('AB_A', key), sim.url, key, keyed))
     const b = withJitdump(sideOf(spec('AB_B', key), sim.url, key, keyed))
     console.log(`A ${process.env.AB_A ?? '{}'}\nB ${process.env.AB_B ?? '{}'}${keyed ? '\n(both with a key under 7 limits and a budget)' : ''}`)
-    console.log(`${seconds}s of load, 32 clients each, both gateways on core 0${pinned ? '' : ' (taskset missing: no pinning)'}`)
+    console.log(
+      `${seconds}s of load, 32 clients each, both gateways on core 0${pinned ? '' : ' (taskset missing: no pinning)'}, ` +
+        `${process.env.PROFILE_B_FIRST === '1' ? 'B' : 'A'} started first`
+    )
+    // The gateway started second ran a little cheaper in bench:ab (about 1%; here, its GC
+    // 0.1–0.5% of CPU lower in A/A runs): PROFILE_B_FIRST=1 swaps the order to see it.
+    const bFirst = process.env.PROFILE_B_FIRST === '1'
+    const gb0 = bFirst ? await startGatewayProc(b.config, 0, b.options) : undefined
     const ga = await startGatewayProc(a.config, 0, a.options)
     procs.push(ga)
-    const gb = await startGatewayProc(b.config, 0, b.options)
+    const gb = gb0 ?? (await startGatewayProc(b.config, 0, b.options))
     procs.push(gb)
     const one = (g: Proc, s: number): Promise<LoadResult> =>
       load(`${g.url}/v1/chat/completions`, CHAT, 32, s, Number.POSITIVE_INFINITY, { authorization: `Bearer ${key}` })

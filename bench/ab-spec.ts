@@ -39,3 +39,8 @@ export function sideOf(s: Spec, simUrl: string, key: string, keyed: boolean): Si
   }
   return { config, options: { ...(s.cli !== undefined && { cli: s.cli }), ...(s.env !== undefined && { env: s.env }) } }
 }
+
+/** The two sides as the runs print them first. */
+export function describeSpecs(a: Spec, b: Spec, keyed: boolean): string {
+  return `A ${JSON.stringify(a)}\nB ${JSON.stringify(b)}${keyed ? '\n(both with a key under 7 limits and a budget)' : ''}`
+}

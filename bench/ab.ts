@@ -13,7 +13,7 @@
 // shows what noise and bias are left. AB_KEYS=1 adds a key with 7 limits and a budget to
 // both (the auth bench's). AB_ROUNDS (8), AB_SECONDS (3), AB_CONCURRENCY (32 per gateway).
 import { generateKey } from '../src/auth/keys.js'
-import { CHAT, sideOf, spec } from './ab-spec.js'
+import { CHAT, describeSpecs, sideOf, spec } from './ab-spec.js'
 import { fmt, pinSelf, startSimProc } from './lib.js'
 import { describePasses, disagreement, sideBySide } from './side-by-side.js'
 
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const pinned = pinSelf('1')
   const sim = await startSimProc(1)
   try {
-    console.log(`A ${JSON.stringify(a)}\nB ${JSON.stringify(b)}${keyed ? '\n(both with a key under 7 limits and a budget)' : ''}`)
+    console.log(describeSpecs(a, b, keyed))
     console.log(`${rounds} rounds of ${seconds}s, ${concurrency} clients each, both gateways on core 0${pinned ? '' : ' (taskset missing: no pinning)'}`)
     const r = await sideBySide(sideOf(a, sim.url, key, keyed), sideOf(b, sim.url, key, keyed), {
       rounds,

@@ -17,7 +17,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { generateKey } from '../src/auth/keys.js'
-import { CHAT, sideOf, spec } from './ab-spec.js'
+import { CHAT, describeSpecs, sideOf, spec } from './ab-spec.js'
 import { benchDir, cpuMs, fmt, load, pinSelf, startGatewayProc, startSimProc, type LoadResult, type Proc } from './lib.js'
 import { GATEWAY_CATEGORIES, REST, SampleTally, type ProcessSamples } from './perf-samples.js'
 import type { Side } from './side-by-side.js'
@@ -83,9 +83,11 @@ async function main(): Promise<void> {
   const sim = await startSimProc(1)
   const procs: Proc[] = []
   try {
-    const a = withJitdump(sideOf(spec('AB_A', key), sim.url, key, keyed))
-    const b = withJitdump(sideOf(spec('AB_B', key), sim.url, key, keyed))
-    console.log(`A ${process.env.AB_A ?? '{}'}\nB ${process.env.AB_B ?? '{}'}${keyed ? '\n(both with a key under 7 limits and a budget)' : ''}`)
+    const specA = spec('AB_A', key)
+    const specB = spec('AB_B', key)
+    const a = withJitdump(sideOf(specA, sim.url, key, keyed))
+    const b = withJitdump(sideOf(specB, sim.url, key, keyed))
+    console.log(describeSpecs(specA, specB, keyed))
     console.log(
       `${seconds}s of load, 32 clients each, both gateways on core 0${pinned ? '' : ' (taskset missing: no pinning)'}, ` +
         `${process.env.PROFILE_B_FIRST === '1' ? 'B' : 'A'} started first`

@@ -10,7 +10,7 @@ export const authenticate = (ring: KeyRing) =>
   function authenticate(ctx: RequestContext): void {
     const config = ctx.snapshot.config
     if (config.auth === undefined || config.auth.mode === 'none') return
-    const headers = ctx.req.headers
+    const headers = ctx.headers
     const auth = headers.authorization
     const socket = ctx.req.socket
     let key = auth === undefined ? undefined : ring.remembered(config, auth, socket)

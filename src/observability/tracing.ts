@@ -114,7 +114,7 @@ export class Tracer {
   constructor(private readonly options: TracerOptions) {}
 
   readonly begin = (ctx: RequestContext): void => {
-    const parent = parseTraceparent(ctx.req.headers.traceparent)
+    const parent = parseTraceparent(ctx.headers.traceparent)
     const traceId = parent?.traceId ?? newTraceId()
     const sampled = parent !== undefined ? parent.sampled : sampledByRatio(traceId, this.options.sampleRatio)
     // An unsampled request keeps the client's traceparent untouched on its way upstream.

@@ -9,7 +9,7 @@ const MAX_CHARS = 4096
 
 /** The request's affinity key, or undefined when it has none (the balancer then spreads by load). */
 export function affinityKey(ctx: RequestContext, header: string): string | undefined {
-  const given = ctx.req.headers[header.toLowerCase()]
+  const given = ctx.headers[header.toLowerCase()]
   const value = Array.isArray(given) ? given[0] : given
   if (value !== undefined && value !== '') return `h:${value}`
   const body = ctx.body

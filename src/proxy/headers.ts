@@ -51,7 +51,7 @@ const COLON = 0x3a
 /** Headers sent upstream, as a flat name/value list. */
 export function upstreamRequestHeaders(ctx: RequestContext, upstream: Upstream): string[] {
   const raw = ctx.req.rawHeaders
-  const connectionTokens = ctx.req.headers.connection
+  const connectionTokens = ctx.headers.connection
   const out: string[] = []
   const trace = ctx.trace
   for (let i = 0; i < raw.length; i += 2) {

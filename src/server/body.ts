@@ -14,9 +14,11 @@ interface BodyRead {
 const kBody = Symbol('switchyard.body')
 type Reading = IncomingMessage & { [kBody]?: BodyRead }
 
-/** Reads the whole body, refusing more than `limit` bytes (checked before and while reading). */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = req.headers['content-length']
+/**
+ * Reads the whole body, refusing more than `limit` bytes (checked before, against the
+ * declared Content-Length, and while reading).
+ */
+export function readBody(req: IncomingMessage, declared: string | undefined, limit: number): Promise<Buffer> {
   if (declared !== undefined && Number(declared) > limit) {
     return Promise.reject(tooLarge(limit))
   }

@@ -57,9 +57,9 @@ export class TrustedProxies {
   resolve(ctx: RequestContext): void {
     const peer = ctx.clientIp
     if (!this.trusts(peer)) return // the peer is the client; whatever it claims is dropped
-    const proto = forwardedProto(ctx.req.headers['x-forwarded-proto'])
+    const proto = forwardedProto(ctx.headers['x-forwarded-proto'])
     if (proto !== undefined) ctx.forwardedProto = proto
-    const header = ctx.req.headers['x-forwarded-for']
+    const header = ctx.headers['x-forwarded-for']
     if (typeof header !== 'string' || header.trim() === '') return
     ctx.forwardedFor = `${header}, ${peer}`
     const hops = header.split(',')

@@ -48,7 +48,7 @@ export class CorsPolicy {
 
   /** Adds CORS headers for an allowed origin; answers a preflight and returns true. */
   handle(ctx: RequestContext): boolean {
-    const headers = ctx.req.headers
+    const headers = ctx.headers
     const origin = headers.origin
     if (origin === undefined) return false
     const out = ctx.responseHeaders

@@ -73,7 +73,7 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
       // Hooks are awaited only when one returned a promise: most are synchronous.
       let pending = runHooks(s.hooks.onRequest, ctx)
       if (pending !== undefined) await pending
-      ctx.rawBody = await readBody(ctx.req, s.snapshot.config.server.max_body)
+      ctx.rawBody = await readBody(ctx.req, ctx.headers['content-length'], s.snapshot.config.server.max_body)
       pending = runHooks(s.hooks.preParsing, ctx)
       if (pending !== undefined) await pending
       const body = parseJsonObject(ctx.rawBody)

@@ -3,7 +3,7 @@ import { affinityKey } from '../../src/proxy/affinity-key.js'
 import type { RequestContext } from '../../src/server/context.js'
 
 function ctx(body: Record<string, unknown> | undefined, headers: Record<string, string> = {}): RequestContext {
-  return { req: { headers }, body } as unknown as RequestContext
+  return { headers, body } as unknown as RequestContext
 }
 
 const chat = (system: string, user: string, extra: Record<string, unknown> = {}) => ({

@@ -7,7 +7,7 @@ function resolve(trusted: string[], peer: string, xff?: string): { clientIp: str
   const ctx = {
     clientIp: peer,
     forwardedFor: peer,
-    req: { headers: xff === undefined ? {} : { 'x-forwarded-for': xff } },
+    headers: xff === undefined ? {} : { 'x-forwarded-for': xff },
   } as unknown as RequestContext
   new TrustedProxies(trusted).resolve(ctx)
   return { clientIp: ctx.clientIp, forwardedFor: ctx.forwardedFor }

@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js'
 import type { Logger } from '../observability/logger.js'
 import type { KeyStore, StoredKey } from './key-store.js'
 import { hashHex, hashKeyHex, sameText, type VirtualKey } from './keys.js'
+import { activeLimits } from '../limits/active-limits.js'
 
 const kLastKey = Symbol('switchyard.lastKey')
 
@@ -123,7 +124,8 @@ function toVirtualKey(k: KeyGrants, source: VirtualKey['source'], revokedAt: num
     name: k.name,
     hash: hashHex(k.hash),
     models: k.models === undefined ? undefined : new Set(k.models),
-    limits: k.limits,
+    // In the limiter's one shape, and undefined when the key sets no limit.
+    limits: activeLimits(k.limits),
     budgetUsd: k.budget_usd,
     expiresAt: k.expires,
     revokedAt,

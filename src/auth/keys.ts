@@ -14,6 +14,7 @@ export interface VirtualKey {
   readonly hash: string
   /** Models it may use; undefined = all. */
   readonly models: ReadonlySet<string> | undefined
+  /** Its limits in the limiter's one shape (limits/active-limits.ts); undefined when it sets none. */
   readonly limits: LimitSet | undefined
   readonly budgetUsd: number | undefined
   /** Epoch ms; undefined = never. */

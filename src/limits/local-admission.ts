@@ -27,13 +27,17 @@ export const MINUTE = 60_000
 export function admitLocal(s: MemoryStore, t: Ticket): boolean {
   const now = s.now()
   if (t.budget && !quotaFits(usdOf(s, t.keyIds!), t.budgetUsd, t.spentUsd)) return false
-  if (t.keySet !== undefined && !fits(s, t.keyIds!, t.keySet, t.keyCost, now)) return false
-  if (t.ipSet !== undefined && !fits(s, t.ipIds!, t.ipSet, t.ipCost, now)) return false
-  if (t.modelSet !== undefined && !fits(s, t.modelIds!, t.modelSet, t.modelCost, now)) return false
+  // One loop over the scopes, not three copies of each step: this code runs once per request,
+  // cold, and its machine code's size is what it costs most (docs/auth-limits-cost.md).
+  for (let i = 0; i < SCOPES; i++) {
+    const set = setOf(t, i)
+    if (set !== undefined && !fits(s, idsOf(t, i)!, set, costOf(t, i), now)) return false
+  }
   // In the generic path's order (budget, key, IP, model), so the header figures are the same.
-  if (t.keySet !== undefined) t.keyLease = take(s, t, t.keyIds!, t.keySet, t.keyCost, now)
-  if (t.ipSet !== undefined) t.ipLease = take(s, t, t.ipIds!, t.ipSet, t.ipCost, now)
-  if (t.modelSet !== undefined) t.modelLease = take(s, t, t.modelIds!, t.modelSet, t.modelCost, now)
+  for (let i = 0; i < SCOPES; i++) {
+    const set = setOf(t, i)
+    if (set !== undefined) setLease(t, i, take(s, t, idsOf(t, i)!, set, costOf(t, i), now))
+  }
   return true
 }
 
@@ -44,9 +48,35 @@ export function admitLocal(s: MemoryStore, t: Ticket): boolean {
 export function settleLocal(s: MemoryStore, t: Ticket, usd: number, spentBefore: number, used: number, at: number): void {
   const now = s.settleTime(at)
   if (t.budget && usd > 0) quotaAdd(usdOf(s, t.keyIds!), usd, spentBefore)
-  if (t.keyIds !== undefined) settleScope(s, t.keyIds, t.keySet, t.keyCost, t.keyLease, used, now)
-  if (t.ipIds !== undefined) settleScope(s, t.ipIds, t.ipSet, t.ipCost, t.ipLease, used, now)
-  if (t.modelIds !== undefined) settleScope(s, t.modelIds, t.modelSet, t.modelCost, t.modelLease, used, now)
+  for (let i = 0; i < SCOPES; i++) {
+    const ids = idsOf(t, i)
+    if (ids !== undefined) settleScope(s, ids, setOf(t, i), costOf(t, i), leaseOf(t, i), used, now)
+  }
+}
+
+// A ticket's scopes by number (0 key, 1 client IP, 2 model), for the loops above.
+const SCOPES = 3
+
+function idsOf(t: Ticket, i: number): Ids | undefined {
+  return i === 0 ? t.keyIds : i === 1 ? t.ipIds : t.modelIds
+}
+
+function setOf(t: Ticket, i: number): LimitSet | undefined {
+  return i === 0 ? t.keySet : i === 1 ? t.ipSet : t.modelSet
+}
+
+function costOf(t: Ticket, i: number): number {
+  return i === 0 ? t.keyCost : i === 1 ? t.ipCost : t.modelCost
+}
+
+function leaseOf(t: Ticket, i: number): Lease {
+  return i === 0 ? t.keyLease : i === 1 ? t.ipLease : t.modelLease
+}
+
+function setLease(t: Ticket, i: number, lease: Lease): void {
+  if (i === 0) t.keyLease = lease
+  else if (i === 1) t.ipLease = lease
+  else t.modelLease = lease
 }
 
 function fits(s: MemoryStore, ids: Ids, set: LimitSet, cost: number, now: number): boolean {

@@ -5,9 +5,11 @@
 // goes through checks and results only to refuse.
 import { costUsd } from '../config/prices.js'
 import type { LimitSet } from '../config/limits-schema.js'
+import type { Config } from '../config/schema.js'
 import { LimitsUnavailableError, RateLimitedError } from '../errors.js'
 import type { Logger } from '../observability/logger.js'
 import type { RequestContext } from '../server/context.js'
+import { ConfigLimits } from './active-limits.js'
 import { admitLocal, MINUTE, settleLocal } from './local-admission.js'
 import { MemoryStore } from './memory-store.js'
 import { pushRateLimitHeaders } from './rate-limit-headers.js'
@@ -47,6 +49,9 @@ export class RateLimiter {
   /** The memory store, when it is the store: its counters are worked on directly. */
   private readonly local: MemoryStore | undefined
   private readonly ids = new CounterIds()
+  /** The per-IP and per-model limits of the config `limitsOf`, in the limiter's shape. */
+  private configLimits = new ConfigLimits({ per_model: {} })
+  private limitsOf: Config | undefined = undefined
 
   constructor(private readonly options: RateLimiterOptions) {
     this.local = options.store instanceof MemoryStore ? options.store : undefined
@@ -107,12 +112,17 @@ export class RateLimiter {
 
   /** This request's limits, in a new ticket; undefined when none applies. */
   private ticketFor(ctx: RequestContext): Ticket | undefined {
-    const limits = ctx.snapshot.config.limits
+    const config = ctx.snapshot.config
+    if (config !== this.limitsOf) {
+      this.configLimits = new ConfigLimits(config.limits)
+      this.limitsOf = config
+    }
     const key = ctx.key
     const model = ctx.model!
-    const perIp = active(limits.per_ip)
-    const perModel = Object.hasOwn(limits.per_model, model) ? active(limits.per_model[model]) : undefined
-    const keyLimits = active(key?.limits)
+    const perIp = this.configLimits.perIp
+    const perModel = this.configLimits.perModel.get(model)
+    // The key ring keeps a key's limits in the same shape (undefined when it sets none).
+    const keyLimits = key?.limits
     const budget = key !== undefined && key.budgetUsd !== undefined
     if (keyLimits === undefined && !budget && perIp === undefined && perModel === undefined) return undefined
     const countTokens =
@@ -192,13 +202,6 @@ export class RateLimiter {
     if (onError === 'closed') throw new LimitsUnavailableError()
     this.stats.admittedUnchecked++
   }
-}
-
-/** A limit set with at least one limit in it, else undefined. */
-function active(set: LimitSet | undefined): LimitSet | undefined {
-  return set !== undefined && (set.requests_per_minute !== undefined || set.tokens_per_minute !== undefined || set.concurrency !== undefined)
-    ? set
-    : undefined
 }
 
 /** The tokens a set's tokens-per-minute limit takes (0: no such limit). The reserved output never makes a request impossible on its own: it is capped at the limit. */

@@ -23,20 +23,24 @@ import type { Ids, Ticket } from './ticket.js'
 
 export const MINUTE = 60_000
 
-/** Checks every limit of `t` and takes them all; false (nothing taken) when one does not fit. */
+/**
+ * Checks every limit of `t` and takes them all; false (nothing taken) when one does not fit.
+ * One pass, in the generic path's order (budget, key, IP, model), so the header figures are
+ * the same: each scope's limits are checked and then taken together, and if a later scope
+ * does not fit, what the earlier ones took is put back (rare: the generic path then refuses
+ * with the details). One pass rather than a check pass and a take pass: this code runs once
+ * per request, cold, and its machine code's size is what it costs most
+ * (docs/auth-limits-cost.md).
+ */
 export function admitLocal(s: MemoryStore, t: Ticket): boolean {
   const now = s.now()
   if (t.budget && !quotaFits(usdOf(s, t.keyIds!), t.budgetUsd, t.spentUsd)) return false
-  // One loop over the scopes, not three copies of each step: this code runs once per request,
-  // cold, and its machine code's size is what it costs most (docs/auth-limits-cost.md).
   for (let i = 0; i < SCOPES; i++) {
     const set = setOf(t, i)
-    if (set !== undefined && !fits(s, idsOf(t, i)!, set, costOf(t, i), now)) return false
-  }
-  // In the generic path's order (budget, key, IP, model), so the header figures are the same.
-  for (let i = 0; i < SCOPES; i++) {
-    const set = setOf(t, i)
-    if (set !== undefined) setLease(t, i, take(s, t, idsOf(t, i)!, set, costOf(t, i), now))
+    if (set !== undefined && !takeScope(s, t, i, idsOf(t, i)!, set, costOf(t, i), now)) {
+      putBack(t, i)
+      return false
+    }
   }
   return true
 }
@@ -79,31 +83,61 @@ function setLease(t: Ticket, i: number, lease: Lease): void {
   else t.modelLease = lease
 }
 
-function fits(s: MemoryStore, ids: Ids, set: LimitSet, cost: number, now: number): boolean {
-  const rpm = set.requests_per_minute
-  if (rpm !== undefined && !rateFits(rateAfter(rpmOf(s, ids), now, rpm, MINUTE, 1), now, rpm, MINUTE)) return false
-  const tpm = set.tokens_per_minute
-  if (tpm !== undefined && !rateFits(rateAfter(tpmOf(s, ids), now, tpm, MINUTE, cost), now, tpm, MINUTE)) return false
-  const conc = set.concurrency
-  return conc === undefined || s.hasSlot(holderOf(s, ids), conc, now)
-}
+/**
+ * Each scope's arrival times from before admitLocal took its units (requests at 2i, tokens
+ * at 2i + 1), to put back if a later scope does not fit. admitLocal is synchronous, so one
+ * array serves every call.
+ */
+const before = new Float64Array(2 * SCOPES)
 
-/** Takes one scope's limits (fits() has just looked its counters up); returns its lease, if any. */
-function take(s: MemoryStore, t: Ticket, ids: Ids, set: LimitSet, cost: number, now: number): Lease {
+/** Checks scope `i`'s limits and, if they all fit, takes them; false: nothing of it taken. */
+function takeScope(s: MemoryStore, t: Ticket, i: number, ids: Ids, set: LimitSet, cost: number, now: number): boolean {
   const rpm = set.requests_per_minute
+  const tpm = set.tokens_per_minute
+  const conc = set.concurrency
+  let rpmNext = 0
+  let tpmNext = 0
+  if (rpm !== undefined) {
+    rpmNext = rateAfter(rpmOf(s, ids), now, rpm, MINUTE, 1)
+    if (!rateFits(rpmNext, now, rpm, MINUTE)) return false
+  }
+  if (tpm !== undefined) {
+    tpmNext = rateAfter(tpmOf(s, ids), now, tpm, MINUTE, cost)
+    if (!rateFits(tpmNext, now, tpm, MINUTE)) return false
+  }
+  if (conc !== undefined && !s.hasSlot(holderOf(s, ids), conc, now)) return false
+  // The counters just looked up are live: nothing runs in between that could drop them.
   if (rpm !== undefined) {
     const b = ids.rpmCounter!
-    const tat = (b.tat = rateAfter(b, now, rpm, MINUTE, 1))
-    t.requests(rpm, rateRemaining(rpm, MINUTE, tat, now), Math.ceil(tat - now))
+    before[2 * i] = b.tat
+    b.tat = rpmNext
+    t.requests(rpm, rateRemaining(rpm, MINUTE, rpmNext, now), Math.ceil(rpmNext - now))
   }
-  const tpm = set.tokens_per_minute
   if (tpm !== undefined) {
     const b = ids.tpmCounter!
-    const tat = (b.tat = rateAfter(b, now, tpm, MINUTE, cost))
-    t.tokens(tpm, rateRemaining(tpm, MINUTE, tat, now), Math.ceil(tat - now))
+    before[2 * i + 1] = b.tat
+    b.tat = tpmNext
+    t.tokens(tpm, rateRemaining(tpm, MINUTE, tpmNext, now), Math.ceil(tpmNext - now))
   }
-  const conc = set.concurrency
-  return conc === undefined ? undefined : s.takeLease(ids.holder!, now + t.ttlMs)
+  if (conc !== undefined) setLease(t, i, s.takeLease(ids.holder!, now + t.ttlMs))
+  return true
+}
+
+/** Puts back what the scopes before `failed` took (arrival times, leases) and the header figures: the generic path starts from nothing. */
+function putBack(t: Ticket, failed: number): void {
+  for (let i = 0; i < failed; i++) {
+    const set = setOf(t, i)
+    if (set === undefined) continue
+    const ids = idsOf(t, i)!
+    if (set.requests_per_minute !== undefined) ids.rpmCounter!.tat = before[2 * i]!
+    if (set.tokens_per_minute !== undefined) ids.tpmCounter!.tat = before[2 * i + 1]!
+    const lease = leaseOf(t, i)
+    if (lease !== undefined) {
+      ids.holder!.release(lease as number)
+      setLease(t, i, undefined)
+    }
+  }
+  t.clearFigures()
 }
 
 function settleScope(s: MemoryStore, ids: Ids, set: LimitSet | undefined, cost: number, lease: Lease, used: number, now: number): void {

@@ -5,6 +5,7 @@
 // (the rate limiter's fused path, limits/local-admission.ts), through the same few
 // primitives admit() and settle() use: one set of semantics, two ways in. A counter the
 // sweep drops is marked so, and a holder of it looks its id up again.
+import { performance } from 'node:perf_hooks'
 import type { AdmitResult, Check, CheckResult, RateLimitStore, SettleOp } from './store.js'
 
 /** A GCRA bucket: its theoretical arrival time (ms; in the past = full). */

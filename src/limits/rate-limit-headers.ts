@@ -64,6 +64,12 @@ export class RateLimitFigures {
     this.tokensResetMs = resetMs
   }
 
+  /** Back to no figures (an admission that was put back). */
+  clearFigures(): void {
+    this.requestsLimit = -1
+    this.tokensLimit = -1
+  }
+
   pushHeaders(out: string[]): void {
     if (this.requestsLimit >= 0) push(out, REQUESTS, this.requestsLimit, this.requestsRemaining, this.requestsResetMs)
     if (this.tokensLimit >= 0) push(out, TOKENS, this.tokensLimit, this.tokensRemaining, this.tokensResetMs)

@@ -2,6 +2,7 @@
 // the upstream socket to the client socket with no intermediate stream: a full client
 // buffer pauses the upstream read (backpressure), and a client that leaves aborts it.
 import type { IncomingHttpHeaders } from 'node:http'
+import { performance } from 'node:perf_hooks'
 import type { Dispatcher } from 'undici'
 import {
   GatewayError,

@@ -1,5 +1,6 @@
 // The attempt loop: pick (or queue) → dispatch → classify → retry / fall back → commit.
 // Retries and fallbacks happen only before the commit point (the first byte to the client).
+import { performance } from 'node:perf_hooks'
 import {
   NoHealthyUpstreamError,
   UpstreamConnectionError,

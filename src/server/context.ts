@@ -1,6 +1,7 @@
 // RequestContext: everything one request carries through the lifecycle, in one
 // monomorphic object (no per-request closures hang off it).
 import { randomUUID } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { GatewayError } from '../errors.js'
 import type { Route } from '../routing/route-table.js'

@@ -1,8 +1,8 @@
 // Tracing: one SERVER span per proxied request and one CLIENT span per upstream attempt,
 // named and attributed after the OpenTelemetry GenAI semantic conventions. The hot path
 // only fills plain records; encoding and export happen in batches (otlp-exporter.ts).
-import type { AttemptOutcome, Upstream } from '../routing/upstream.js'
 import { performance } from 'node:perf_hooks'
+import type { AttemptOutcome, Upstream } from '../routing/upstream.js'
 import type { RequestContext } from '../server/context.js'
 import type { Endpoint } from '../types.js'
 import { errorType, reportedStatus } from './access-log.js'

@@ -25,33 +25,37 @@ const SLOT_SPACE = 2 ** 22
 const SEQ_SPACE = 2 ** 31
 
 /**
- * The leases held on one concurrency counter, in slots of typed arrays: taking and releasing
- * a lease allocates nothing and touches only this holder (a linked list made an object per
- * lease, and unlinking one wrote to other requests' nodes).
+ * The leases held on one concurrency counter, in slots of one typed array: taking and
+ * releasing a lease allocates nothing and touches only this holder (a linked list made an
+ * object per lease, and unlinking one wrote to other requests' nodes). A slot is two numbers
+ * side by side, its lease's handle (0: free) and expiry, and a free slot's second number is
+ * the next free slot: a take or a release reads the holder and one line of the array, where
+ * separate arrays for handles, expiries and the free stack were three (each with its own
+ * header), read cold once per request.
  */
 export class Holder {
   size = 0
   /** The sweep removed it from the store (it held no lease): look the id up again. */
   dropped = false
-  /** Slots ever used; free ones below it are on the `free` stack. */
+  /** Slots ever used; free ones below it are on the free list. */
   private used = 0
-  private expires = new Float64Array(8)
-  /** The handle each slot was last given (0: free). */
-  private handles = new Float64Array(8)
-  private free = new Int32Array(8)
-  private freeTop = 0
+  /** The first free slot below `used` (-1: none). */
+  private freeHead = -1
+  /** [handle, expires or next free slot] per slot. */
+  private slots = new Float64Array(16)
 
   /** A new lease, as its handle. */
   take(expires: number, seq: number): number {
-    let slot: number
-    if (this.freeTop > 0) slot = this.free[--this.freeTop]!
+    const slots = this.slots
+    let slot = this.freeHead
+    if (slot >= 0) this.freeHead = slots[2 * slot + 1]!
     else {
-      if (this.used === this.expires.length) this.grow()
+      if (2 * this.used === slots.length) return this.takeGrown(expires, seq)
       slot = this.used++
     }
     const handle = seq * SLOT_SPACE + slot
-    this.expires[slot] = expires
-    this.handles[slot] = handle
+    slots[2 * slot] = handle
+    slots[2 * slot + 1] = expires
     this.size++
     return handle
   }
@@ -59,33 +63,31 @@ export class Holder {
   /** Frees the lease `handle`, if it is still held (a second release is harmless). */
   release(handle: number): void {
     const slot = handle % SLOT_SPACE
-    if (slot < this.used && this.handles[slot] === handle) this.freeSlot(slot)
+    if (slot < this.used && this.slots[2 * slot] === handle) this.freeSlot(slot)
   }
 
   dropExpired(now: number): void {
+    const slots = this.slots
     for (let slot = 0; slot < this.used; slot++) {
-      if (this.handles[slot] !== 0 && this.expires[slot]! <= now) this.freeSlot(slot)
+      if (slots[2 * slot] !== 0 && slots[2 * slot + 1]! <= now) this.freeSlot(slot)
     }
   }
 
   private freeSlot(slot: number): void {
-    this.handles[slot] = 0
-    this.free[this.freeTop++] = slot
+    this.slots[2 * slot] = 0
+    this.slots[2 * slot + 1] = this.freeHead
+    this.freeHead = slot
     this.size--
   }
 
-  private grow(): void {
-    const n = this.expires.length * 2
+  /** take() when every slot is in use: twice the slots, then the take. */
+  private takeGrown(expires: number, seq: number): number {
+    const n = this.slots.length
     if (n > SLOT_SPACE) throw new RangeError('too many concurrent leases on one counter')
-    const expires = new Float64Array(n)
-    expires.set(this.expires)
-    const handles = new Float64Array(n)
-    handles.set(this.handles)
-    const free = new Int32Array(n)
-    free.set(this.free)
-    this.expires = expires
-    this.handles = handles
-    this.free = free
+    const slots = new Float64Array(2 * n)
+    slots.set(this.slots)
+    this.slots = slots
+    return this.take(expires, seq)
   }
 }
 

@@ -32,13 +32,24 @@ export function encodingFor(model: string): string | undefined {
   return undefined
 }
 
-/** A running count over a request's text pieces, exact for the first EXACT_CHARS. */
+/**
+ * A running count over a request's text pieces, exact for the first EXACT_CHARS. One per
+ * module, reset per estimate (estimates are synchronous): the limiter estimates every request
+ * with a tokens limit, and a fresh object per request was a cache line written cold each time.
+ */
 class Tally {
   tokens = 0
   private exactChars = 0
   private restChars = 0
+  private counter: TokenCounter | undefined = undefined
 
-  constructor(private readonly counter: TokenCounter | undefined) {}
+  reset(counter: TokenCounter | undefined): this {
+    this.tokens = 0
+    this.exactChars = 0
+    this.restChars = 0
+    this.counter = counter
+    return this
+  }
 
   text(s: string): void {
     if (this.counter === undefined || this.exactChars >= EXACT_CHARS) {
@@ -54,13 +65,17 @@ class Tally {
 
   total(): number {
     const ratio = this.exactChars > 0 ? this.tokens / this.exactChars : 1 / CHARS_PER_TOKEN
-    return Math.ceil(this.tokens + this.restChars * ratio)
+    const total = Math.ceil(this.tokens + this.restChars * ratio)
+    this.counter = undefined
+    return total
   }
 }
 
+const tally = new Tally()
+
 /** Estimated prompt tokens of a request body (chat, completions or embeddings). */
 export function estimatePromptTokens(endpoint: Endpoint, body: Record<string, unknown>, counter?: TokenCounter): number {
-  const t = new Tally(counter)
+  const t = tally.reset(counter)
   let framing = 0
   if (endpoint === 'chat') {
     const messages = body.messages as unknown[]
@@ -122,6 +137,9 @@ export class TokenEstimator {
   private readonly loaded = new Map<string, TokenCounter>()
   private readonly loading = new Map<string, Promise<void>>()
   private readonly byRoute = new WeakMap<ModelConfig, string | null>()
+  /** The last route asked about and its vocabulary: consecutive requests mostly repeat it. */
+  private lastModel: ModelConfig | undefined = undefined
+  private lastEnc: string | null = null
 
   constructor(private readonly log: Logger) {}
 
@@ -159,6 +177,7 @@ export class TokenEstimator {
 
   /** The route's vocabulary: its name's, else the first upstream `model` that has one. */
   private encodingOf(model: ModelConfig): string | undefined {
+    if (model === this.lastModel) return this.lastEnc ?? undefined
     let enc = this.byRoute.get(model)
     if (enc === undefined) {
       enc = null
@@ -171,6 +190,8 @@ export class TokenEstimator {
       }
       this.byRoute.set(model, enc)
     }
+    this.lastModel = model
+    this.lastEnc = enc
     return enc ?? undefined
   }
 

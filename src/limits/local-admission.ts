@@ -18,6 +18,7 @@ import {
   rateRemaining,
 } from './memory-store.js'
 import type { LimitSet } from '../config/limits-schema.js'
+import { clearFigures, requestsFigures, tokensFigures } from './rate-limit-headers.js'
 import type { Lease } from './store.js'
 import type { Ids, Ticket } from './ticket.js'
 
@@ -111,13 +112,13 @@ function takeScope(s: MemoryStore, t: Ticket, i: number, ids: Ids, set: LimitSet
     const b = ids.rpmCounter!
     before[2 * i] = b.tat
     b.tat = rpmNext
-    t.requests(rpm, rateRemaining(rpm, MINUTE, rpmNext, now), Math.ceil(rpmNext - now))
+    requestsFigures(t, rpm, rateRemaining(rpm, MINUTE, rpmNext, now), Math.ceil(rpmNext - now))
   }
   if (tpm !== undefined) {
     const b = ids.tpmCounter!
     before[2 * i + 1] = b.tat
     b.tat = tpmNext
-    t.tokens(tpm, rateRemaining(tpm, MINUTE, tpmNext, now), Math.ceil(tpmNext - now))
+    tokensFigures(t, tpm, rateRemaining(tpm, MINUTE, tpmNext, now), Math.ceil(tpmNext - now))
   }
   if (conc !== undefined) setLease(t, i, s.takeLease(ids.holder!, now + t.ttlMs))
   return true
@@ -137,7 +138,7 @@ function putBack(t: Ticket, failed: number): void {
       setLease(t, i, undefined)
     }
   }
-  t.clearFigures()
+  clearFigures(t)
 }
 
 function settleScope(s: MemoryStore, ids: Ids, set: LimitSet | undefined, cost: number, lease: Lease, used: number, now: number): void {

@@ -17,63 +17,65 @@ export function formatReset(ms: number): string {
 
 /** Pushes the headers onto `out` (a flat name/value list, as ctx.responseHeaders). */
 export function pushRateLimitHeaders(out: string[], checks: readonly Check[], results: readonly CheckResult[]): void {
-  const f = new RateLimitFigures()
-  f.take(checks, results)
-  f.pushHeaders(out)
+  const f: RateLimitFigures = { requestsLimit: -1, requestsRemaining: 0, requestsResetMs: 0, tokensLimit: -1, tokensRemaining: 0, tokensResetMs: 0 }
+  takeFigures(f, checks, results)
+  pushFigures(f, out)
 }
 
 /**
  * The figures the headers report, held as numbers until the response head is written: text
  * made then is still in the CPU's caches when Node copies it into the head (text made at
- * admission was not, a millisecond and many requests later).
+ * admission was not, a millisecond and many requests later). Fields of the limiter's ticket
+ * (limits/ticket.ts), worked on by the functions below: a ticket that inherited them from a
+ * base class was built through V8's derived-constructor builtins rather than inline.
  */
-export class RateLimitFigures {
+export interface RateLimitFigures {
   /** The tightest requests limit (-1: none), what is left of it and when it is full again. */
-  requestsLimit = -1
-  requestsRemaining = 0
-  requestsResetMs = 0
+  requestsLimit: number
+  requestsRemaining: number
+  requestsResetMs: number
   /** The same for tokens. */
-  tokensLimit = -1
-  tokensRemaining = 0
-  tokensResetMs = 0
+  tokensLimit: number
+  tokensRemaining: number
+  tokensResetMs: number
+}
 
-  /** Takes the tightest request and token limits of an admission. */
-  take(checks: readonly Check[], results: readonly CheckResult[]): void {
-    for (let i = 0; i < checks.length; i++) {
-      const c = checks[i]!
-      if (c.kind !== 'rate') continue
-      const r = results[i]!
-      if (c.dim === 'requests') this.requests(c.limit, r.remaining, r.resetMs)
-      else this.tokens(c.limit, r.remaining, r.resetMs)
-    }
+/** Takes the tightest request and token limits of an admission. */
+export function takeFigures(f: RateLimitFigures, checks: readonly Check[], results: readonly CheckResult[]): void {
+  for (let i = 0; i < checks.length; i++) {
+    const c = checks[i]!
+    if (c.kind !== 'rate') continue
+    const r = results[i]!
+    if (c.dim === 'requests') requestsFigures(f, c.limit, r.remaining, r.resetMs)
+    else tokensFigures(f, c.limit, r.remaining, r.resetMs)
   }
+}
 
-  /** One requests limit's state after an admission; the tightest (the first with the fewest left) is kept. */
-  requests(limit: number, remaining: number, resetMs: number): void {
-    if (this.requestsLimit >= 0 && remaining >= this.requestsRemaining) return
-    this.requestsLimit = limit
-    this.requestsRemaining = remaining
-    this.requestsResetMs = resetMs
-  }
+/** One requests limit's state after an admission; the tightest (the first with the fewest left) is kept. */
+export function requestsFigures(f: RateLimitFigures, limit: number, remaining: number, resetMs: number): void {
+  if (f.requestsLimit >= 0 && remaining >= f.requestsRemaining) return
+  f.requestsLimit = limit
+  f.requestsRemaining = remaining
+  f.requestsResetMs = resetMs
+}
 
-  /** The same for a tokens limit. */
-  tokens(limit: number, remaining: number, resetMs: number): void {
-    if (this.tokensLimit >= 0 && remaining >= this.tokensRemaining) return
-    this.tokensLimit = limit
-    this.tokensRemaining = remaining
-    this.tokensResetMs = resetMs
-  }
+/** The same for a tokens limit. */
+export function tokensFigures(f: RateLimitFigures, limit: number, remaining: number, resetMs: number): void {
+  if (f.tokensLimit >= 0 && remaining >= f.tokensRemaining) return
+  f.tokensLimit = limit
+  f.tokensRemaining = remaining
+  f.tokensResetMs = resetMs
+}
 
-  /** Back to no figures (an admission that was put back). */
-  clearFigures(): void {
-    this.requestsLimit = -1
-    this.tokensLimit = -1
-  }
+/** Back to no figures (an admission that was put back). */
+export function clearFigures(f: RateLimitFigures): void {
+  f.requestsLimit = -1
+  f.tokensLimit = -1
+}
 
-  pushHeaders(out: string[]): void {
-    if (this.requestsLimit >= 0) push(out, REQUESTS, this.requestsLimit, this.requestsRemaining, this.requestsResetMs)
-    if (this.tokensLimit >= 0) push(out, TOKENS, this.tokensLimit, this.tokensRemaining, this.tokensResetMs)
-  }
+export function pushFigures(f: RateLimitFigures, out: string[]): void {
+  if (f.requestsLimit >= 0) push(out, REQUESTS, f.requestsLimit, f.requestsRemaining, f.requestsResetMs)
+  if (f.tokensLimit >= 0) push(out, TOKENS, f.tokensLimit, f.tokensRemaining, f.tokensResetMs)
 }
 
 type Names = readonly [limit: string, remaining: string, reset: string]
@@ -94,5 +96,5 @@ function limitText(n: number): string {
 }
 
 function push(out: string[], names: Names, limit: number, remaining: number, resetMs: number): void {
-  out.push(names[0], limitText(limit), names[1], String(remaining), names[2], formatReset(resetMs))
+  out.push(names[0], limitText(limit), names[1], `${remaining}`, names[2], formatReset(resetMs))
 }

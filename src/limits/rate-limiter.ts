@@ -12,7 +12,7 @@ import type { RequestContext } from '../server/context.js'
 import { ConfigLimits } from './active-limits.js'
 import { admitLocal, MINUTE, settleLocal } from './local-admission.js'
 import { MemoryStore } from './memory-store.js'
-import { pushRateLimitHeaders } from './rate-limit-headers.js'
+import { pushRateLimitHeaders, takeFigures } from './rate-limit-headers.js'
 import type { SpendLedger } from './spend-ledger.js'
 import type { AdmitResult, Check, Lease, RateLimitStore, SettleOp } from './store.js'
 import { CounterIds, type Ids, Ticket } from './ticket.js'
@@ -157,7 +157,7 @@ export class RateLimiter {
       pushRateLimitHeaders(ctx.responseHeaders, checks, r.results)
       throw this.refusal(checks, r)
     }
-    t.take(checks, r.results)
+    takeFigures(t, checks, r.results)
     ctx.lateHeaders = t
     // The leases, by scope (each scope's concurrency check carries its own id string).
     for (let i = 0; i < checks.length; i++) {

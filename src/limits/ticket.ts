@@ -2,7 +2,7 @@
 // with the memory store, the counters) of each scope: a key, a client IP, a model.
 import type { LimitSet } from '../config/limits-schema.js'
 import type { Holder, QuotaCounter, RateCounter } from './memory-store.js'
-import { RateLimitFigures } from './rate-limit-headers.js'
+import { pushFigures, type RateLimitFigures } from './rate-limit-headers.js'
 import type { ConcurrencyCheck, Lease, RateCheck } from './store.js'
 
 /**
@@ -13,7 +13,13 @@ import type { ConcurrencyCheck, Lease, RateCheck } from './store.js'
  * Fields per scope (key, client IP, model) rather than arrays: each array is one more miss.
  * It carries the figures for the rate-limit headers too, made into text as the head is written.
  */
-export class Ticket extends RateLimitFigures {
+export class Ticket implements RateLimitFigures {
+  requestsLimit = -1
+  requestsRemaining = 0
+  requestsResetMs = 0
+  tokensLimit = -1
+  tokensRemaining = 0
+  tokensResetMs = 0
   /** The tokens each scope's tokens-per-minute limit took (0: no such limit). */
   keyCost = 0
   ipCost = 0
@@ -37,8 +43,11 @@ export class Ticket extends RateLimitFigures {
     readonly spentUsd: number,
     /** How long a concurrency lease may be held. */
     readonly ttlMs: number
-  ) {
-    super()
+  ) {}
+
+  /** The rate-limit headers (the request's LateHeaders). */
+  pushHeaders(out: string[]): void {
+    pushFigures(this, out)
   }
 }
 

@@ -48,7 +48,8 @@ export class Holder {
   take(expires: number, seq: number): number {
     const slots = this.slots
     let slot = this.freeHead
-    if (slot >= 0) this.freeHead = slots[2 * slot + 1]!
+    // | 0 here and in release(): slot numbers stay small integers (a double in the field would box every write).
+    if (slot >= 0) this.freeHead = slots[2 * slot + 1]! | 0
     else {
       if (2 * this.used === slots.length) return this.takeGrown(expires, seq)
       slot = this.used++
@@ -62,7 +63,7 @@ export class Holder {
 
   /** Frees the lease `handle`, if it is still held (a second release is harmless). */
   release(handle: number): void {
-    const slot = handle % SLOT_SPACE
+    const slot = (handle % SLOT_SPACE) | 0
     if (slot < this.used && this.slots[2 * slot] === handle) this.freeSlot(slot)
   }
 

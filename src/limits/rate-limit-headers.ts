@@ -27,7 +27,7 @@ export function pushRateLimitHeaders(out: string[], checks: readonly Check[], re
  * made then is still in the CPU's caches when Node copies it into the head (text made at
  * admission was not, a millisecond and many requests later). Fields of the limiter's ticket
  * (limits/ticket.ts), worked on by the functions below: a ticket that inherited them from a
- * base class was built through V8's derived-constructor builtins rather than inline.
+ * base class called V8's derived-constructor builtin on every request.
  */
 export interface RateLimitFigures {
   /** The tightest requests limit (-1: none), what is left of it and when it is full again. */

@@ -17,6 +17,7 @@ import { TokenEstimator } from '../src/tokens/token-estimate.js'
 import type { Upstream } from '../src/routing/upstream.js'
 import { RequestContext } from '../src/server/context.js'
 import { cpuMs, fmt, freePort, load, startGatewayProc, type LoadResult, type Proc } from './lib.js'
+import { balancedOrders } from './balanced-orders.js'
 import { describePasses, disagreement, sideBySide } from './side-by-side.js'
 
 const CHAT = JSON.stringify({ model: 'bench', max_tokens: 16, messages: [{ role: 'user', content: 'Hello, benchmark' }] })
@@ -27,8 +28,11 @@ interface Run {
   readonly cpuUsPerReq: number
 }
 
-/** Rounds per configuration; they alternate, and the median is reported (noisy machines). */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9)
+/** Rounds per configuration (default: each balanced order twice); the median is reported (noisy machines). */
+const ROUNDS_SET = process.env.BENCH_ROUNDS === undefined ? undefined : Number(process.env.BENCH_ROUNDS)
+
+/** Untimed load before each timed run, so no configuration is measured while it warms up. */
+const WARM_SECONDS = 0.5
 
 /** Every limit kind at once (none of them binding): 7 checks per request. */
 function limitedConfig(sim: Proc, hash: string, redisUrl?: string): Record<string, unknown> {
@@ -54,6 +58,7 @@ function baseConfig(sim: Proc): Record<string, unknown> {
 
 async function measure(gw: Proc, key: string, concurrency: number, seconds: number): Promise<Run> {
   const headers = { authorization: `Bearer ${key}` }
+  await load(`${gw.url}/v1/chat/completions`, CHAT, concurrency, WARM_SECONDS, Number.POSITIVE_INFINITY, headers)
   const cpu0 = cpuMs(gw.child.pid!)
   const result = await load(`${gw.url}/v1/chat/completions`, CHAT, concurrency, seconds, Number.POSITIVE_INFINITY, headers)
   return { result, cpuUsPerReq: ((cpuMs(gw.child.pid!) - cpu0) * 1000) / result.requests }
@@ -128,23 +133,26 @@ export async function benchAuthLimits(sim: Proc, seconds: number): Promise<void>
     for (const [, config] of configs) gateways.push(await startGatewayProc(config, 0))
     for (const gw of gateways) await load(`${gw.url}/v1/chat/completions`, CHAT, 16, 2, Number.POSITIVE_INFINITY, { authorization: `Bearer ${key}` })
 
-    console.log(`\n## Auth and limits on the hot path (median of ${ROUNDS} rounds of ${seconds}s runs, order reversed every round)\n`)
+    const orders = balancedOrders(gateways.length)
+    const rounds = ROUNDS_SET ?? 2 * orders.length
+    console.log(
+      `\n## Auth and limits on the hot path (median of ${rounds} rounds of ${seconds}s runs, each after ${WARM_SECONDS}s untimed; ` +
+        `every configuration in every position and after every other equally often)\n`
+    )
     if (redis === undefined) console.log('(redis-server not found: the Redis row is skipped)\n')
     console.log('| concurrency | configuration | req/s | vs off | p50 / p99 ms | gateway CPU µs/req | CPU vs off | errors |')
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- |')
     let offCpu64 = Number.NaN
     for (const c of [64, 1]) {
       const runs: Run[][] = configs.map(() => [])
-      // The order reverses every round, so each configuration is measured as often before
-      // as after the others; "vs off" is the median of each round's own ratio (drift between
-      // rounds cancels), CPU the median of its rounds and "CPU vs off" the median of each
-      // round's own CPU ratio (steadier than req/s: at concurrency 64 the gateway's core is
-      // the bottleneck, so the throughput lost follows the CPU added).
+      // Balanced orders (balancedOrders); "vs off" is the median of each round's own ratio
+      // (drift between rounds cancels), CPU the median of its rounds and "CPU vs off" the
+      // median of each round's own CPU ratio (steadier than req/s: at concurrency 64 the
+      // gateway's core is the bottleneck, so the throughput lost follows the CPU added).
       const ratios: number[][] = configs.map(() => [])
       const cpuRatios: number[][] = configs.map(() => [])
-      for (let round = 0; round < ROUNDS; round++) {
-        const order = gateways.map((_, i) => i)
-        if (round % 2 === 1) order.reverse()
+      for (let round = 0; round < rounds; round++) {
+        const order = orders[round % orders.length]!
         const got: Run[] = []
         for (const i of order) got[i] = await measure(gateways[i]!, key, c, seconds)
         got.forEach((r, i) => {
@@ -157,7 +165,11 @@ export async function benchAuthLimits(sim: Proc, seconds: number): Promise<void>
       configs.forEach(([name], i) => {
         const m = median(runs[i]!)
         const cpu = cpuMedian(runs[i]!)
-        const mid = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(ROUNDS / 2)]!
+        const mid = (xs: number[]): number => {
+          const sorted = [...xs].sort((a, b) => a - b)
+          const h = sorted.length >> 1
+          return sorted.length % 2 === 1 ? sorted[h]! : (sorted[h - 1]! + sorted[h]!) / 2
+        }
         console.log(
           `| ${c} | ${name} | ${fmt(m.result.rps, 0)} | ${fmt(100 * mid(ratios[i]!), 1)}% | ${fmt(m.result.p50, 3)} / ${fmt(m.result.p99, 3)} | ` +
             `${fmt(cpu, 1)} | ${fmt(100 * mid(cpuRatios[i]!), 1)}% | ${m.result.errors} |`

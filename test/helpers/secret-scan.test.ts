@@ -1,13 +1,23 @@
 // The scanner behind the suite-wide secret check (test/global-setup.ts).
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { scanLogDir, secretsInConfig } from './secret-scan.js'
 
 describe('secret scan', () => {
-  it('finds registered secrets and virtual keys in any log line, without repeating them', () => {
+  const dirs: string[] = []
+  const tempDir = (): string => {
     const dir = mkdtempSync(join(tmpdir(), 'scan-test-'))
+    dirs.push(dir)
+    return dir
+  }
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+  })
+
+  it('finds registered secrets and virtual keys in any log line, without repeating them', () => {
+    const dir = tempDir()
     writeFileSync(join(dir, 'secrets.jsonl'), `${JSON.stringify('sk-upstream-abcdef123')}\n${JSON.stringify('admin-token-0099')}\n`)
     writeFileSync(join(dir, 'a.stderr.log'), '{"msg":"ok"}\n{"msg":"oops","auth":"Bearer sk-upstream-abcdef123"}\n')
     writeFileSync(join(dir, 'b.stdout.log'), '{"key":"team-a"}\n{"k":"sk-sy-AbCdEf0123456789xyz"}\n')
@@ -21,7 +31,7 @@ describe('secret scan', () => {
   })
 
   it('is clean when no secret appears', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'scan-test-'))
+    const dir = tempDir()
     writeFileSync(join(dir, 'secrets.jsonl'), `${JSON.stringify('sk-upstream-abcdef123')}\n`)
     writeFileSync(join(dir, 'a.stderr.log'), '{"authorization":"[redacted]"}\n')
     expect(scanLogDir(dir)).toEqual([])

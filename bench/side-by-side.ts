@@ -103,6 +103,16 @@ export function describePasses(r: SideBySide): string {
 }
 
 /** A warning when the passes differ by more than 2 points, so the mean needs a rerun to be trusted (else ''). */
+/**
+ * Whether B keeps more than `kept` of A's throughput (a CPU-bound gateway's throughput
+ * follows its CPU per request): "met" only when both passes say so, "not met" when neither
+ * does; one pass on each side of the line decides nothing.
+ */
+export function verdict(r: SideBySide, kept: number): 'met' | 'not met' | 'undecided' {
+  const under = r.passes.filter((p) => 1 / p.ratio > kept).length
+  return under === 2 ? 'met' : under === 0 ? 'not met' : 'undecided'
+}
+
 export function disagreement(r: SideBySide): string {
   const [one, two] = r.passes
   if (Math.abs(one.ratio - two.ratio) <= 0.02) return ''

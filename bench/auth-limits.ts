@@ -16,7 +16,7 @@ import { SpendLedger } from '../src/limits/spend-ledger.js'
 import { TokenEstimator } from '../src/tokens/token-estimate.js'
 import type { Upstream } from '../src/routing/upstream.js'
 import { RequestContext } from '../src/server/context.js'
-import { cpuMs, fmt, freePort, load, startGatewayProc, type LoadResult, type Proc } from './lib.js'
+import { cpuMs, fmt, freePort, load, median, startGatewayProc, type LoadResult, type Proc } from './lib.js'
 import { balancedOrders } from './balanced-orders.js'
 import { describePasses, disagreement, sideBySide, verdict } from './side-by-side.js'
 
@@ -64,12 +64,9 @@ async function measure(gw: Proc, key: string, concurrency: number, seconds: numb
   return { result, cpuUsPerReq: ((cpuMs(gw.child.pid!) - cpu0) * 1000) / result.requests }
 }
 
-function median(runs: Run[]): Run {
+/** The run of median throughput (its latencies are reported with it). */
+function medianRun(runs: Run[]): Run {
   return [...runs].sort((a, b) => a.result.rps - b.result.rps)[Math.floor(runs.length / 2)]!
-}
-
-function cpuMedian(runs: Run[]): number {
-  return runs.map((r) => r.cpuUsPerReq).sort((a, b) => a - b)[Math.floor(runs.length / 2)]!
 }
 
 /**
@@ -161,18 +158,13 @@ export async function benchAuthLimits(sim: Proc, seconds: number): Promise<void>
           cpuRatios[i]!.push(r.cpuUsPerReq / got[0]!.cpuUsPerReq)
         })
       }
-      if (c === 64) offCpu64 = cpuMedian(runs[0]!)
+      if (c === 64) offCpu64 = median(runs[0]!.map((r) => r.cpuUsPerReq))
       configs.forEach(([name], i) => {
-        const m = median(runs[i]!)
-        const cpu = cpuMedian(runs[i]!)
-        const mid = (xs: number[]): number => {
-          const sorted = [...xs].sort((a, b) => a - b)
-          const h = sorted.length >> 1
-          return sorted.length % 2 === 1 ? sorted[h]! : (sorted[h - 1]! + sorted[h]!) / 2
-        }
+        const m = medianRun(runs[i]!)
+        const cpu = median(runs[i]!.map((r) => r.cpuUsPerReq))
         console.log(
-          `| ${c} | ${name} | ${fmt(m.result.rps, 0)} | ${fmt(100 * mid(ratios[i]!), 1)}% | ${fmt(m.result.p50, 3)} / ${fmt(m.result.p99, 3)} | ` +
-            `${fmt(cpu, 1)} | ${fmt(100 * mid(cpuRatios[i]!), 1)}% | ${m.result.errors} |`
+          `| ${c} | ${name} | ${fmt(m.result.rps, 0)} | ${fmt(100 * median(ratios[i]!), 1)}% | ${fmt(m.result.p50, 3)} / ${fmt(m.result.p99, 3)} | ` +
+            `${fmt(cpu, 1)} | ${fmt(100 * median(cpuRatios[i]!), 1)}% | ${m.result.errors} |`
         )
       })
     }

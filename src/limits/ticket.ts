@@ -49,6 +49,10 @@ export class Ticket implements RateLimitFigures {
   pushHeaders(out: string[]): void {
     pushFigures(this, out)
   }
+
+  get writesRateLimits(): boolean {
+    return this.requestsLimit >= 0 || this.tokensLimit >= 0
+  }
 }
 
 /**

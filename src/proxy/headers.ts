@@ -101,8 +101,11 @@ export function clientResponseHeaders(
   dropLength: boolean
 ): string[] {
   const out: string[] = []
+  // The gateway's own rate-limit headers replace the upstream's (server/context.ts LateHeaders).
+  const ownLimits = ctx.lateHeaders?.writesRateLimits === true
   for (const name in headers) {
     if (DROP_RESPONSE.has(name) || name.startsWith('x-switchyard-')) continue
+    if (ownLimits && name.startsWith('x-ratelimit-')) continue
     // CORS is the gateway's policy (server/cors.ts), never the upstream's.
     if (name.startsWith('access-control-')) continue
     if (dropLength && name === 'content-length') continue

@@ -19,6 +19,12 @@ import type { VirtualKey } from '../auth/keys.js'
  */
 export interface LateHeaders {
   pushHeaders(out: string[]): void
+  /**
+   * pushHeaders writes `x-ratelimit-*` headers. The upstream's are then dropped: they describe
+   * the upstream account every key shares, and two sets would reach a client as one list
+   * ("10000, 60").
+   */
+  readonly writesRateLimits: boolean
 }
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/

@@ -3,6 +3,7 @@
 import { upstreamRequestHeaders } from '../proxy/headers.js'
 import type { Upstream } from '../routing/upstream.js'
 import type { RequestContext } from '../server/context.js'
+import { serializeBody, withUsageRequest } from './json-body.js'
 import type { Provider, UpstreamRequest } from './provider.js'
 
 /** ctx.locals key: the body serialised for one upstream model name, reused across retries. */
@@ -26,24 +27,29 @@ export const openAiProvider: Provider = {
 }
 
 /**
- * The original bytes when nothing needs changing; otherwise (a rename, the usage request, or
- * a filter that set `ctx.bodyChanged`) one re-serialisation per distinct upstream model
- * name (cached, so retries do not redo it).
+ * The original bytes when nothing needs changing; the usage request alone is put into the
+ * client's bytes as they are; anything else (a rename, a filter that set `ctx.bodyChanged`,
+ * a client's own stream_options) is one re-serialisation per distinct upstream model name
+ * that keeps the client's numbers as written (json-body.ts). Cached, so retries do not redo it.
  */
 function bodyFor(ctx: RequestContext, model: string): Buffer {
   const body = ctx.body!
+  const raw = ctx.rawBody!
   const askUsage = ctx.usageInjected
   const rename = model !== body.model
-  if (!rename && !askUsage && !ctx.bodyChanged) return ctx.rawBody!
+  if (!rename && !askUsage && !ctx.bodyChanged) return raw
   const cached = ctx.locals[BODY_CACHE] as BodyCache | undefined
   if (cached !== undefined && cached.model === model) return cached.bytes
-  const out: Record<string, unknown> = { ...body }
-  if (rename) out.model = model
-  if (askUsage) {
-    const opts = body.stream_options
-    out.stream_options = { ...(typeof opts === 'object' && opts !== null ? opts : {}), include_usage: true }
+  let bytes = !rename && !ctx.bodyChanged && body.stream_options === undefined ? withUsageRequest(raw) : undefined
+  if (bytes === undefined) {
+    const out: Record<string, unknown> = { ...body }
+    if (rename) out.model = model
+    if (askUsage) {
+      const opts = body.stream_options
+      out.stream_options = { ...(typeof opts === 'object' && opts !== null ? opts : {}), include_usage: true }
+    }
+    bytes = Buffer.from(serializeBody(out, raw))
   }
-  const bytes = Buffer.from(JSON.stringify(out))
   ctx.locals[BODY_CACHE] = { model, bytes } satisfies BodyCache
   return bytes
 }

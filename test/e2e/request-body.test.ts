@@ -1,0 +1,64 @@
+// What the upstream receives when the gateway changes a body (the usage request on streams,
+// the upstream's own model name): the client's other bytes, numbers included, as written.
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+
+let upstream: Server
+let gw: GatewayProcess
+const received: string[] = []
+
+beforeAll(async () => {
+  upstream = createServer((req, res) => {
+    let body = ''
+    req.setEncoding('utf8').on('data', (d: string) => (body += d))
+    req.on('end', () => {
+      received.push(body)
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.write(`data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'Hi' }, finish_reason: 'stop' }] })}\n\n`)
+      res.end('data: [DONE]\n\n')
+    })
+  })
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
+  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`
+  gw = await startGateway({
+    models: [
+      { name: 'same', upstreams: [{ url, name: 'same' }] },
+      { name: 'renamed', upstreams: [{ url, name: 'renamed', model: 'served-name' }] },
+    ],
+  })
+})
+
+afterAll(async () => {
+  await gw?.stop()
+  upstream?.close()
+})
+
+async function send(text: string): Promise<string> {
+  const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text })
+  expect(res.status).toBe(200)
+  await res.text()
+  return received.at(-1)!
+}
+
+const NUMBERS = '"seed":9007199254740993,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"integer","maximum":1e400}}}'
+const MESSAGES = '"messages":[{"role":"user","content":"Hello"}]'
+
+it('a stream without stream_options gets the usage request; everything else arrives as the client wrote it', async () => {
+  const text = `{"model":"same", "stream":true,${NUMBERS},${MESSAGES}}`
+  const got = await send(text)
+  expect(got).toBe(`{"stream_options":{"include_usage":true},${text.slice(1)}`)
+})
+
+it("a renamed model or the client's own stream_options: written again, with the client's numbers kept", async () => {
+  const renamed = await send(`{"model":"renamed","stream":true,${NUMBERS},${MESSAGES}}`)
+  expect(JSON.parse(renamed)).toMatchObject({ model: 'served-name', stream_options: { include_usage: true } })
+  const own = await send(`{"model":"same","stream":true,"stream_options":{"include_usage":false},${NUMBERS},${MESSAGES}}`)
+  for (const got of [renamed, own]) {
+    // JSON.parse read the seed as …992 and the maximum as Infinity: the text shows what was sent.
+    expect(got).toContain('"seed":9007199254740993')
+    expect(got).toContain('"maximum":1e400')
+  }
+  expect(JSON.parse(own)).toMatchObject({ stream_options: { include_usage: true } })
+})

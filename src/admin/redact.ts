@@ -1,10 +1,10 @@
 // Secret redaction for what the admin API shows: config values under secret-looking keys,
-// every configured header value, and credentials inside URLs.
+// every configured header value, and credentials and queries inside URLs.
 
 const REDACTED = '[redacted]'
 
-/** Keys whose values are secrets wherever they appear (api_key, token, redis_password…). */
-const SECRET_KEY = /^(api_?key|key|token|secret|password|passwd|authorization|credentials?)$|_(key|token|secret|password)$/i
+/** Keys whose values are secrets wherever they appear (api_key, token, redis_password…); a key's hash too (a guessable key falls to it offline). */
+const SECRET_KEY = /^(api_?key|key|hash|token|secret|password|passwd|authorization|credentials?)$|_(key|hash|token|secret|password)$/i
 
 /** A URL without userinfo, query or fragment (an upstream's query is never used either). */
 export function safeUrl(url: string): string {
@@ -16,14 +16,26 @@ export function safeUrl(url: string): string {
   }
 }
 
-function hasCredentials(value: string): boolean {
-  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(value)) return false
+/** A URL (scheme://…) that carries credentials or a query (which may hold a token). */
+function hasSecretParts(value: string): boolean {
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^\s]*[@?#]/i.test(value)) return false
   try {
     const u = new URL(value)
-    return u.username !== '' || u.password !== ''
+    return u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== ''
   } catch {
     return false
   }
+}
+
+/** The URL without userinfo; a query or fragment shown as redacted. */
+function redactUrl(value: string): string {
+  const u = new URL(value)
+  const hidden = u.search !== '' || u.hash !== ''
+  u.username = ''
+  u.password = ''
+  u.search = ''
+  u.hash = ''
+  return hidden ? `${u.toString()}?${REDACTED}` : u.toString()
 }
 
 /** A deep copy of a config with every secret replaced by "[redacted]". */
@@ -32,11 +44,7 @@ export function redactSecrets(value: unknown, key = ''): unknown {
   if (typeof value === 'string') {
     // Only strings hold secrets: `first_token` is a duration, not a token.
     if (SECRET_KEY.test(key)) return REDACTED
-    if (!hasCredentials(value)) return value
-    const u = new URL(value)
-    u.username = ''
-    u.password = ''
-    return u.toString()
+    return hasSecretParts(value) ? redactUrl(value) : value
   }
   if (Array.isArray(value)) return value.map((v) => redactSecrets(v))
   if (typeof value === 'object') {

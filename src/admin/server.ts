@@ -4,6 +4,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { bearerKey } from '../auth/keys.js'
 import type { Logger } from '../observability/logger.js'
 import { listen } from '../server/listen.js'
 
@@ -30,7 +31,9 @@ export class AdminError extends Error {
     message: string,
     readonly code = status === 404 ? 'not_found' : 'invalid_request',
     /** The offending field (OpenAI's `param`), and every problem found when there are several. */
-    readonly detail: { readonly param?: string; readonly issues?: readonly string[] } = {}
+    readonly detail: { readonly param?: string; readonly issues?: readonly string[] } = {},
+    /** Extra response headers (Allow on a 405). */
+    readonly headers?: Record<string, string>
   ) {
     super(message)
   }
@@ -101,10 +104,11 @@ export class AdminServer {
   /** Does the request carry the admin token? (Routes registered public may still ask.) */
   authorized(req: IncomingMessage): boolean {
     if (this.tokenHash === undefined) return false
-    const header = req.headers.authorization
-    if (typeof header !== 'string' || !header.startsWith('Bearer ')) return false
+    // "Bearer" in any case, as on the data plane.
+    const token = bearerKey(req.headers.authorization)
+    if (token === undefined) return false
     // Compare digests: constant time, and no length leak.
-    return timingSafeEqual(sha256(header.slice(7)), this.tokenHash)
+    return timingSafeEqual(sha256(token), this.tokenHash)
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -113,7 +117,9 @@ export class AdminServer {
     try {
       const match = this.match(method, url.pathname)
       if (match === undefined) throw new AdminError(404, `Unknown admin URL: ${method} ${url.pathname}`)
-      if (match === 'method') throw new AdminError(405, `Method ${method} is not allowed on ${url.pathname}`, 'method_not_allowed')
+      if (typeof match === 'string') {
+        throw new AdminError(405, `Method ${method} is not allowed on ${url.pathname}`, 'method_not_allowed', {}, { allow: match })
+      }
       const { entry, params } = match
       if (!entry.public && !this.authorized(req)) {
         throw new AdminError(
@@ -134,7 +140,7 @@ export class AdminServer {
         return
       }
       if (err instanceof AdminError) {
-        sendJson(res, err.status, err.toBody())
+        sendJson(res, err.status, err.toBody(), err.headers)
         return
       }
       this.options.log.error({ err: String(err), path: url.pathname }, 'admin request failed')
@@ -142,9 +148,10 @@ export class AdminServer {
     }
   }
 
-  private match(method: string, path: string): { entry: RouteEntry; params: Record<string, string> } | 'method' | undefined {
+  /** The route for a request; a string (the Allow header's value) when the path has routes for other methods only. */
+  private match(method: string, path: string): { entry: RouteEntry; params: Record<string, string> } | string | undefined {
     const parts = path.split('/')
-    let wrongMethod = false
+    const allowed = new Set<string>()
     for (const entry of this.routes) {
       if (entry.parts.length !== parts.length) continue
       const params: Record<string, string> = {}
@@ -164,12 +171,13 @@ export class AdminServer {
       }
       if (!ok) continue
       if (entry.method !== method && !(entry.method === 'GET' && method === 'HEAD')) {
-        wrongMethod = true
+        allowed.add(entry.method)
+        if (entry.method === 'GET') allowed.add('HEAD')
         continue
       }
       return { entry, params }
     }
-    return wrongMethod ? 'method' : undefined
+    return allowed.size > 0 ? [...allowed].join(', ') : undefined
   }
 }
 

@@ -154,7 +154,7 @@ function adminCall<T>(fn: () => T): T {
     return fn()
   } catch (err) {
     if (err instanceof KeyAdminError) {
-      throw new AdminError(err.status, err.message, err.status === 409 ? 'conflict' : err.status === 404 ? 'not_found' : 'invalid_request')
+      throw new AdminError(err.status, err.message, err.status === 409 ? 'conflict' : err.status === 404 ? 'not_found' : 'invalid_request', err.detail)
     }
     throw err
   }

@@ -2,6 +2,7 @@
 // create (checked against the config), list (never a key or a hash), revoke.
 import { z } from 'zod'
 import { expirySchema, keyName } from '../config/auth-schema.js'
+import { formatIssue, formatPath } from '../config/load.js'
 import { limitSetSchema } from '../config/limits-schema.js'
 import type { Config } from '../config/schema.js'
 import { KeyExistsError, type KeyStore, type StoredKey } from './key-store.js'
@@ -24,10 +25,16 @@ export const newKeySchema = z.strictObject({
 export class KeyAdminError extends Error {
   constructor(
     readonly status: number,
-    message: string
+    message: string,
+    /** The offending field (OpenAI's `param`) and every problem found, for the admin API. */
+    readonly detail: { readonly param?: string; readonly issues?: readonly string[] } = {}
   ) {
     super(message)
   }
+}
+
+function invalid(param: string, message: string): KeyAdminError {
+  return new KeyAdminError(400, `${param}: ${message}`, { param, issues: [`${param}: ${message}`] })
 }
 
 /** One row of `keys list` / GET /admin/keys. */
@@ -54,16 +61,23 @@ export function createKey(store: KeyStore | undefined, config: Config, input: un
   if (store === undefined) throw new KeyAdminError(409, 'No store is configured: set store.sqlite to create keys at run time.')
   const parsed = newKeySchema.safeParse(input)
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!
-    throw new KeyAdminError(400, `${issue.path.join('.') || 'body'}: ${issue.message}`)
+    const issues = parsed.error.issues.map((i) => formatIssue({ ...i, path: i.path.length === 0 ? ['body'] : i.path }))
+    const first = parsed.error.issues[0]!
+    throw new KeyAdminError(400, issues.join('; '), { param: first.path.length === 0 ? undefined : formatPath(first.path), issues })
   }
   const spec = parsed.data
   if (config.auth?.keys.some((k) => k.name === spec.name)) {
     throw new KeyAdminError(409, `The key '${spec.name}' is defined in the config; choose another name.`)
   }
+  // A stored key whose hash a config key has would never be used: the config key wins.
+  const hash = spec.hash?.toLowerCase()
+  if (hash !== undefined && config.auth?.keys.some((k) => k.hash.toLowerCase() === hash)) {
+    throw new KeyAdminError(409, 'A key defined in the config has this hash; register another key.')
+  }
   const models = new Set(config.models.map((m) => m.name))
-  const unknown = spec.models?.find((m) => !models.has(m))
-  if (unknown !== undefined) throw new KeyAdminError(400, `models: unknown model '${unknown}'`)
+  const unknown = spec.models?.findIndex((m) => !models.has(m)) ?? -1
+  if (unknown >= 0) throw invalid(`models[${unknown}]`, `unknown model '${spec.models![unknown]}'`)
+  if (spec.expires !== undefined && spec.expires <= Date.now()) throw invalid('expires', 'is in the past')
   const key = spec.hash === undefined ? generateKey() : undefined
   try {
     const stored = store.create({

@@ -9,22 +9,43 @@ export const keyName = z.string().regex(KEY_NAME, {
   message: 'must be 1-64 letters, digits and . _ @ - (starting with a letter or digit)',
 })
 
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
+const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?([Zz]|([+-])(\d{2}):?(\d{2}))?$/
 
 /**
- * An expiry date → epoch ms. A bare date (2027-06-30) is valid through the end of that day,
- * UTC; a full ISO timestamp is taken as written.
+ * An expiry → epoch ms; NaN when it is not a real date. A bare date (2027-06-30) is valid
+ * through the end of that day, UTC; a timestamp is taken at its offset, and as UTC when it
+ * names none (so the gateway's time zone never moves a key's end). Checked by hand, not by
+ * Date.parse, which rolls 2027-02-31 over into March and reads free text.
  */
-function parseExpiry(value: string | Date): number {
+export function parseExpiry(value: string | Date): number {
   if (value instanceof Date) return value.getTime()
   const v = value.trim()
-  return DATE_ONLY.test(v) ? Date.parse(`${v}T23:59:59.999Z`) : Date.parse(v)
+  const date = DATE_ONLY.exec(v)
+  if (date !== null) return utc(+date[1]!, +date[2]!, +date[3]!, 23, 59, 59, 999)
+  const t = TIMESTAMP.exec(v)
+  if (t === null) return NaN
+  const ms = t[7] === undefined ? 0 : Math.floor(Number(`0${t[7]}`) * 1000)
+  const at = utc(+t[1]!, +t[2]!, +t[3]!, +t[4]!, +t[5]!, t[6] === undefined ? 0 : +t[6], ms)
+  if (t[9] === undefined) return at
+  const offH = +t[10]!
+  const offM = +t[11]!
+  if (offH > 23 || offM > 59) return NaN
+  return at - (t[9] === '-' ? -1 : 1) * (offH * 60 + offM) * 60_000
+}
+
+/** Epoch ms of a UTC wall time; NaN unless every field is in range (no day 31 in June). */
+function utc(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number): number {
+  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return NaN
+  const daysInMonth = new Date(Date.UTC(y, mo, 0)).getUTCDate()
+  if (d > daysInMonth) return NaN
+  return Date.UTC(y, mo - 1, d, h, mi, s, ms)
 }
 
 export const expirySchema = z.union([z.string(), z.date()]).transform((v, ctx) => {
   const at = parseExpiry(v)
   if (Number.isNaN(at)) {
-    ctx.issues.push({ code: 'custom', input: v, message: 'must be a date like 2027-06-30 or an ISO timestamp' })
+    ctx.issues.push({ code: 'custom', input: v, message: 'must be a real date like 2027-06-30 or an ISO 8601 timestamp (2027-06-30T18:00:00Z)' })
     return z.NEVER
   }
   return at

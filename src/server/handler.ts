@@ -3,7 +3,7 @@
 // once, in server/reply.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { mayUseModel } from '../auth/authenticate.js'
-import { ModelNotFoundError, ShuttingDownError, toGatewayError } from '../errors.js'
+import { InvalidRequestError, ModelNotFoundError, ShuttingDownError, toGatewayError } from '../errors.js'
 import type { Snapshot } from '../config/snapshot.js'
 import { forward } from '../proxy/forward.js'
 import { parseJsonObject, readBody } from './body.js'
@@ -59,7 +59,17 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
   try {
     // Client address, framing checks, CORS; true when it answered (a CORS preflight).
     if (ctx.snapshot.edge.admit(ctx)) return
-    const def = matchEndpoint(ctx.req.method ?? 'GET', ctx.path)
+    let def: EndpointDef
+    try {
+      def = matchEndpoint(ctx.req.method ?? 'GET', ctx.path)
+    } catch (err) {
+      // Every /v1/ URL is for key holders: without a key, 401 before a 404 or 405 says what exists.
+      if (ctx.path.startsWith('/v1/')) {
+        const pending = runHooks(s.hooks.onRequest, ctx)
+        if (pending !== undefined) await pending
+      }
+      throw err
+    }
     if (def.kind === 'local') {
       // The model list is for key holders (and shows only what their key allows).
       if (def.name === 'models' || def.name === 'model') {
@@ -125,11 +135,19 @@ function serveLocal(ctx: RequestContext, def: Extract<EndpointDef, { kind: 'loca
       writeJson(ctx, 200, { object: 'list', data: routes.names.filter((n) => mayUseModel(ctx, n)).map(modelObject) })
       return
     case 'model': {
-      const name = decodeURIComponent(ctx.path.slice('/v1/models/'.length))
+      const name = modelInPath(ctx.path.slice('/v1/models/'.length))
       if (routes.resolve(name) === undefined || !mayUseModel(ctx, name)) throw new ModelNotFoundError(name)
       writeJson(ctx, 200, modelObject(name))
       return
     }
+  }
+}
+
+function modelInPath(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw new InvalidRequestError(`Malformed percent-encoding in the model name: ${segment}.`, 'model', 'invalid_url')
   }
 }
 

@@ -27,6 +27,12 @@ describe('redactSecrets', () => {
     expect(redactSecrets({ redis: { url: 'redis://:pw@h:6379', redis_password: 'x' } })).toEqual({
       redis: { url: 'redis://h:6379', redis_password: '[redacted]' },
     })
+    // A query may carry a token (?api-key=…), a key's hash lets a guessable key be found offline.
+    expect(redactSecrets({ url: 'http://u:p@h:1/v1?token=QS#frag', plain: 'http://h:1/v1', hash: 'sha256:ab' })).toEqual({
+      url: 'http://h:1/v1?[redacted]',
+      plain: 'http://h:1/v1',
+      hash: '[redacted]',
+    })
   })
 
   it('safeUrl keeps origin and path only', () => {

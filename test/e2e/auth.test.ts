@@ -126,6 +126,18 @@ describe('virtual keys with the openai SDK', () => {
     // Health endpoints stay open for probes.
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200)
   })
+
+  it('any other /v1/ URL asks for a key before saying it does not exist', async () => {
+    expect((await fetch(`${gw.url}/v1/nothing-here`)).status).toBe(401)
+    expect((await fetch(`${gw.url}/v1/chat/completions`)).status).toBe(401)
+    const auth = { authorization: `Bearer ${ANY}` }
+    expect((await fetch(`${gw.url}/v1/nothing-here`, { headers: auth })).status).toBe(404)
+    const wrong = await fetch(`${gw.url}/v1/chat/completions`, { headers: auth })
+    expect(wrong.status).toBe(405)
+    const malformed = await fetch(`${gw.url}/v1/models/%E0%A4%A`, { headers: auth })
+    expect(malformed.status).toBe(400)
+    expect(await malformed.json()).toMatchObject({ error: { code: 'invalid_url', param: 'model', type: 'invalid_request_error' } })
+  })
 })
 
 describe('keys through the admin API', () => {
@@ -159,6 +171,45 @@ describe('keys through the admin API', () => {
     expect((await admin('DELETE', '/admin/keys/nobody')).status).toBe(404)
     const unauth = await fetch(`${gw.adminUrl}/admin/keys`)
     expect(unauth.status).toBe(401)
+  })
+
+  it("names every bad field, refuses a config key's hash, impossible or past expiries", async () => {
+    const bad = await admin('POST', '/admin/keys', { name: 'bad name', models: [], budget_usd: -1, extra: 1 })
+    expect(bad.status).toBe(400)
+    expect(bad.json.error.param).toBe('name')
+    expect(bad.json.error.issues).toHaveLength(4)
+    expect(bad.json.error.issues.join(' ')).toMatch(/name: .*models: .*budget_usd: .*unknown field\(s\): extra/s)
+    const model = await admin('POST', '/admin/keys', { name: 'm1', models: ['chat-small', 'nope'] })
+    expect(model).toMatchObject({ status: 400, json: { error: { param: 'models[1]', code: 'invalid_request' } } })
+    // The config key would win, so the stored one would be listed active and never used.
+    const taken = await admin('POST', '/admin/keys', { name: 'stealth', hash: formatKeyHash(ANY) })
+    expect(taken).toMatchObject({ status: 409, json: { error: { code: 'conflict' } } })
+    for (const expires of ['2027-02-31', '2027-06-31', '1', 'June 30 2027', '2027-06-30T25:00:00Z']) {
+      const r = await admin('POST', '/admin/keys', { name: 'when', expires })
+      expect(r, expires).toMatchObject({ status: 400, json: { error: { param: 'expires' } } })
+    }
+    expect(await admin('POST', '/admin/keys', { name: 'when', expires: '2020-01-01' })).toMatchObject({ status: 400, json: { error: { param: 'expires', message: 'expires: is in the past' } } })
+    // A timestamp without an offset is UTC, whatever the gateway's time zone.
+    const utc = await admin('POST', '/admin/keys', { name: 'when', expires: '2099-06-30T12:00:00' })
+    expect(utc).toMatchObject({ status: 201, json: { expires: '2099-06-30T12:00:00.000Z' } })
+    const offset = await admin('POST', '/admin/keys', { name: 'when2', expires: '2099-06-30T12:00:00+02:00' })
+    expect(offset).toMatchObject({ status: 201, json: { expires: '2099-06-30T10:00:00.000Z' } })
+  })
+
+  it('takes the admin token with "bearer" in any case; a 405 names the allowed methods', async () => {
+    const lower = await fetch(`${gw.adminUrl}/admin/keys`, { headers: { authorization: `bearer  ${ADMIN_TOKEN}` } })
+    expect(lower.status).toBe(200)
+    const wrong = await fetch(`${gw.adminUrl}/admin/keys`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    expect(wrong.status).toBe(405)
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD, POST')
+  })
+
+  it("never shows a key's hash in the config it serves", async () => {
+    const r = await admin('GET', '/admin/config')
+    expect(r.status).toBe(200)
+    const text = JSON.stringify(r.json)
+    expect(text).toContain('team-a')
+    for (const key of [TEAM_A, EXPIRED, ANY]) expect(text).not.toContain(formatKeyHash(key).slice(7))
   })
 
   it('registers a key made elsewhere by its hash', async () => {

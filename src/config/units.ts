@@ -1,14 +1,14 @@
 // Human units in config: durations ("250ms", "5s", "2m", "1h", "30d") and sizes ("10MiB").
 
-const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/
 const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
-/** Parses a duration to milliseconds; a bare number is milliseconds. Returns NaN when invalid. */
+/** Parses a duration to milliseconds; a bare number ("150" too, as the CLI passes it) is milliseconds. Returns NaN when invalid. */
 export function parseDuration(value: string | number): number {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : NaN
   const m = DURATION.exec(value.trim())
   if (!m) return NaN
-  return Math.round(Number(m[1]) * DURATION_MS[m[2]!]!)
+  return Math.round(Number(m[1]) * DURATION_MS[m[2] ?? 'ms']!)
 }
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/

@@ -22,6 +22,7 @@ describe('units', () => {
     expect(parseDuration('2m')).toBe(120_000)
     expect(parseDuration('30d')).toBe(30 * 86_400_000)
     expect(parseDuration(42)).toBe(42)
+    expect(parseDuration('50')).toBe(50)
     expect(parseDuration('5 parsecs')).toBeNaN()
     expect(parseSize('10MiB')).toBe(10 * 1024 * 1024)
     expect(parseSize('512KB')).toBe(512_000)

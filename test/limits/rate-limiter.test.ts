@@ -38,10 +38,10 @@ function setup(scope: (typeof scopes)[number]) {
       : undefined
   const req = { headers: {}, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage
   /** A request for `maxTokens` output tokens, through admit. */
-  const admit = (maxTokens: number): RequestContext => {
+  const admit = (maxTokens: number, extra: Record<string, unknown> = {}): RequestContext => {
     const ctx = new RequestContext(req, {} as ServerResponse, snapshot, '/v1/chat/completions', '')
     ctx.endpoint = 'chat'
-    ctx.body = { model: 'm', max_tokens: maxTokens, messages: [{ role: 'user', content: 'Hello there' }] }
+    ctx.body = { model: 'm', max_tokens: maxTokens, messages: [{ role: 'user', content: 'Hello there' }], ...extra }
     ctx.model = 'm'
     ctx.route = route
     ctx.key = key
@@ -81,6 +81,21 @@ describe('RateLimiter settlement', () => {
       expect(1000 - 20 - Number(header(next, 'x-ratelimit-remaining-tokens'))).toBe(reserved)
     })
   }
+})
+
+describe('RateLimiter token reservation', () => {
+  it('reserves max_tokens for each of n choices, capped at the limit', () => {
+    const { admit, finish, header } = setup('key')
+    const remaining = (ctx: RequestContext): number => Number(header(ctx, 'x-ratelimit-remaining-tokens'))
+    const one = admit(100)
+    const prompt = 1000 - remaining(one) - 100
+    finish(one, 0)
+    const four = admit(100, { n: 4 })
+    expect(1000 - remaining(four)).toBe(prompt + 400)
+    finish(four, 0)
+    // 20 × 100 is over the limit: capped at it, as a large max_tokens is.
+    expect(remaining(admit(100, { n: 20 }))).toBe(0)
+  })
 })
 
 describe('RateLimiter across a reload that changes a limit', () => {

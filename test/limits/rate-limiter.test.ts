@@ -139,3 +139,44 @@ describe('RateLimiter across a reload that changes a limit', () => {
     })
   }
 })
+
+describe('RateLimiter refusals', () => {
+  const snapshot = buildSnapshot(parseConfig({ server: { port: 0 }, models: [{ name: 'm', upstreams: [{ url: 'http://127.0.0.1:9/v1' }] }] })).snapshot
+  const key: VirtualKey = {
+    name: 'small',
+    hash: 'x',
+    models: undefined,
+    limits: { requests_per_minute: 1, tokens_per_minute: 100 },
+    budgetUsd: undefined,
+    expiresAt: undefined,
+    revokedAt: undefined,
+    source: 'config',
+  }
+  const req = { headers: {}, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage
+  const refusalOf = (limiter: RateLimiter, content: string): RateLimitedError => {
+    const ctx = new RequestContext(req, {} as ServerResponse, snapshot, '/v1/chat/completions', '')
+    ctx.endpoint = 'chat'
+    ctx.body = { model: 'm', messages: [{ role: 'user', content }] }
+    ctx.model = 'm'
+    ctx.route = snapshot.routes.resolve('m')!
+    ctx.key = key
+    try {
+      void limiter.admit(ctx)
+    } catch (err) {
+      return err as RateLimitedError
+    }
+    throw new Error('admitted')
+  }
+
+  for (const spent of [false, true]) {
+    it(`a prompt over the tokens-per-minute limit is refused for good, without Retry-After${spent ? ', even when the requests limit is spent too' : ''}`, () => {
+      const limiter = new RateLimiter({ store: new MemoryStore({ now: () => 1_000_000, sweepMs: 0 }), ledger: new SpendLedger(undefined, log), estimator: new TokenEstimator(log), log })
+      if (spent) expect(() => refusalOf(limiter, 'Hi')).toThrow('admitted')
+      const err = refusalOf(limiter, 'word '.repeat(1000))
+      expect(err).toBeInstanceOf(RateLimitedError)
+      expect(err.message).toMatch(/^Request too large for key small/)
+      expect(err.headers).toEqual({ 'x-should-retry': 'false' })
+      expect(limiter.stats.refused).toMatchObject({ requests: 0, tokens: 1 })
+    })
+  }
+})

@@ -11,6 +11,12 @@ import type { AdmitResult, Check, CheckResult, RateLimitStore, SettleOp } from '
 /** A GCRA bucket: its theoretical arrival time (ms; in the past = full). */
 export class RateCounter {
   tat = -Infinity
+  /**
+   * The spacing (ms per unit: period / limit) `tat` was computed with; 0 before the first.
+   * A reload can change the limit: the TAT alone, read at another spacing, would count the
+   * units used wrong (rateAfter re-expresses it).
+   */
+  interval = 0
   /** The sweep removed it from the store: look the id up again. */
   dropped = false
 }
@@ -263,9 +269,21 @@ export class MemoryStore implements RateLimitStore {
 
 // The counters' semantics, shared by admit()/settle() and callers holding counters.
 
-/** The bucket's arrival time after taking `cost` units (0: as it stands) at `now`. */
+/**
+ * The bucket's arrival time after taking `cost` units (0: as it stands) at `now`. A bucket
+ * last taken under another limit is first moved to this one's spacing, keeping the units
+ * used: admission is where a store first sees a reloaded limit (refused or not).
+ */
 export function rateAfter(b: RateCounter, now: number, limit: number, periodMs: number, cost: number): number {
-  return (b.tat < now ? now : b.tat) + cost * (periodMs / limit)
+  const interval = periodMs / limit
+  if (b.interval !== interval) rateRespace(b, now, interval)
+  return (b.tat < now ? now : b.tat) + cost * interval
+}
+
+/** Re-expresses the bucket at `interval`: used = (tat − now) / old interval (at least 0) stays used. */
+function rateRespace(b: RateCounter, now: number, interval: number): void {
+  if (b.tat > now && b.interval > 0) b.tat = now + ((b.tat - now) / b.interval) * interval
+  b.interval = interval
 }
 
 /**
@@ -278,11 +296,19 @@ export function rateFits(next: number, now: number, limit: number, periodMs: num
   return next - now <= periodMs + (periodMs / limit) * 1e-6
 }
 
-/** Gives `amount` units back to the bucket (< 0: charges more, possibly into debt). */
+/**
+ * Gives `amount` units back to the bucket (< 0: charges more, possibly into debt). Units are
+ * units at the bucket's own spacing: `limit` is the one the request was admitted under, maybe
+ * before a reload, and counts only for a bucket holding nothing (no spacing of its own then).
+ */
 export function rateRefund(b: RateCounter, now: number, limit: number, periodMs: number, amount: number): void {
   // A bucket refunded back to full stays (tat ≤ now reads as full) until the sweep: with a
   // roomy limit that is every request, and the next one would make it again.
-  b.tat = rateAfter(b, now, limit, periodMs, -amount)
+  if (b.tat <= now) {
+    b.tat = now
+    b.interval = periodMs / limit
+  }
+  b.tat -= amount * b.interval
 }
 
 /** Whether a quota is still open: its sum (at least `floor`) below `limit`. */

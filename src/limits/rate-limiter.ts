@@ -172,7 +172,10 @@ export class RateLimiter {
   }
 
   private refusal(checks: readonly Check[], r: AdmitResult): RateLimitedError {
+    // A refusal for good (a budget spent, a request larger than a tokens-per-minute limit)
+    // wins over one that waiting cures: telling the client to retry would only repeat it.
     let failed = checks.findIndex((c, i) => c.kind === 'quota' && !r.results[i]!.ok)
+    if (failed < 0) failed = checks.findIndex((c, i) => c.kind === 'rate' && c.cost > c.limit && !r.results[i]!.ok)
     if (failed < 0) failed = r.results.findIndex((x) => !x.ok)
     const c = checks[failed]!
     this.stats.refused[c.dim]++
@@ -181,8 +184,9 @@ export class RateLimiter {
       return new RateLimitedError(`The budget of ${scope} ($${c.limit}) is used up.`, 0, 'insufficient_quota')
     }
     if (c.kind === 'rate' && c.cost > c.limit) {
-      const err = new RateLimitedError(`Request too large for ${scope}: about ${c.cost} tokens, over the limit of ${c.limit} tokens per minute.`, c.periodMs / 1000)
-      err.headers = { ...err.headers, 'x-should-retry': 'false' }
+      const err = new RateLimitedError(`Request too large for ${scope}: about ${c.cost} tokens, over the limit of ${c.limit} tokens per minute.`, 0)
+      // No Retry-After: no wait makes it fit (it named a time the refusal would be the same).
+      err.headers = { 'x-should-retry': 'false' }
       return err
     }
     const what = c.kind === 'concurrency' ? `${c.limit} concurrent requests` : `${c.limit} ${c.dim} per minute`

@@ -8,12 +8,16 @@
 // ARGV[2]: JSON (one argument, decoded in C by cjson: cheap for the client and for Redis)
 //   { "s": [settlement…], "r": [[lease, [check…]]…] } where
 //   settlement: ["f", interval, amount]   refund (amount > 0) or charge (< 0) a GCRA bucket
+//                                         (interval: only for a bucket holding nothing)
 //               ["x", lease]              release a concurrency lease
 //               ["a", amount, floor]      add to a quota sum
 //   check:      ["r", limit, period, cost]   GCRA rate
 //               ["c", limit, ttl]            concurrency lease
 //               ["q", limit, floor]          quota
 // Returns, per request: allowed, retryAfterMs, then ok, remaining, reset per check.
+// A GCRA key holds "tat interval": the spacing (ms per unit) the TAT was computed with, so a
+// reloaded limit keeps the units used (memory-store.ts's rateAfter). A key written before
+// that holds the TAT alone and is read at the spacing of whoever reads it, as it was then.
 export const LIMITS_SCRIPT = `
 local now = tonumber(ARGV[1])
 if now < 0 then
@@ -26,12 +30,23 @@ local function num(v)
   return tonumber(v) or 0
 end
 
-local function set_tat(key, tat)
+local function set_tat(key, tat, interval)
   if tat > now then
-    redis.call('SET', key, string.format('%.17g', tat), 'PX', math.ceil(tat - now))
+    redis.call('SET', key, string.format('%.17g %.17g', tat, interval), 'PX', math.ceil(tat - now))
   else
     redis.call('DEL', key)
   end
+end
+
+-- A GCRA key's TAT (at least now) and its spacing (nil: holding nothing, or written without one).
+local function get_tat(key)
+  local v = redis.call('GET', key)
+  if not v then return now, nil end
+  local sp = string.find(v, ' ', 1, true)
+  if not sp then return math.max(num(v), now), nil end
+  local tat = tonumber(string.sub(v, 1, sp - 1)) or 0
+  if tat <= now then return now, nil end
+  return tat, tonumber(string.sub(v, sp + 1))
 end
 
 local k = 0
@@ -39,8 +54,9 @@ for _, w in ipairs(d.s) do
   k = k + 1
   local key = KEYS[k]
   if w[1] == 'f' then
-    local tat = math.max(num(redis.call('GET', key)), now)
-    set_tat(key, tat - w[2] * w[3])
+    local tat, iv = get_tat(key)
+    iv = iv or w[2]
+    set_tat(key, tat - iv * w[3], iv)
   elseif w[1] == 'x' then
     redis.call('ZREM', key, w[2])
   elseif w[1] == 'a' then
@@ -58,7 +74,7 @@ for _, req in ipairs(d.r) do
   -- after this call: a rate that passed but was not taken reports its untaken state.
   local allowed = 1
   local retry = 0
-  local oks, tats, nexts, rem, rst = {}, {}, {}, {}, {}
+  local oks, tats, nexts, rem, rst, moved = {}, {}, {}, {}, {}, {}
   for i = 1, a do
     local key = KEYS[k + i]
     local w = checks[i]
@@ -68,8 +84,15 @@ for _, req in ipairs(d.r) do
     rst[i] = 0
     if w[1] == 'r' then
       local cost = w[4]
-      tats[i] = math.max(num(redis.call('GET', key)), now)
-      nexts[i] = tats[i] + cost * (p2 / p1)
+      local tat, iv = get_tat(key)
+      local interval = p2 / p1
+      -- Taken under another limit: the units used stay, at this limit's spacing (kept even if refused).
+      if iv and iv ~= interval then
+        tat = now + (tat - now) / iv * interval
+        moved[i] = true
+      end
+      tats[i] = tat
+      nexts[i] = tat + cost * interval
       -- The slack (a millionth of a unit) absorbs float error, as the memory store's.
       if nexts[i] - now > p2 + (p2 / p1) * 1e-6 then
         ok = 0
@@ -106,7 +129,9 @@ for _, req in ipairs(d.r) do
       local at = tats[i]
       if allowed == 1 then
         at = nexts[i]
-        set_tat(key, at)
+        set_tat(key, at, p2 / p1)
+      elseif moved[i] then
+        set_tat(key, at, p2 / p1)
       end
       rem[i] = math.max(0, math.floor((p2 - (at - now)) / (p2 / p1) + 1e-6))
       rst[i] = math.ceil(at - now)

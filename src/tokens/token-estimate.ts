@@ -123,10 +123,15 @@ function inputs(t: Tally, input: unknown): number {
   return ids
 }
 
-/** Output tokens the request reserves: its max_tokens (or max_completion_tokens), else 0. */
+/**
+ * Output tokens the request reserves: its max_tokens (or max_completion_tokens), else 0, for
+ * each of its `n` choices (each may run to max_tokens; n not a positive integer: 1).
+ */
 export function requestedOutputTokens(body: Record<string, unknown>): number {
   const m = body.max_completion_tokens ?? body.max_tokens
-  return typeof m === 'number' && Number.isFinite(m) && m > 0 ? Math.floor(m) : 0
+  if (typeof m !== 'number' || !Number.isFinite(m) || m <= 0) return 0
+  const n = body.n
+  return Math.floor(m) * (typeof n === 'number' && Number.isInteger(n) && n > 1 ? n : 1)
 }
 
 /**

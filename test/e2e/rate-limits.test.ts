@@ -141,6 +141,7 @@ describe('tokens per minute', () => {
       .catch((e: unknown) => e)
     expect(huge).toMatchObject({ status: 429, code: 'rate_limit_exceeded' })
     expect((huge as InstanceType<typeof OpenAI.RateLimitError>).headers.get('x-should-retry')).toBe('false')
+    expect((huge as InstanceType<typeof OpenAI.RateLimitError>).headers.get('retry-after')).toBeNull()
     expect((huge as Error).message).toContain('too large')
   })
 })

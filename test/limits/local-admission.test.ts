@@ -84,11 +84,14 @@ function side(clock: { now: number }, fused: boolean) {
   }
 }
 
-/** A store's counters, by id: rate buckets' arrival times, leases held, quota sums. */
+/** A store's counters, by id: rate buckets' arrival times and spacings, leases held, quota sums. */
 function counters(store: MemoryStore): Record<string, number> {
   const out: Record<string, number> = {}
-  const inside = store as unknown as { rates: Map<string, { tat: number }>; holders: Map<string, { size: number }>; quotas: Map<string, { sum: number }> }
-  for (const [id, c] of inside.rates) out[id] = c.tat
+  const inside = store as unknown as { rates: Map<string, { tat: number; interval: number }>; holders: Map<string, { size: number }>; quotas: Map<string, { sum: number }> }
+  for (const [id, c] of inside.rates) {
+    out[id] = c.tat
+    out[`${id} interval`] = c.interval
+  }
   for (const [id, h] of inside.holders) out[id] = h.size
   for (const [id, q] of inside.quotas) out[id] = q.sum
   return out

@@ -10,6 +10,7 @@ import { RateLimitedError } from '../../src/errors.js'
 import { MemoryStore } from '../../src/limits/memory-store.js'
 import { RateLimiter } from '../../src/limits/rate-limiter.js'
 import { SpendLedger } from '../../src/limits/spend-ledger.js'
+import type { RateLimitStore } from '../../src/limits/store.js'
 import type { Upstream } from '../../src/routing/upstream.js'
 import { RequestContext } from '../../src/server/context.js'
 import { TokenEstimator } from '../../src/tokens/token-estimate.js'
@@ -37,10 +38,10 @@ function setup(scope: (typeof scopes)[number]) {
       : undefined
   const req = { headers: {}, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage
   /** A request for `maxTokens` output tokens, through admit. */
-  const admit = (maxTokens: number): RequestContext => {
+  const admit = (maxTokens: number, extra: Record<string, unknown> = {}): RequestContext => {
     const ctx = new RequestContext(req, {} as ServerResponse, snapshot, '/v1/chat/completions', '')
     ctx.endpoint = 'chat'
-    ctx.body = { model: 'm', max_tokens: maxTokens, messages: [{ role: 'user', content: 'Hello there' }] }
+    ctx.body = { model: 'm', max_tokens: maxTokens, messages: [{ role: 'user', content: 'Hello there' }], ...extra }
     ctx.model = 'm'
     ctx.route = route
     ctx.key = key
@@ -78,6 +79,104 @@ describe('RateLimiter settlement', () => {
       // The slot is free, and only the 20 tokens used stay taken (the rest came back).
       const next = admit(500)
       expect(1000 - 20 - Number(header(next, 'x-ratelimit-remaining-tokens'))).toBe(reserved)
+    })
+  }
+})
+
+describe('RateLimiter token reservation', () => {
+  it('reserves max_tokens for each of n choices, capped at the limit', () => {
+    const { admit, finish, header } = setup('key')
+    const remaining = (ctx: RequestContext): number => Number(header(ctx, 'x-ratelimit-remaining-tokens'))
+    const one = admit(100)
+    const prompt = 1000 - remaining(one) - 100
+    finish(one, 0)
+    const four = admit(100, { n: 4 })
+    expect(1000 - remaining(four)).toBe(prompt + 400)
+    finish(four, 0)
+    // 20 × 100 is over the limit: capped at it, as a large max_tokens is.
+    expect(remaining(admit(100, { n: 20 }))).toBe(0)
+  })
+})
+
+describe('RateLimiter across a reload that changes a limit', () => {
+  const snapshotWith = (rpm: number) =>
+    buildSnapshot(
+      parseConfig({
+        server: { port: 0 },
+        models: [{ name: 'm', upstreams: [{ url: 'http://127.0.0.1:9/v1' }] }],
+        limits: { per_ip: { requests_per_minute: rpm } },
+      })
+    ).snapshot
+  const req = { headers: {}, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage
+
+  for (const path of ['fused', 'generic'] as const) {
+    it(`keeps the requests used (${path} path): 3 → 30 after 3 leaves 27, 30 → 1 after 5 leaves none`, () => {
+      let now = 1_000_000
+      const store = new MemoryStore({ now: () => now, sweepMs: 0 })
+      const seen: RateLimitStore = path === 'fused' ? store : { admit: (c) => store.admit(c), settle: (o, at) => store.settle(o, at), close: () => store.close() }
+      const limiter = new RateLimiter({ store: seen, ledger: new SpendLedger(undefined, log), estimator: new TokenEstimator(log), log })
+      const admit = (snapshot: ReturnType<typeof snapshotWith>, ip = '127.0.0.1'): string | undefined => {
+        const ctx = new RequestContext({ ...req, socket: { remoteAddress: ip } } as unknown as IncomingMessage, {} as ServerResponse, snapshot, '/v1/chat/completions', '')
+        ctx.endpoint = 'chat'
+        ctx.body = { model: 'm', messages: [{ role: 'user', content: 'Hi' }] }
+        ctx.model = 'm'
+        ctx.route = snapshot.routes.resolve('m')!
+        void limiter.admit(ctx)
+        const h: string[] = []
+        ctx.pushResponseHeaders(h)
+        return h[h.indexOf('x-ratelimit-remaining-requests') + 1]
+      }
+      const [three, thirty, one] = [snapshotWith(3), snapshotWith(30), snapshotWith(1)]
+      for (let i = 0; i < 3; i++) admit(three)
+      expect(() => admit(three)).toThrow(RateLimitedError)
+      expect(admit(thirty)).toBe('26')
+      // Another client: 5 used at 30, then the limit drops to 1: 5 minutes owed at the new
+      // pace. Read at the old spacing the 5 would be refilled in 10 s.
+      for (let i = 0; i < 5; i++) admit(thirty, '10.0.0.2')
+      expect(() => admit(one, '10.0.0.2')).toThrow(/1 requests per minute/)
+      now += 30_000
+      expect(() => admit(one, '10.0.0.2')).toThrow(/1 requests per minute/)
+    })
+  }
+})
+
+describe('RateLimiter refusals', () => {
+  const snapshot = buildSnapshot(parseConfig({ server: { port: 0 }, models: [{ name: 'm', upstreams: [{ url: 'http://127.0.0.1:9/v1' }] }] })).snapshot
+  const key: VirtualKey = {
+    name: 'small',
+    hash: 'x',
+    models: undefined,
+    limits: { requests_per_minute: 1, tokens_per_minute: 100 },
+    budgetUsd: undefined,
+    expiresAt: undefined,
+    revokedAt: undefined,
+    source: 'config',
+  }
+  const req = { headers: {}, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage
+  const refusalOf = (limiter: RateLimiter, content: string): RateLimitedError => {
+    const ctx = new RequestContext(req, {} as ServerResponse, snapshot, '/v1/chat/completions', '')
+    ctx.endpoint = 'chat'
+    ctx.body = { model: 'm', messages: [{ role: 'user', content }] }
+    ctx.model = 'm'
+    ctx.route = snapshot.routes.resolve('m')!
+    ctx.key = key
+    try {
+      void limiter.admit(ctx)
+    } catch (err) {
+      return err as RateLimitedError
+    }
+    throw new Error('admitted')
+  }
+
+  for (const spent of [false, true]) {
+    it(`a prompt over the tokens-per-minute limit is refused for good, without Retry-After${spent ? ', even when the requests limit is spent too' : ''}`, () => {
+      const limiter = new RateLimiter({ store: new MemoryStore({ now: () => 1_000_000, sweepMs: 0 }), ledger: new SpendLedger(undefined, log), estimator: new TokenEstimator(log), log })
+      if (spent) expect(() => refusalOf(limiter, 'Hi')).toThrow('admitted')
+      const err = refusalOf(limiter, 'word '.repeat(1000))
+      expect(err).toBeInstanceOf(RateLimitedError)
+      expect(err.message).toMatch(/^Request too large for key small/)
+      expect(err.headers).toEqual({ 'x-should-retry': 'false' })
+      expect(limiter.stats.refused).toMatchObject({ requests: 0, tokens: 1 })
     })
   }
 })

@@ -62,6 +62,24 @@ describe('RedisStore', () => {
     await Promise.all([store.close(), other.close()])
   })
 
+  it('a rate key written before keys held their spacing (the TAT alone) is read at the current limit, then moves with it', async () => {
+    const now = 1_000_000
+    const prefix = `t-${randomUUID()}:`
+    const store = await connected({ prefix, now: () => now })
+    const rate = (limit: number) => ({ kind: 'rate', id: 'old', dim: 'requests', limit, periodMs: 60_000, cost: 1 }) as const
+    // 30 of 60 used, as the script used to write it.
+    await redis.command('SET', `${prefix}old`, String(now + 30_000), 'PX', '30000')
+    expect((await store.admit([rate(60)])).results[0]).toMatchObject({ ok: true, remaining: 29 })
+    // 31 used now, kept when the limit doubles.
+    expect((await store.admit([rate(120)])).results[0]).toMatchObject({ ok: true, remaining: 88 })
+    // A refund to an old key counts at the spacing it names.
+    await redis.command('SET', `${prefix}old-t`, String(now + 30_000), 'PX', '30000')
+    store.settle([{ kind: 'refund', id: 'old-t', limit: 60, periodMs: 60_000, amount: 10 }])
+    await store.flush()
+    expect((await store.admit([{ ...rate(60), id: 'old-t' }])).results[0]).toMatchObject({ ok: true, remaining: 39 })
+    await store.close()
+  })
+
   it('fails fast while Redis is away and works again once it is back', async () => {
     const own = await startRedis()
     const store = new RedisStore({ url: own.url, timeoutMs: 200 })

@@ -113,6 +113,53 @@ export function rateLimitStoreSuite(name: string, create: (clock: TestClock) => 
       expect(r.results[0]!.remaining).toBe(9)
     })
 
+    it('a new limit keeps what was used, in units: raised 3 → 30 after 3 leaves 27', async () => {
+      await fresh()
+      for (let i = 0; i < 3; i++) expect((await store.admit([rate('up', 3)])).allowed).toBe(true)
+      expect((await store.admit([rate('up', 3)])).allowed).toBe(false)
+      const raised = await store.admit([rate('up', 30)])
+      expect(raised.allowed).toBe(true)
+      expect(raised.results[0]).toMatchObject({ ok: true, remaining: 26 })
+      for (let i = 0; i < 26; i++) expect((await store.admit([rate('up', 30)])).allowed, `request ${i + 5}`).toBe(true)
+      expect((await store.admit([rate('up', 30)])).allowed).toBe(false)
+    })
+
+    it('a lowered limit keeps what was used, in units: 30 → 1 after 5 waits for 5 units at the new pace', async () => {
+      await fresh()
+      for (let i = 0; i < 5; i++) await store.admit([rate('down', 30)])
+      const lowered = await store.admit([rate('down', 1)])
+      expect(lowered).toMatchObject({ allowed: false, retryAfterMs: 5 * MINUTE })
+      expect(lowered.results[0]).toMatchObject({ ok: false, remaining: 0 })
+      clock.advance(5 * MINUTE - 1)
+      expect((await store.admit([rate('down', 1)])).allowed).toBe(false)
+      clock.advance(1)
+      expect((await store.admit([rate('down', 1)])).allowed).toBe(true)
+      expect((await store.admit([rate('down', 1)])).allowed).toBe(false)
+    })
+
+    it('a new limit refills at its own pace from the request that first sees it, refused or not', async () => {
+      await fresh()
+      for (let i = 0; i < 10; i++) await store.admit([rate('pace', 10)])
+      // 10 used of 20: refused at cost 15; from here the 10 refill at 20 per minute.
+      expect((await store.admit([rate('pace', 20, 15)])).allowed).toBe(false)
+      clock.advance(15_000)
+      // 5 refilled (at 10 per minute it would have been 2.5): 15 free.
+      expect((await store.admit([rate('pace', 20)])).results[0]).toMatchObject({ ok: true, remaining: 14 })
+    })
+
+    it('tokens: a reserve taken under one limit is given back in tokens under the next', async () => {
+      await fresh()
+      await store.admit([rate('tpm', 1000, 900)])
+      const raised = await store.admit([rate('tpm', 10_000, 100)])
+      expect(raised.results[0]).toMatchObject({ ok: true, remaining: 9000 })
+      // The first request settles (it used 100 of its 900) with the limit it was admitted under.
+      store.settle([{ kind: 'refund', id: 'tpm', limit: 1000, periodMs: MINUTE, amount: 800 }])
+      expect((await store.admit([rate('tpm', 10_000, 1)])).results[0]).toMatchObject({ ok: true, remaining: 9799 })
+      // A charge likewise: 200 tokens more than reserved.
+      store.settle([{ kind: 'refund', id: 'tpm', limit: 1000, periodMs: MINUTE, amount: -200 }])
+      expect((await store.admit([rate('tpm', 10_000, 1)])).results[0]).toMatchObject({ ok: true, remaining: 9598 })
+    })
+
     it('concurrency: leases up to the limit; a release frees one', async () => {
       await fresh()
       const first = (await store.admit([conc('c', 2)])).results[0]!

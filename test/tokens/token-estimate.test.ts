@@ -33,6 +33,14 @@ describe('estimatePromptTokens by characters (unknown vocabularies)', () => {
     expect(requestedOutputTokens({})).toBe(0)
     expect(requestedOutputTokens({ max_tokens: 'lots' })).toBe(0)
   })
+
+  it('output reservation: n choices each up to max_tokens', () => {
+    expect(requestedOutputTokens({ max_tokens: 100, n: 4 })).toBe(400)
+    expect(requestedOutputTokens({ max_completion_tokens: 50, n: 3 })).toBe(150)
+    expect(requestedOutputTokens({ n: 4 })).toBe(0)
+    // n not a positive integer: one choice (the upstream decides what to make of it).
+    for (const n of [0, -2, 2.5, '4', null]) expect(requestedOutputTokens({ max_tokens: 100, n }), String(n)).toBe(100)
+  })
 })
 
 describe('TokenEstimator with gpt-tokenizer', () => {

@@ -91,6 +91,20 @@ describe('max_tokens', () => {
     expect(err).toMatchObject({ param: 'max_completion_tokens', code: 'integer_above_max_value' })
     expect(err.message).toBe("Invalid 'max_completion_tokens': integer above maximum value. Expected a value <= 4096, but got 4097 instead.")
   })
+  it('refuses a budget it cannot compare, even with validate off', () => {
+    for (const action of ['clamp', 'reject']) {
+      const p = pipeline({ validate: false, max_tokens: { limit: 4096, action } })
+      const asString = refusal(() => p.apply(ctxFor('chat', { model: 'm', messages: [], max_tokens: '100000' })))
+      expect(asString).toMatchObject({ status: 400, param: 'max_tokens', code: 'invalid_type' })
+      expect(asString.message).toBe("Invalid type for 'max_tokens': expected an integer, but got a string instead.")
+      expect(refusal(() => p.apply(ctxFor('chat', { model: 'm', messages: [], max_completion_tokens: [1] })))).toMatchObject({ param: 'max_completion_tokens', code: 'invalid_type' })
+      expect(refusal(() => p.apply(ctxFor('completions', { model: 'm', prompt: 'x', max_tokens: Infinity })))).toMatchObject({ param: 'max_tokens', code: 'invalid_type' })
+      expect(refusal(() => p.apply(ctxFor('completions', { model: 'm', prompt: 'x', max_tokens: -1 })))).toMatchObject({ param: 'max_tokens', code: 'integer_below_min_value' })
+      expect(refusal(() => p.apply(ctxFor('chat', { model: 'm', messages: [], max_tokens: false })))).toMatchObject({ param: 'max_tokens', code: 'invalid_type' })
+    }
+    const zero = ctxFor('completions', { model: 'm', prompt: 'x', max_tokens: 0 })
+    expect(() => pipeline({ validate: false, max_tokens: { limit: 10 } }).apply(zero)).not.toThrow()
+  })
 })
 
 describe('deny patterns', () => {

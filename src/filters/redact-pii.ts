@@ -50,10 +50,22 @@ for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.
 const CARD = /(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])/g
 /**
  * `+` and a country code followed by digits, brackets and separators; or a national number:
- * an optional (area) and two to five digit groups joined by spaces, dots or dashes.
+ * an optional NANP `1-` (only before a 3-3-4 number), an optional (area) and two to five
+ * digit groups joined by spaces, dots or dashes, the first of 2–4 digits (5 after a trunk
+ * 0: `07700 900123`). Either may end in an extension (`x23`, `ext. 23`). Not next to a word
+ * character, `-`, `.digit` or `:digit` (a time).
  */
-const PHONE =
-  /(?<![\w+])\+\d[\d ().-]{6,22}\d(?![\w-]|\.\d)|(?<![\w+.-])(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,8}){1,4}(?![\w-]|\.\d)/g
+const EXTENSION = String.raw`(?: ?(?:[xX]|ext\.?) ?\d{1,6})?`
+const PHONE_END = String.raw`(?![\w-]|[.:]\d)`
+const PHONE = new RegExp(
+  String.raw`(?<![\w+])\+\d[\d ().-]{6,22}\d${EXTENSION}${PHONE_END}|` +
+    String.raw`(?<![\w+.:-])(?:1[ .-](?=\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}))?(?:\(\d{1,4}\)[ .-]?)?(?:0\d{4}|\d{2,4})(?:[ .-]\d{2,8}){1,4}${EXTENSION}${PHONE_END}`,
+  'g'
+)
+/** What the digit count leaves out: the extension. */
+const TRAILING_EXTENSION = /\s?(?:[xX]|ext\.?)\s?\d+$/
+/** A date written year first (2026-12-03 10…): what is left is a time, not a phone. */
+const LEADING_DATE = /^\d{4}[.-]\d{1,2}[.-]\d{1,2}(?!\d)/
 const DOTTED_QUAD = /^\d{1,3}(?:\.\d{1,3}){3}$/
 
 function digitsOf(s: string): string {
@@ -81,8 +93,8 @@ function cardMatch(m: string): string {
 }
 
 function phoneMatch(m: string): string {
-  const n = digitsOf(m).length
-  return n >= 9 && n <= 15 && !DOTTED_QUAD.test(m) ? '[REDACTED_PHONE]' : m
+  const n = digitsOf(m.replace(TRAILING_EXTENSION, '')).length
+  return n >= 9 && n <= 15 && !DOTTED_QUAD.test(m) && !LEADING_DATE.test(m) ? '[REDACTED_PHONE]' : m
 }
 
 const DETECTORS: Readonly<Record<PiiKind, Detector>> = {

@@ -159,6 +159,34 @@ describe('PII redaction', () => {
     expect(luhnValid('79927398710')).toBe(false)
   })
 
+  it.each([
+    ['1-800-555-0199', '[REDACTED_PHONE]'],
+    ['call 1-415-555-2671 now', 'call [REDACTED_PHONE] now'],
+    ['1.415.555.2671', '[REDACTED_PHONE]'],
+    ['1 (415) 555-2671', '[REDACTED_PHONE]'],
+    ['mobile 07700 900123.', 'mobile [REDACTED_PHONE].'],
+    ['desk 415-555-2671x23', 'desk [REDACTED_PHONE]'],
+    ['desk 415-555-2671 ext. 23', 'desk [REDACTED_PHONE]'],
+    ['at 10:30 555-123-4567', 'at 10:30 [REDACTED_PHONE]'],
+  ])('redacts the phone in %j', (text, out) => {
+    expect(redactText(text, ['phone'])).toBe(out)
+  })
+
+  it.each([
+    'due 2026-12-03',
+    'at 2026-12-03 10:30',
+    'on 2026-12-03 1030 hrs',
+    'build 10.0.19041.1234',
+    'v1.22.333.4444',
+    'item-415-555-2671',
+    'sku415-555-2671',
+    'order 12345 67890',
+    'seq 1-2-3-4-5-6-7-8-9-0',
+    'ids 1.415.555.2671.5',
+  ])('leaves %j alone', (text) => {
+    expect(redactText(text, ['phone', 'card'])).toBe(text)
+  })
+
   it('redacts only the kinds configured', () => {
     expect(redactText('x@example.com 4111111111111111', ['card'])).toBe('x@example.com [REDACTED_CARD]')
   })

@@ -187,6 +187,23 @@ describe('PII redaction', () => {
     expect(redactText(text, ['phone', 'card'])).toBe(text)
   })
 
+  it.each([
+    ['ref-4111111111111111', 'ref-[REDACTED_CARD]'],
+    ['4111111111111111-01', '[REDACTED_CARD]-01'],
+    ['4111.1111.1111.1111', '[REDACTED_CARD]'],
+    ['4111  1111  1111  1111', '[REDACTED_CARD]'],
+    ['amex 3782 822463 10005.', 'amex [REDACTED_CARD].'],
+  ])('redacts the card in %j', (text, out) => {
+    expect(redactText(text, ['card'])).toBe(out)
+  })
+
+  it.each(['pi 3.14159265358979', 'ref-4111111111111112', '4111.1111.1111.1112', 'id 12345678901234567890123', 'x = 4.111111111111111', 'v4111.111111111111'])(
+    'leaves the non-card %j alone',
+    (text) => {
+      expect(redactText(text, ['card'])).toBe(text)
+    }
+  )
+
   it('redacts only the kinds configured', () => {
     expect(redactText('x@example.com 4111111111111111', ['card'])).toBe('x@example.com [REDACTED_CARD]')
   })

@@ -10,8 +10,10 @@ import { visitPromptText } from './prompt-text.js'
 type Detector = (text: string) => string
 
 /**
- * E-mail addresses, found from each `@`: at most 64 local-part characters to its left and a
- * domain to its right. Anchoring on `@` keeps this linear; a regex starting with a local-part
+ * E-mail addresses, found from each `@`: the local-part characters to its left and a domain
+ * to its right. The whole run to the left goes, even past RFC 5321's 64 characters: a cut
+ * would leave part of the address. Anchoring on `@` keeps this linear (a scan back stops at
+ * the previous `@`, which is no local-part character); a regex starting with a local-part
  * class would try every position of a long run of letters.
  */
 export function redactEmails(text: string): string {
@@ -21,7 +23,7 @@ export function redactEmails(text: string): string {
   let done = 0
   while (at !== -1) {
     let start = at
-    while (start > done && at - start < 64) {
+    while (start > done) {
       const c = text.charCodeAt(start - 1)
       if (c >= 128 || LOCAL_CHAR[c] === 0) break
       start--

@@ -204,6 +204,12 @@ describe('PII redaction', () => {
     }
   )
 
+  it('redacts an e-mail address whole, however long its local part', () => {
+    const local = `${'a'.repeat(70)}.b`
+    expect(redactText(`to ${local}@example.com now`, ['email'])).toBe('to [REDACTED_EMAIL] now')
+    expect(redactText(`x${'y'.repeat(200)}@mail.example.org`, ['email'])).toBe('[REDACTED_EMAIL]')
+  })
+
   it('redacts only the kinds configured', () => {
     expect(redactText('x@example.com 4111111111111111', ['card'])).toBe('x@example.com [REDACTED_CARD]')
   })

@@ -27,7 +27,7 @@ function describe(v: unknown): string {
 }
 
 /** A client value quoted in a message, cut short: error bodies stay small. */
-function quote(v: unknown): string {
+export function quote(v: unknown): string {
   const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v)
   return s.length > 64 ? `${s.slice(0, 61)}...` : s
 }
@@ -71,6 +71,27 @@ export function arrayTooLong(param: string, max: number, got: number): never {
     param,
     'array_above_max_length'
   )
+}
+
+export function stringTooLong(param: string, max: number, got: number): never {
+  throw new InvalidRequestError(
+    `Invalid '${param}': string too long. Expected a string with maximum length ${max}, but got a string with length ${got} instead.`,
+    param,
+    'string_above_max_length'
+  )
+}
+
+export function patternMismatch(param: string, pattern: string): never {
+  throw new InvalidRequestError(
+    `Invalid '${param}': string does not match pattern. Expected a string that matches the pattern '${pattern}'.`,
+    param,
+    'invalid_value'
+  )
+}
+
+/** A parameter given without the one it depends on; OpenAI's code is null here, ours generic. */
+export function onlyWith(param: string, condition: string): never {
+  throw new InvalidRequestError(`The '${param}' parameter is only allowed when ${condition}.`, param, 'invalid_request')
 }
 
 function outOfRange(param: string, v: number, bound: number, above: boolean, integer: boolean): never {

@@ -4,10 +4,13 @@
 // does not, since its absent max_tokens already means 16.
 import type { FiltersConfig } from '../config/filters.js'
 import { InvalidRequestError } from '../errors.js'
+import { integer, invalidType } from './checks.js'
 import type { RequestFilter } from './filter.js'
 
 const CHAT_FIELDS = ['max_tokens', 'max_completion_tokens'] as const
 const COMPLETION_FIELDS = ['max_tokens'] as const
+/** 400 integer_below_min_value (invalid_type for a decimal), as the validator words it. */
+const belowZero = integer(0)
 
 export function maxTokensFilter(options: NonNullable<FiltersConfig['max_tokens']>): RequestFilter {
   const { limit, action } = options
@@ -21,8 +24,12 @@ export function maxTokensFilter(options: NonNullable<FiltersConfig['max_tokens']
         const v = body[field]
         if (v === undefined || v === null) continue
         named = true
-        // A wrong type is the validation stage's to report (or the upstream's, with it off).
-        if (typeof v !== 'number' || v <= limit) continue
+        // Checked here whatever `validate` says: a value the cap cannot compare ("100000",
+        // 1e999) would pass it and reach an upstream that may parse it; a negative one means
+        // "no limit" to some (llama.cpp's -1).
+        if (typeof v !== 'number' || !Number.isFinite(v)) invalidType(field, 'an integer', v)
+        if (v < 0) belowZero(v, field)
+        if (v <= limit) continue
         if (action === 'reject') {
           throw new InvalidRequestError(
             `Invalid '${field}': integer above maximum value. Expected a value <= ${limit}, but got ${v} instead.`,

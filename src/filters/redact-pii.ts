@@ -10,8 +10,10 @@ import { visitPromptText } from './prompt-text.js'
 type Detector = (text: string) => string
 
 /**
- * E-mail addresses, found from each `@`: at most 64 local-part characters to its left and a
- * domain to its right. Anchoring on `@` keeps this linear; a regex starting with a local-part
+ * E-mail addresses, found from each `@`: the local-part characters to its left and a domain
+ * to its right. The whole run to the left goes, even past RFC 5321's 64 characters: a cut
+ * would leave part of the address. Anchoring on `@` keeps this linear (a scan back stops at
+ * the previous `@`, which is no local-part character); a regex starting with a local-part
  * class would try every position of a long run of letters.
  */
 export function redactEmails(text: string): string {
@@ -21,7 +23,7 @@ export function redactEmails(text: string): string {
   let done = 0
   while (at !== -1) {
     let start = at
-    while (start > done && at - start < 64) {
+    while (start > done) {
       const c = text.charCodeAt(start - 1)
       if (c >= 128 || LOCAL_CHAR[c] === 0) break
       start--
@@ -46,14 +48,32 @@ const EMAIL_DOMAIN = /[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{
 /** Characters of an e-mail local part (RFC 5321 allows more; these are the ones people use). */
 const LOCAL_CHAR = new Uint8Array(128)
 for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-') LOCAL_CHAR[c.charCodeAt(0)] = 1
-/** 13–19 digits, optionally grouped by single spaces or dashes. */
-const CARD = /(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])/g
+/**
+ * A run of digit groups joined by a dash, a dot or one or two spaces: where card numbers
+ * are looked for (cardRun picks them out). Not started inside a number or its grouping;
+ * at most 19 groups, a card's most digits.
+ */
+const CARD_RUN = /(?<!\d)(?<!\d[.-])\d+(?:(?:[.-]| {1,2})\d+){0,18}/g
+/** Splits a run into groups and, between them, their separators. */
+const CARD_SPLIT = /([.-]| {1,2})/
 /**
  * `+` and a country code followed by digits, brackets and separators; or a national number:
- * an optional (area) and two to five digit groups joined by spaces, dots or dashes.
+ * an optional NANP `1-` (only before a 3-3-4 number), an optional (area) and two to five
+ * digit groups joined by spaces, dots or dashes, the first of 2–4 digits (5 after a trunk
+ * 0: `07700 900123`). Either may end in an extension (`x23`, `ext. 23`). Not next to a word
+ * character, `-`, `.digit` or `:digit` (a time).
  */
-const PHONE =
-  /(?<![\w+])\+\d[\d ().-]{6,22}\d(?![\w-]|\.\d)|(?<![\w+.-])(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,8}){1,4}(?![\w-]|\.\d)/g
+const EXTENSION = String.raw`(?: ?(?:[xX]|ext\.?) ?\d{1,6})?`
+const PHONE_END = String.raw`(?![\w-]|[.:]\d)`
+const PHONE = new RegExp(
+  String.raw`(?<![\w+])\+\d[\d ().-]{6,22}\d${EXTENSION}${PHONE_END}|` +
+    String.raw`(?<![\w+.:-])(?:1[ .-](?=\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}))?(?:\(\d{1,4}\)[ .-]?)?(?:0\d{4}|\d{2,4})(?:[ .-]\d{2,8}){1,4}${EXTENSION}${PHONE_END}`,
+  'g'
+)
+/** What the digit count leaves out: the extension. */
+const TRAILING_EXTENSION = /\s?(?:[xX]|ext\.?)\s?\d+$/
+/** A date written year first (2026-12-03 10…): what is left is a time, not a phone. */
+const LEADING_DATE = /^\d{4}[.-]\d{1,2}[.-]\d{1,2}(?!\d)/
 const DOTTED_QUAD = /^\d{1,3}(?:\.\d{1,3}){3}$/
 
 function digitsOf(s: string): string {
@@ -76,18 +96,53 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0
 }
 
-function cardMatch(m: string): string {
-  return luhnValid(digitsOf(m)) ? '[REDACTED_CARD]' : m
+/**
+ * A card is whole groups of a run: 13–19 digits passing Luhn, the longest from each group
+ * on. Dots group a card only as four or more groups of 3–6 digits, so decimals and version
+ * numbers stay. A run is a few dozen characters, so trying each window is cheap.
+ */
+function cardRun(run: string): string {
+  const parts = run.split(CARD_SPLIT)
+  let out = ''
+  for (let s = 0; s < parts.length; s += 2) {
+    let digits = ''
+    let dots = 0
+    let best = -1
+    for (let e = s; e < parts.length; e += 2) {
+      digits += parts[e]
+      if (digits.length > 19) break
+      if (e > s && parts[e - 1] === '.') dots++
+      const groups = (e - s) / 2 + 1
+      if (digits.length >= 13 && dotsOk(parts, s, e, dots, groups) && luhnValid(digits)) best = e
+    }
+    if (best >= 0) {
+      out += '[REDACTED_CARD]' + (parts[best + 1] ?? '')
+      s = best
+    } else {
+      out += parts[s]! + (parts[s + 1] ?? '')
+    }
+  }
+  return out
+}
+
+function dotsOk(parts: readonly string[], s: number, e: number, dots: number, groups: number): boolean {
+  if (dots === 0) return true
+  if (dots !== groups - 1 || groups < 4) return false
+  for (let i = s; i <= e; i += 2) {
+    const n = parts[i]!.length
+    if (n < 3 || n > 6) return false
+  }
+  return true
 }
 
 function phoneMatch(m: string): string {
-  const n = digitsOf(m).length
-  return n >= 9 && n <= 15 && !DOTTED_QUAD.test(m) ? '[REDACTED_PHONE]' : m
+  const n = digitsOf(m.replace(TRAILING_EXTENSION, '')).length
+  return n >= 9 && n <= 15 && !DOTTED_QUAD.test(m) && !LEADING_DATE.test(m) ? '[REDACTED_PHONE]' : m
 }
 
 const DETECTORS: Readonly<Record<PiiKind, Detector>> = {
   email: redactEmails,
-  card: (text) => text.replace(CARD, cardMatch),
+  card: (text) => text.replace(CARD_RUN, cardRun),
   phone: (text) => text.replace(PHONE, phoneMatch),
 }
 

@@ -14,12 +14,15 @@ import {
   nonEmptyString,
   object,
   oneOf,
+  onlyWith,
   optional,
+  patternMismatch,
   required,
   string,
+  stringTooLong,
   type FieldCheck,
 } from './checks.js'
-import { COMMON_PARAMS } from './validate-params.js'
+import { checkStreamOptions, COMMON_PARAMS } from './validate-params.js'
 
 export const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const
 
@@ -125,6 +128,11 @@ function checkMessage(m: unknown, i: number): void {
       optional(m, 'tool_calls', at, arrayOf(toolCall))
       optional(m, 'function_call', at, functionCall)
       optional(m, 'audio', at, object)
+      // OpenAI: content is "required unless tool_calls or function_call is specified"; a
+      // refusal echoed back from a response (content null) is accepted as well.
+      if (m.content == null && m.tool_calls == null && m.function_call == null && m.audio == null && m.refusal == null) {
+        missing(`${at}.content`)
+      }
       return
     case 'tool':
       required(m, 'content', at, toolContent)
@@ -145,9 +153,20 @@ const functionCall: FieldCheck = function checkFunctionCall(v, param) {
   required(v, 'arguments', param, string)
 }
 
+/** OpenAI's rule for function names (tools and legacy functions). */
+const FUNCTION_NAME = /^[a-zA-Z0-9_-]+$/
+const MAX_FUNCTION_NAME = 64
+
+const functionName: FieldCheck = function checkFunctionName(v, param) {
+  nonEmptyString(v, param)
+  const name = v as string
+  if (name.length > MAX_FUNCTION_NAME) stringTooLong(param, MAX_FUNCTION_NAME, name.length)
+  if (!FUNCTION_NAME.test(name)) patternMismatch(param, FUNCTION_NAME.source)
+}
+
 const functionDef: FieldCheck = function checkFunctionDef(v, param) {
   if (!isObject(v)) invalidType(param, 'an object', v)
-  required(v, 'name', param, nonEmptyString)
+  required(v, 'name', param, functionName)
   optional(v, 'description', param, string)
   optional(v, 'parameters', param, object)
   optional(v, 'strict', param, boolean)
@@ -230,5 +249,10 @@ export function validateChat(body: Record<string, unknown>): void {
   const messages = body.messages as unknown[]
   for (let i = 0; i < messages.length; i++) checkMessage(messages[i], i)
   checkFields(body, CHAT_PARAMS)
+  checkStreamOptions(body)
+  // top_logprobs 0 asks for nothing, so it passes alone (Swagger-made clients send it).
+  if (typeof body.top_logprobs === 'number' && body.top_logprobs > 0 && body.logprobs !== true) {
+    onlyWith('top_logprobs', "'logprobs' is true")
+  }
 }
 

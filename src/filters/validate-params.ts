@@ -12,25 +12,50 @@ import {
   isObject,
   nonEmptyString,
   oneOf,
+  onlyWith,
   optional,
+  quote,
   string,
   type FieldCheck,
 } from './checks.js'
+import { InvalidRequestError } from '../errors.js'
+
+/** OpenAI's limit; vLLM takes more, but a client written against OpenAI never sends more. */
+const MAX_STOP = 4
 
 const stop: FieldCheck = function checkStop(v, param) {
   if (typeof v === 'string') return
+  if (Array.isArray(v) && v.length > MAX_STOP) arrayTooLong(param, MAX_STOP, v.length)
   arrayOf(string)(v, param)
 }
 
+/** A token id as a JSON object key. */
+const TOKEN_ID = /^[0-9]+$/
+const bias = decimal(-100, 100)
+
 const logitBias: FieldCheck = function checkLogitBias(v, param) {
   if (!isObject(v)) invalidType(param, 'an object', v)
-  const bias = decimal(-100, 100)
-  for (const token in v) bias(v[token], `${param}.${token}`)
+  for (const token in v) {
+    if (!TOKEN_ID.test(token)) {
+      // OpenAI's wording and `param`; the key may be long, so the message cuts it short.
+      throw new InvalidRequestError(
+        `Invalid key in '${param}': ${quote(token)}. You should only be submitting non-negative integers.`,
+        param,
+        'invalid_value'
+      )
+    }
+    bias(v[token], `${param}.${token}`)
+  }
 }
 
 const streamOptions: FieldCheck = function checkStreamOptions(v, param) {
   if (!isObject(v)) invalidType(param, 'an object', v)
   optional(v, 'include_usage', param, boolean)
+}
+
+/** Cross-field rules shared by chat and completions (`null` is "not given" here too). */
+export function checkStreamOptions(body: Record<string, unknown>): void {
+  if (body.stream_options != null && body.stream !== true) onlyWith('stream_options', "'stream' is enabled")
 }
 
 export const COMMON_PARAMS: ReadonlyArray<readonly [string, FieldCheck]> = [
@@ -90,6 +115,7 @@ const embeddingInput = textOrTokens(2048, true)
 export function validateCompletion(body: Record<string, unknown>): void {
   prompt(body.prompt, 'prompt')
   checkFields(body, COMPLETION_PARAMS)
+  checkStreamOptions(body)
 }
 
 const EMBEDDING_PARAMS: ReadonlyMap<string, FieldCheck> = new Map([

@@ -1,6 +1,7 @@
 // The public HTTP surface of the data plane: path → what handles it, and the minimal
 // shape each proxied endpoint requires (deeper validation is a filter stage).
-import { InvalidRequestError, MethodNotAllowedError, RouteNotFoundError } from '../errors.js'
+import { MethodNotAllowedError, RouteNotFoundError } from '../errors.js'
+import { boolean, emptyArray, invalidType, missing, nonEmptyString } from '../filters/checks.js'
 import type { Endpoint } from '../types.js'
 
 export type EndpointDef =
@@ -31,25 +32,22 @@ export function matchEndpoint(method: string, path: string): EndpointDef {
 /** The field each endpoint cannot do without, beside `model`. */
 const REQUIRED: Record<Endpoint, string> = { chat: 'messages', completions: 'prompt', embeddings: 'input' }
 
-/** Checks the fields routing depends on; returns the requested model name. */
+/**
+ * Checks the fields routing depends on; returns the requested model name. Wording and codes
+ * are the validator's (filters/checks.ts), so a mistake reads the same whichever stage finds
+ * it; `null` counts as "not given", as it does there.
+ */
 export function checkRequiredFields(endpoint: Endpoint, body: Record<string, unknown>): string {
   const model = body.model
-  if (model === undefined) {
-    throw new InvalidRequestError("Missing required parameter: 'model'.", 'model', 'missing_required_parameter')
-  }
-  if (typeof model !== 'string' || model === '') {
-    throw new InvalidRequestError("'model' must be a non-empty string.", 'model', 'invalid_type')
-  }
+  if (model === undefined || model === null) missing('model')
+  nonEmptyString(model, 'model')
   const field = REQUIRED[endpoint]
   const value = body[field]
-  if (value === undefined || value === null) {
-    throw new InvalidRequestError(`Missing required parameter: '${field}'.`, field, 'missing_required_parameter')
+  if (value === undefined || value === null) missing(field)
+  if (endpoint === 'chat') {
+    if (!Array.isArray(value)) invalidType(field, 'an array', value)
+    if (value.length === 0) emptyArray(field)
   }
-  if (endpoint === 'chat' && (!Array.isArray(value) || value.length === 0)) {
-    throw new InvalidRequestError("'messages' must be a non-empty array.", 'messages', 'invalid_type')
-  }
-  if (body.stream !== undefined && typeof body.stream !== 'boolean') {
-    throw new InvalidRequestError("'stream' must be a boolean.", 'stream', 'invalid_type')
-  }
-  return model
+  if (body.stream !== undefined && body.stream !== null) boolean(body.stream, 'stream')
+  return model as string
 }

@@ -30,6 +30,11 @@ describe('chat bodies that must pass', () => {
     ['null means not given', chat({ temperature: null, stop: null, tools: null, max_tokens: null })],
     ['vLLM extras pass untouched', chat({ top_k: 40, min_p: 0.1, repetition_penalty: 1.1, ignore_eos: true, min_tokens: 3, guided_json: { type: 'object' }, chat_template_kwargs: { enable_thinking: false }, response_format: { type: 'structural_tag', structures: [] } })],
     ['custom tools', chat({ tools: [{ type: 'custom', custom: { name: 'grammar' } }], tool_choice: 'required' })],
+    ['assistant turns as clients echo them', chat({}, [user('x'), { role: 'assistant', content: '' }, { role: 'assistant', content: null, refusal: 'I cannot' }, { role: 'assistant', content: null, audio: { id: 'a1' } }, { role: 'assistant', content: null, tool_calls: [] }])],
+    ['dependent parameters with what they depend on', chat({ stream: true, stream_options: null, logprobs: false, top_logprobs: 0 })],
+    ['dependent parameters null', chat({ stream_options: null, top_logprobs: null })],
+    ['four stop words', chat({ stop: ['a', 'b', 'c', 'd'] })],
+    ['function names at the limits', chat({ tools: [{ type: 'function', function: { name: 'a' } }, { type: 'function', function: { name: `get-Weather_2${'x'.repeat(51)}` } }] })],
   ])('%s', (_name, body) => {
     expect(() => validateChat(body)).not.toThrow()
   })
@@ -76,6 +81,21 @@ describe('chat bodies that must fail, naming the field', () => {
     ['unknown response_format', chat({ response_format: { type: 'xml' } }), 'response_format.type', 'invalid_value'],
     ['json_schema without schema object', chat({ response_format: { type: 'json_schema' } }), 'response_format.json_schema', 'missing_required_parameter'],
     ['logprobs not boolean', chat({ logprobs: 1 }), 'logprobs', 'invalid_type'],
+    ['assistant with neither content nor tool calls', chat({}, [user('x'), { role: 'assistant' }]), 'messages[1].content', 'missing_required_parameter'],
+    ['assistant with null content and nothing else', chat({}, [user('x'), { role: 'assistant', content: null, tool_calls: null }]), 'messages[1].content', 'missing_required_parameter'],
+    ['stream_options without stream', chat({ stream_options: { include_usage: true } }), 'stream_options', 'invalid_request'],
+    ['stream_options with stream false', chat({ stream: false, stream_options: { include_usage: true } }), 'stream_options', 'invalid_request'],
+    ['top_logprobs without logprobs', chat({ top_logprobs: 3 }), 'top_logprobs', 'invalid_request'],
+    ['top_logprobs with logprobs false', chat({ logprobs: false, top_logprobs: 3 }), 'top_logprobs', 'invalid_request'],
+    ['logit_bias key a word', chat({ logit_bias: { hello: 5 } }), 'logit_bias', 'invalid_value'],
+    ['logit_bias key negative', chat({ logit_bias: { '-1': 5 } }), 'logit_bias', 'invalid_value'],
+    ['logit_bias key a decimal', chat({ logit_bias: { '1.5': 5 } }), 'logit_bias', 'invalid_value'],
+    ['logit_bias below -100', chat({ logit_bias: { '42': -101 } }), 'logit_bias.42', 'decimal_below_min_value'],
+    ['five stop words', chat({ stop: ['a', 'b', 'c', 'd', 'e'] }), 'stop', 'array_above_max_length'],
+    ['tool name with a dot', chat({ tools: [{ type: 'function', function: { name: 'fs.read' } }] }), 'tools[0].function.name', 'invalid_value'],
+    ['tool name with a space', chat({ tools: [{ type: 'function', function: { name: 'ok' } }, { type: 'function', function: { name: 'get weather' } }] }), 'tools[1].function.name', 'invalid_value'],
+    ['tool name over 64 characters', chat({ tools: [{ type: 'function', function: { name: 'x'.repeat(65) } }] }), 'tools[0].function.name', 'string_above_max_length'],
+    ['legacy function name with a slash', chat({ functions: [{ name: 'a/b' }] }), 'functions[0].name', 'invalid_value'],
   ])('%s', (_name, body, param, code) => {
     expect(errorOf(() => validateChat(body))).toMatchObject({ param, code })
   })
@@ -92,6 +112,21 @@ describe('chat bodies that must fail, naming the field', () => {
     )
   })
 
+  it('words the new checks as OpenAI does', () => {
+    expect(errorOf(() => validateChat(chat({ tools: [{ type: 'function', function: { name: 'fs.read' } }] }))).message).toBe(
+      "Invalid 'tools[0].function.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'."
+    )
+    expect(errorOf(() => validateChat(chat({ stream_options: { include_usage: true } }))).message).toBe(
+      "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+    )
+    expect(errorOf(() => validateChat(chat({ logit_bias: { AI: 10 } }))).message).toBe(
+      "Invalid key in 'logit_bias': AI. You should only be submitting non-negative integers."
+    )
+    expect(errorOf(() => validateChat(chat({ stop: ['a', 'b', 'c', 'd', 'e'] }))).message).toBe(
+      "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length 5 instead."
+    )
+  })
+
   it('cuts long client values short in messages', () => {
     const { message } = errorOf(() => validateChat(chat({}, [{ role: 'x'.repeat(5000), content: 'x' }])))
     expect(message.length).toBeLessThan(300)
@@ -105,6 +140,7 @@ describe('completions and embeddings', () => {
     [{ model: 'm', prompt: ['a', 'b'], max_tokens: 0, echo: true, logprobs: 5, best_of: 2, suffix: '!' }],
     [{ model: 'm', prompt: [1, 2, 3] }],
     [{ model: 'm', prompt: [[1, 2], [3]] }],
+    [{ model: 'm', prompt: 'x', stream: true, stream_options: { include_usage: true } }],
   ])('accepts completion %#', (body) => {
     expect(() => validateCompletion(body)).not.toThrow()
   })
@@ -117,6 +153,8 @@ describe('completions and embeddings', () => {
     [{ model: 'm', prompt: [[1], []] }, 'prompt[1]', 'empty_array'],
     [{ model: 'm', prompt: 'x', max_tokens: -1 }, 'max_tokens', 'integer_below_min_value'],
     [{ model: 'm', prompt: 'x', echo: 'yes' }, 'echo', 'invalid_type'],
+    [{ model: 'm', prompt: 'x', stream_options: { include_usage: true } }, 'stream_options', 'invalid_request'],
+    [{ model: 'm', prompt: 'x', stop: ['1', '2', '3', '4', '5'] }, 'stop', 'array_above_max_length'],
   ])('refuses completion %#', (body, param, code) => {
     expect(errorOf(() => validateCompletion(body))).toMatchObject({ param, code })
   })

@@ -223,7 +223,8 @@ export class ErrorEventTap implements ResponseTap {
     private readonly limit = 64 << 10
   ) {
     const what = status < 300 ? 'a response that is not an event stream' : `status ${status}`
-    this.error = new UpstreamHttpError(status < 300 ? 502 : status, `Upstream ${upstreamId} answered with ${what}.`)
+    // A failure whatever the upstream's status: never recorded as a success (< 400).
+    this.error = new UpstreamHttpError(status < 400 ? 502 : status, `Upstream ${upstreamId} answered with ${what}.`)
   }
 
   chunk(data: Buffer): undefined {

@@ -1,7 +1,7 @@
 // Response taps: content events are counted across arbitrary chunk boundaries (the
 // fallback when a stream carries no usage), and a non-streaming body's text is measured.
 import { describe, expect, it } from 'vitest'
-import { countContentEvents, JsonUsageTap, SseUsageTap, usageObjectIn } from '../../src/proxy/usage-tap.js'
+import { countContentEvents, ErrorEventTap, JsonUsageTap, SseUsageTap, usageObjectIn } from '../../src/proxy/usage-tap.js'
 
 const chunk = (delta: object, extra = '') => `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":${JSON.stringify(delta)}${extra}}]}\n\n`
 const STREAM =
@@ -87,5 +87,14 @@ describe('JsonUsageTap with upstream usage', () => {
     tap.end()
     expect(tap.usage).toBeUndefined()
     expect(tap.countedTokens).toBe(Math.ceil('the "usage": {"prompt_tokens": 999} of it'.length / 4))
+  })
+})
+
+describe('ErrorEventTap', () => {
+  it('is a failure (>= 400) whatever the upstream answered after the pings', () => {
+    expect(new ErrorEventTap(200, 'u').error.status).toBe(502)
+    expect(new ErrorEventTap(302, 'u').error.status).toBe(502)
+    expect(new ErrorEventTap(404, 'u').error.status).toBe(404)
+    expect(new ErrorEventTap(500, 'u').error.status).toBe(500)
   })
 })

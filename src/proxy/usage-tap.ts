@@ -34,6 +34,11 @@ export class SseUsageTap implements ResponseTap {
   /** Events that carried generated text (about one token each on vLLM, llama.cpp, OpenAI). */
   countedTokens = 0
   private readonly acc = new SseAccumulator()
+  /**
+   * A removed event's terminator ended on a CR at the end of a read: the LF of a CRLF may
+   * start the next one, and is removed with the event.
+   */
+  private owesLf = false
 
   /** @param strip drop the usage-only event (the client did not ask for usage) */
   constructor(private readonly strip: boolean) {}
@@ -57,6 +62,10 @@ export class SseUsageTap implements ResponseTap {
 
   /** Reads usage out of complete events; returns them minus the usage-only event when stripping. */
   private scan(events: Buffer, strip: boolean): Buffer {
+    if (this.owesLf) {
+      this.owesLf = false
+      if (events[0] === 0x0a) events = events.subarray(1)
+    }
     this.countedTokens += countContentEvents(events)
     if (!hasUsageObject(events)) return events
     const kept: Buffer[] = []
@@ -78,8 +87,10 @@ export class SseUsageTap implements ResponseTap {
       if (usage !== undefined) this.usage = usage
       if (strip && usage !== undefined && Array.isArray(obj?.choices) && obj.choices.length === 0) {
         dropped = true
+        this.owesLf = ev[ev.length - 1] === 0x0d
         continue
       }
+      this.owesLf = false
       kept.push(ev)
     }
     return dropped ? Buffer.concat(kept) : events
@@ -112,7 +123,7 @@ export function countContentEvents(buf: Buffer): number {
   let i = buf.indexOf(DATA)
   while (i !== -1) {
     let j = buf.indexOf(DATA, i + 5)
-    while (j > 0 && buf[j - 1] !== 0x0a) j = buf.indexOf(DATA, j + 5)
+    while (j > 0 && buf[j - 1] !== 0x0a && buf[j - 1] !== 0x0d) j = buf.indexOf(DATA, j + 5)
     const end = j === -1 ? buf.length : j
     for (let k = 0; k < CONTENT_FIELDS.length; k++) {
       let p = next[k]!

@@ -64,12 +64,32 @@ export function eventData(event: Buffer): string | undefined {
   return data
 }
 
+/** The offset just past the first event terminator in buf, or -1 (prev1, prev2 as above). */
+export function firstEventEnd(buf: Buffer, prev1 = -1, prev2 = -1): number {
+  for (let i = 0; i < buf.length; i++) {
+    const b = buf[i]
+    if ((b === LF || b === CR) && endsEventAt(buf, i, prev1, prev2)) return i + 1
+  }
+  return -1
+}
+
 /**
  * Accumulates a stream and hands over complete events only. Bytes after the last
- * terminator are kept (bounded) until the next chunk completes them.
+ * terminator are kept until the next chunk completes them, up to maxPending: an event that
+ * outgrows it is handed over unread instead (`after`, then `before` on the following
+ * chunks until its end), so no byte is lost and memory stays bounded.
  */
 export class SseAccumulator {
+  /**
+   * Set by push(): bytes of an oversized event to send on as they are, without reading them.
+   * `before` precedes the complete events push() returned (the rest of an event that was
+   * passing through), `after` follows them (an event that just outgrew the bound).
+   */
+  before: Buffer | undefined = undefined
+  after: Buffer | undefined = undefined
   private pending: Buffer | undefined = undefined
+  /** Inside an oversized event: its bytes pass through until its terminator. */
+  private passing = false
   /** The last two bytes seen (-1: none), for a terminator split across reads. */
   private prev1 = -1
   private prev2 = -1
@@ -78,13 +98,26 @@ export class SseAccumulator {
 
   /** Returns the complete events this chunk finishes (possibly with earlier bytes), or undefined. */
   push(chunk: Buffer): Buffer | undefined {
-    const end = lastEventEnd(chunk, 0, this.prev1, this.prev2)
+    this.before = undefined
+    this.after = undefined
+    let from = 0
+    if (this.passing) {
+      from = firstEventEnd(chunk, this.prev1, this.prev2)
+      if (from === -1) {
+        this.before = chunk
+        this.remember(chunk)
+        return undefined
+      }
+      this.passing = false
+      this.before = chunk.subarray(0, from)
+    }
+    const end = lastEventEnd(chunk, from, this.prev1, this.prev2)
     this.remember(chunk)
     if (end === -1) {
-      this.keep(chunk)
+      this.keep(from === 0 ? chunk : chunk.subarray(from))
       return undefined
     }
-    const head = chunk.subarray(0, end)
+    const head = chunk.subarray(from, end)
     const complete = this.pending === undefined ? head : Buffer.concat([this.pending, head])
     this.pending = undefined
     if (end < chunk.length) this.keep(chunk.subarray(end))
@@ -106,8 +139,16 @@ export class SseAccumulator {
   }
 
   private keep(bytes: Buffer): void {
-    const joined = this.pending === undefined ? Buffer.from(bytes) : Buffer.concat([this.pending, bytes])
-    // An event this large is not one we need to read; stop holding it.
-    this.pending = joined.length > this.maxPending ? undefined : joined
+    if (bytes.length === 0) return
+    const pending = this.pending
+    const size = (pending === undefined ? 0 : pending.length) + bytes.length
+    if (size > this.maxPending) {
+      // An event this large is not one we need to read: stop holding it, send it on.
+      this.after = pending === undefined ? bytes : Buffer.concat([pending, bytes], size)
+      this.pending = undefined
+      this.passing = true
+      return
+    }
+    this.pending = pending === undefined ? Buffer.from(bytes) : Buffer.concat([pending, bytes], size)
   }
 }

@@ -44,13 +44,24 @@ export class SseUsageTap implements ResponseTap {
   constructor(private readonly strip: boolean) {}
 
   chunk(data: Buffer): Buffer | undefined {
-    const complete = this.acc.push(data)
+    const acc = this.acc
+    const complete = acc.push(data)
+    const after = acc.after
+    if (after !== undefined) {
+      // An event too large to hold (never a usage event) starts here: counted, not read further.
+      this.countedTokens += countContentEvents(after)
+      this.owesLf = false
+    }
     if (!this.strip) {
       if (complete !== undefined) this.scan(complete, false)
       return data
     }
-    // Stripping needs whole events: the unterminated tail waits for the next chunk.
-    return complete === undefined ? undefined : this.scan(complete, true)
+    // Stripping needs whole events: the unterminated tail waits for the next chunk, unless
+    // it is an oversized event's, which passes as it comes (acc.before, acc.after).
+    const events = complete === undefined ? undefined : this.scan(complete, true)
+    const before = acc.before
+    if (before === undefined && after === undefined) return events
+    return joined(before, events, after)
   }
 
   end(): Buffer | undefined {
@@ -95,6 +106,12 @@ export class SseUsageTap implements ResponseTap {
     }
     return dropped ? Buffer.concat(kept) : events
   }
+}
+
+/** The parts that hold bytes, in order: the part itself when it is alone (no copy). */
+function joined(...parts: (Buffer | undefined)[]): Buffer | undefined {
+  const some = parts.filter((p): p is Buffer => p !== undefined && p.length > 0)
+  return some.length <= 1 ? some[0] : Buffer.concat(some)
 }
 
 /** Does `"usage"` followed by an object (not null) occur? Searched natively, no string made. */

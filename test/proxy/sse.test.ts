@@ -82,3 +82,52 @@ describe('SseUsageTap stripping the usage event', () => {
     })
   }
 })
+
+describe('an event larger than the tap holds (1 MiB)', () => {
+  const huge = content('Z'.repeat(1_500_000)) + '\n\n'
+  const stream = content('start') + '\n\n' + huge + content('end') + '\n\n' + USAGE + '\n\n' + 'data: [DONE]\n\n'
+  const bytes = Buffer.from(stream)
+  const cut = (size: number) => {
+    const pieces: Buffer[] = []
+    for (let i = 0; i < bytes.length; i += size) pieces.push(bytes.subarray(i, i + size))
+    return pieces
+  }
+
+  it('reaches the client whole when the usage event is stripped, and is forwarded as it comes past the bound', () => {
+    for (const size of [65_536, 7_777, 1_100_000, bytes.length]) {
+      const tap = new SseUsageTap(true)
+      const pieces = cut(size)
+      const { after, end } = feed(tap, pieces)
+      expect(end).toBe(stream.replace(USAGE + '\n\n', ''))
+      expect(tap.usage).toEqual({ prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 })
+      expect(tap.countedTokens).toBe(3)
+      // Never more than the bound (and the chunk that crossed it) held back.
+      let pushed = 0
+      for (let i = 0; i < pieces.length; i++) {
+        pushed += pieces[i]!.length
+        expect(pushed - after[i]!.length).toBeLessThanOrEqual((1 << 20) + size)
+      }
+    }
+  })
+
+  it('passes through untouched when nothing is stripped, with usage and tokens still read', () => {
+    for (const size of [65_536, bytes.length]) {
+      const tap = new SseUsageTap(false)
+      expect(feed(tap, cut(size)).end).toBe(stream)
+      expect(tap.usage).toEqual({ prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 })
+      expect(tap.countedTokens).toBe(3)
+    }
+  })
+
+  it('ends at its own terminator, however it is split, and the events after it are read again', () => {
+    for (const t of Object.values(TERMINATORS)) {
+      const s = content('Z'.repeat(1_200_000)) + t + USAGE + t + content('after') + t
+      const b = Buffer.from(s)
+      const tap = new SseUsageTap(true)
+      // Cut inside the big event's terminator.
+      const at = s.indexOf(t) + 1
+      expect(feed(tap, [b.subarray(0, at), b.subarray(at)]).end).toBe(s.replace(USAGE + t, ''))
+      expect(tap.usage?.total_tokens).toBe(7)
+    }
+  })
+})

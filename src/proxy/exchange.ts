@@ -207,7 +207,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.pinged && (status >= 300 || !this.eventStream)) {
       // The client already has a 200 event stream: the upstream's answer becomes an error event.
       this.eventStream = true
-      this.tap = new ErrorEventTap(status, this.upstream.id)
+      const tap = new ErrorEventTap(status, this.upstream.id)
+      this.tap = tap
+      // The client keeps the 200 already on the wire, but the request failed: access log,
+      // metrics, usage and limits see the failure (nothing billed, reserved tokens refunded).
+      this.ctx.status = tap.error.status
       return
     }
     this.eventStream ||= this.pinged
@@ -290,8 +294,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   /** Failed before the first upstream byte: retryable, unless keep-alive pings committed. */
   private fail(error: GatewayError, outcome: AttemptOutcome): void {
-    if (this.pinged) this.breakStream(error, outcome)
-    else this.finish(outcome, { committed: false, error, outcome })
+    if (this.pinged) {
+      // As for an error answer: the wire says 200, the request's record says what failed.
+      this.ctx.status = error.status
+      this.breakStream(error, outcome)
+    } else this.finish(outcome, { committed: false, error, outcome })
   }
 
   private abortUpstream(reason: Error): void {

@@ -1,6 +1,7 @@
 // Response taps: read token usage off a response on its way to the client without
-// holding it back. Stream events pass through as they came, except the usage event the
-// gateway itself asked for, which is removed when the client did not ask for it.
+// holding it back. Stream events pass through as they came, except the usage the gateway
+// itself asked for, which is removed when the client did not ask for it (the usage-only
+// event whole; a content chunk's `usage` member alone).
 import { UpstreamHttpError, type GatewayError } from '../errors.js'
 import { sseErrorFrame } from '../server/reply.js'
 import type { Usage } from '../types.js'
@@ -34,18 +35,34 @@ export class SseUsageTap implements ResponseTap {
   /** Events that carried generated text (about one token each on vLLM, llama.cpp, OpenAI). */
   countedTokens = 0
   private readonly acc = new SseAccumulator()
+  /**
+   * A removed event's terminator ended on a CR at the end of a read: the LF of a CRLF may
+   * start the next one, and is removed with the event.
+   */
+  private owesLf = false
 
-  /** @param strip drop the usage-only event (the client did not ask for usage) */
+  /** @param strip remove the usage (the client did not ask for it) */
   constructor(private readonly strip: boolean) {}
 
   chunk(data: Buffer): Buffer | undefined {
-    const complete = this.acc.push(data)
+    const acc = this.acc
+    const complete = acc.push(data)
+    const after = acc.after
+    if (after !== undefined) {
+      // An event too large to hold (never a usage event) starts here: counted, not read further.
+      this.countedTokens += countContentEvents(after)
+      this.owesLf = false
+    }
     if (!this.strip) {
       if (complete !== undefined) this.scan(complete, false)
       return data
     }
-    // Stripping needs whole events: the unterminated tail waits for the next chunk.
-    return complete === undefined ? undefined : this.scan(complete, true)
+    // Stripping needs whole events: the unterminated tail waits for the next chunk, unless
+    // it is an oversized event's, which passes as it comes (acc.before, acc.after).
+    const events = complete === undefined ? undefined : this.scan(complete, true)
+    const before = acc.before
+    if (before === undefined && after === undefined) return events
+    return joined(before, events, after)
   }
 
   end(): Buffer | undefined {
@@ -55,12 +72,16 @@ export class SseUsageTap implements ResponseTap {
     return this.strip ? kept : undefined
   }
 
-  /** Reads usage out of complete events; returns them minus the usage-only event when stripping. */
+  /** Reads usage out of complete events; returns them without the usage when stripping. */
   private scan(events: Buffer, strip: boolean): Buffer {
+    if (this.owesLf) {
+      this.owesLf = false
+      if (events[0] === 0x0a) events = events.subarray(1)
+    }
     this.countedTokens += countContentEvents(events)
     if (!hasUsageObject(events)) return events
     const kept: Buffer[] = []
-    let dropped = false
+    let changed = false
     for (const ev of splitEvents(events)) {
       const data = eventData(ev)
       if (data === undefined || !USAGE_OBJECT.test(data)) {
@@ -77,13 +98,90 @@ export class SseUsageTap implements ResponseTap {
       const usage = toUsage(obj?.usage)
       if (usage !== undefined) this.usage = usage
       if (strip && usage !== undefined && Array.isArray(obj?.choices) && obj.choices.length === 0) {
-        dropped = true
+        changed = true
+        this.owesLf = ev[ev.length - 1] === 0x0d
         continue
       }
-      kept.push(ev)
+      this.owesLf = false
+      // Usage on a content chunk (some servers send it on the last one): the content stays,
+      // the usage the client did not ask for goes.
+      const trimmed = strip && usage !== undefined ? withoutUsageMember(ev) : undefined
+      if (trimmed !== undefined) changed = true
+      kept.push(trimmed ?? ev)
     }
-    return dropped ? Buffer.concat(kept) : events
+    return changed ? Buffer.concat(kept) : events
   }
+}
+
+/**
+ * The event without the top-level `"usage": {…}` member of its JSON data (and one comma),
+ * spliced out of the bytes: nothing else is re-encoded. Undefined when there is no such
+ * member, or when it spans lines (data split over several `data:` lines).
+ */
+export function withoutUsageMember(ev: Buffer): Buffer | undefined {
+  const data = ev.indexOf(DATA)
+  const open = data === -1 ? -1 : ev.indexOf(0x7b, data)
+  if (open === -1) return undefined
+  let depth = 0
+  for (let i = open; i < ev.length; i++) {
+    const c = ev[i]
+    if (c === 0x7b || c === 0x5b) depth++
+    else if (c === 0x7d || c === 0x5d) {
+      if (--depth === 0) return undefined
+    } else if (c === 0x22) {
+      const start = i
+      for (i++; i < ev.length && ev[i] !== 0x22; i++) if (ev[i] === 0x5c) i++
+      if (depth !== 1 || i - start !== 6 || ev.compare(USAGE_KEY, 0, 7, start, i + 1) !== 0) continue
+      let v = skipSpace(ev, i + 1)
+      if (ev[v] !== 0x3a) continue
+      v = skipSpace(ev, v + 1)
+      if (ev[v] !== 0x7b) return undefined
+      const close = objectEnd(ev, v)
+      if (close === -1) return undefined
+      // One comma goes with the member: the one before it, else (the first member) the one after.
+      let from = start
+      let to = close + 1
+      let p = start - 1
+      while (isSpace(ev[p])) p--
+      if (ev[p] === 0x2c) from = p
+      else {
+        const n = skipSpace(ev, to)
+        if (ev[n] === 0x2c) to = n + 1
+      }
+      for (let k = from; k < to; k++) if (ev[k] === 0x0a || ev[k] === 0x0d) return undefined
+      return Buffer.concat([ev.subarray(0, from), ev.subarray(to)])
+    }
+  }
+  return undefined
+}
+
+function isSpace(c: number | undefined): boolean {
+  return c === 0x20 || c === 0x09
+}
+
+function skipSpace(buf: Buffer, i: number): number {
+  while (isSpace(buf[i])) i++
+  return i
+}
+
+/** The index of the brace closing the object that opens at `open`, or -1. */
+function objectEnd(buf: Buffer, open: number): number {
+  let depth = 0
+  for (let i = open; i < buf.length; i++) {
+    const c = buf[i]
+    if (c === 0x22) {
+      // Skip a string, escapes included.
+      for (i++; i < buf.length && buf[i] !== 0x22; i++) if (buf[i] === 0x5c) i++
+    } else if (c === 0x7b) depth++
+    else if (c === 0x7d && --depth === 0) return i
+  }
+  return -1
+}
+
+/** The parts that hold bytes, in order: the part itself when it is alone (no copy). */
+function joined(...parts: (Buffer | undefined)[]): Buffer | undefined {
+  const some = parts.filter((p): p is Buffer => p !== undefined && p.length > 0)
+  return some.length <= 1 ? some[0] : Buffer.concat(some)
 }
 
 /** Does `"usage"` followed by an object (not null) occur? Searched natively, no string made. */
@@ -112,7 +210,7 @@ export function countContentEvents(buf: Buffer): number {
   let i = buf.indexOf(DATA)
   while (i !== -1) {
     let j = buf.indexOf(DATA, i + 5)
-    while (j > 0 && buf[j - 1] !== 0x0a) j = buf.indexOf(DATA, j + 5)
+    while (j > 0 && buf[j - 1] !== 0x0a && buf[j - 1] !== 0x0d) j = buf.indexOf(DATA, j + 5)
     const end = j === -1 ? buf.length : j
     for (let k = 0; k < CONTENT_FIELDS.length; k++) {
       let p = next[k]!
@@ -186,23 +284,13 @@ export function usageObjectIn(buf: Buffer): unknown {
   i++
   while (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09) i++
   if (buf[i] !== 0x7b) return undefined
-  const start = i
-  let depth = 0
-  for (; i < buf.length; i++) {
-    const c = buf[i]
-    if (c === 0x22) {
-      // Skip a string, escapes included.
-      for (i++; i < buf.length && buf[i] !== 0x22; i++) if (buf[i] === 0x5c) i++
-    } else if (c === 0x7b) depth++
-    else if (c === 0x7d && --depth === 0) {
-      try {
-        return JSON.parse(buf.toString('utf8', start, i + 1))
-      } catch {
-        return undefined
-      }
-    }
+  const end = objectEnd(buf, i)
+  if (end === -1) return undefined
+  try {
+    return JSON.parse(buf.toString('utf8', i, end + 1))
+  } catch {
+    return undefined
   }
-  return undefined
 }
 
 /**
@@ -223,7 +311,8 @@ export class ErrorEventTap implements ResponseTap {
     private readonly limit = 64 << 10
   ) {
     const what = status < 300 ? 'a response that is not an event stream' : `status ${status}`
-    this.error = new UpstreamHttpError(status < 300 ? 502 : status, `Upstream ${upstreamId} answered with ${what}.`)
+    // A failure whatever the upstream's status: never recorded as a success (< 400).
+    this.error = new UpstreamHttpError(status < 400 ? 502 : status, `Upstream ${upstreamId} answered with ${what}.`)
   }
 
   chunk(data: Buffer): undefined {

@@ -1,7 +1,8 @@
 // Streaming guarantees: client disconnects cancel upstream work, slow readers exert
 // backpressure instead of growing memory, SIGTERM lets streams finish.
-import { request } from 'node:http'
+import { createServer, request, type Server } from 'node:http'
 import { readFile } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SimServer } from '../../src/sim/server.js'
@@ -124,5 +125,91 @@ describe('backpressure', () => {
     expect(received).toBeLessThan(10 * 1024 * 1024)
     expect(stalled.completed).toBe(later.completed)
     await eventually(async () => (await simStats(fast)).inflight === 0, 2000)
+  })
+})
+
+describe('stripping the usage the gateway asked for (the client did not)', () => {
+  let upstream: Server
+  let gw2: GatewayProcess
+  const ev = (content: string, extra = '') => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content } }] }).slice(0, -1)}${extra}}`
+  const USAGE = { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 }
+  const usageEvent = `data: ${JSON.stringify({ id: 'x', choices: [], usage: USAGE })}\n\n`
+  const HUGE = ev('start') + '\n\n' + ev('Z'.repeat(1_500_000)) + '\n\n' + ev('end') + '\n\n'
+
+  beforeAll(async () => {
+    upstream = createServer((req, res) => {
+      let body = ''
+      req.setEncoding('utf8').on('data', (d: string) => (body += d))
+      req.on('end', () => {
+        const b = JSON.parse(body) as { messages: { content: string }[]; stream_options?: { include_usage?: boolean } }
+        const wants = b.stream_options?.include_usage === true
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        const text = b.messages[0]!.content
+        if (text === 'huge') {
+          res.write(HUGE)
+          if (wants) res.write(usageEvent)
+          res.end('data: [DONE]\n\n')
+        } else if (text === 'split') {
+          // The first event's blank line comes in a read of its own; the next event much later.
+          res.write(ev('first') + '\n')
+          setTimeout(() => res.write('\n'), 100)
+          setTimeout(() => res.end(ev('second') + '\n\n' + (wants ? usageEvent : '') + 'data: [DONE]\n\n'), 2000)
+        } else {
+          // Usage on the last content chunk, as some servers send it.
+          res.end(ev('a') + '\n\n' + ev('b', wants ? `,"usage":${JSON.stringify(USAGE)}` : '') + '\n\ndata: [DONE]\n\n')
+        }
+      })
+    })
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
+    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`
+    gw2 = await startGateway({ models: [{ name: 'raw', upstreams: [{ url, name: 'raw' }], retries: { attempts: 0 } }] })
+  })
+
+  afterAll(async () => {
+    await gw2?.stop()
+    upstream?.close()
+  })
+
+  function post(content: string, id: string): Promise<{ at: number; text: string }[]> {
+    return new Promise((resolve, reject) => {
+      const t0 = Date.now()
+      const headers = { 'content-type': 'application/json', 'x-request-id': id }
+      const req = request(`${gw2.url}/v1/chat/completions`, { method: 'POST', headers }, (res) => {
+        const chunks: { at: number; text: string }[] = []
+        res.setEncoding('utf8')
+        res.on('data', (d: string) => chunks.push({ at: Date.now() - t0, text: d }))
+        res.on('end', () => resolve(chunks))
+        res.on('error', reject)
+      })
+      req.on('error', reject)
+      req.end(JSON.stringify({ model: 'raw', stream: true, messages: [{ role: 'user', content }] }))
+    })
+  }
+
+  const line = async (id: string) => {
+    await eventually(() => gw2.accessLines().some((l) => l.request_id === id))
+    return gw2.accessLines().find((l) => l.request_id === id)!
+  }
+
+  it('an event over 1 MiB reaches the client intact', async () => {
+    const chunks = await post('huge', 'strip-huge')
+    expect(chunks.map((c) => c.text).join('')).toBe(HUGE + 'data: [DONE]\n\n')
+    expect(await line('strip-huge')).toMatchObject({ prompt_tokens: 5, completion_tokens: 5, usage_estimated: false })
+  })
+
+  it('an event whose blank line comes in a later read is sent as soon as it is complete', async () => {
+    const chunks = await post('split', 'strip-split')
+    const first = ev('first') + '\n\n'
+    const body = chunks.map((c) => c.text).join('')
+    expect(body).toBe(first + ev('second') + '\n\ndata: [DONE]\n\n')
+    let seen = ''
+    const done = chunks.find((c) => (seen += c.text).length >= first.length)!
+    expect(done.at).toBeLessThan(1000)
+  })
+
+  it('usage on a content chunk is removed, the content kept, the usage recorded', async () => {
+    const chunks = await post('inline', 'strip-inline')
+    expect(chunks.map((c) => c.text).join('')).toBe(ev('a') + '\n\n' + ev('b') + '\n\ndata: [DONE]\n\n')
+    expect(await line('strip-inline')).toMatchObject({ prompt_tokens: 5, completion_tokens: 5, usage_estimated: false })
   })
 })

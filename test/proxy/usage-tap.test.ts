@@ -1,7 +1,7 @@
 // Response taps: content events are counted across arbitrary chunk boundaries (the
 // fallback when a stream carries no usage), and a non-streaming body's text is measured.
 import { describe, expect, it } from 'vitest'
-import { countContentEvents, JsonUsageTap, SseUsageTap, usageObjectIn } from '../../src/proxy/usage-tap.js'
+import { countContentEvents, ErrorEventTap, JsonUsageTap, SseUsageTap, usageObjectIn, withoutUsageMember } from '../../src/proxy/usage-tap.js'
 
 const chunk = (delta: object, extra = '') => `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":${JSON.stringify(delta)}${extra}}]}\n\n`
 const STREAM =
@@ -87,5 +87,66 @@ describe('JsonUsageTap with upstream usage', () => {
     tap.end()
     expect(tap.usage).toBeUndefined()
     expect(tap.countedTokens).toBe(Math.ceil('the "usage": {"prompt_tokens": 999} of it'.length / 4))
+  })
+})
+
+describe('ErrorEventTap', () => {
+  it('is a failure (>= 400) whatever the upstream answered after the pings', () => {
+    expect(new ErrorEventTap(200, 'u').error.status).toBe(502)
+    expect(new ErrorEventTap(302, 'u').error.status).toBe(502)
+    expect(new ErrorEventTap(404, 'u').error.status).toBe(404)
+    expect(new ErrorEventTap(500, 'u').error.status).toBe(500)
+  })
+})
+
+describe('usage on a content chunk (choices and usage in one event)', () => {
+  const USAGE = { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 }
+  const last = `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"!"},"finish_reason":"stop"}],"usage":${JSON.stringify(USAGE)}}\n\n`
+  const stream = chunk({ content: 'Hi' }) + last + 'data: [DONE]\n\n'
+  const trimmed = last.replace(`,"usage":${JSON.stringify(USAGE)}`, '')
+
+  function run(strip: boolean, size: number): { out: string; tap: SseUsageTap } {
+    const bytes = Buffer.from(stream)
+    const tap = new SseUsageTap(strip)
+    let out = ''
+    for (let i = 0; i < bytes.length; i += size) out += tap.chunk(bytes.subarray(i, i + size))?.toString() ?? ''
+    out += tap.end()?.toString() ?? ''
+    return { out, tap }
+  }
+
+  it('keeps the content and removes only the usage member when the client did not ask for usage', () => {
+    for (const size of [1, 7, stream.length]) {
+      const { out, tap } = run(true, size)
+      expect(out).toBe(chunk({ content: 'Hi' }) + trimmed + 'data: [DONE]\n\n')
+      expect(JSON.parse(trimmed.slice(6))).toEqual({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: '!' }, finish_reason: 'stop' }] })
+      expect(tap.usage).toEqual(USAGE)
+      expect(tap.countedTokens).toBe(2)
+    }
+  })
+
+  it('passes it through untouched when the client asked for usage', () => {
+    const { out, tap } = run(false, 7)
+    expect(out).toBe(stream)
+    expect(tap.usage).toEqual(USAGE)
+  })
+})
+
+describe('withoutUsageMember', () => {
+  const cut = (json: string) => withoutUsageMember(Buffer.from(`data: ${json}\n\n`))?.toString()
+  const u = '{"prompt_tokens":1,"note":"} {"}'
+
+  it('splices out the top-level usage member wherever it stands, leaving valid JSON', () => {
+    expect(cut(`{"usage":${u},"choices":[1]}`)).toBe('data: {"choices":[1]}\n\n')
+    expect(cut(`{"a":1, "usage" : ${u} ,"choices":[1]}`)).toBe('data: {"a":1 ,"choices":[1]}\n\n')
+    expect(cut(`{"choices":[1],"usage":${u}}`)).toBe('data: {"choices":[1]}\n\n')
+    expect(cut(`{"usage":${u}}`)).toBe('data: {}\n\n')
+  })
+
+  it('leaves nested usage keys, usage as a value, and null usage alone', () => {
+    expect(cut(`{"choices":[{"delta":{"usage":{"x":1}}}],"object":"usage","usage":${u}}`)).toBe(
+      'data: {"choices":[{"delta":{"usage":{"x":1}}}],"object":"usage"}\n\n'
+    )
+    expect(cut('{"choices":[{"delta":{"usage":{"x":1}}}],"object":"usage"}')).toBeUndefined()
+    expect(cut('{"choices":[1],"usage":null}')).toBeUndefined()
   })
 })

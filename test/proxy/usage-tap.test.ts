@@ -1,7 +1,8 @@
 // Response taps: content events are counted across arbitrary chunk boundaries (the
 // fallback when a stream carries no usage), and a non-streaming body's text is measured.
 import { describe, expect, it } from 'vitest'
-import { countContentEvents, ErrorEventTap, JsonUsageTap, SseUsageTap, usageObjectIn, withoutUsageMember } from '../../src/proxy/usage-tap.js'
+import { countContentEvents, ErrorEventTap, JsonUsageTap, SseUsageTap } from '../../src/proxy/usage-tap.js'
+import { usageObjectIn, withoutUsageMember } from '../../src/proxy/usage-json.js'
 
 const chunk = (delta: object, extra = '') => `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":${JSON.stringify(delta)}${extra}}]}\n\n`
 const STREAM =

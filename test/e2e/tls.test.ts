@@ -256,6 +256,21 @@ describe('edge timeouts over TLS', () => {
 })
 
 describe('hostile connections to the HTTPS port', () => {
+  it.each([
+    ['sends nothing', ''],
+    ['stops inside its first TLS record', '\x16\x03\x01\x00'],
+  ])('a TCP connection that %s is closed after headers_timeout (its handshake never finishes)', async (_name, bytes) => {
+    const r = await rawRequest(gw.url, bytes, { timeoutMs: 15_000 })
+    expect(r.closedAfterMs).toBeGreaterThanOrEqual(1900)
+    expect(r.closedAfterMs).toBeLessThan(5000)
+    expect(r.text).toBe('')
+  })
+
+  it('HTTP/1.1 over TLS: a connection that sends no request is closed after headers_timeout', async () => {
+    const r = await rawRequest(gw.url, '', { tls: { alpn: ['http/1.1'] }, timeoutMs: 15_000 })
+    expect(r.closedAfterMs).toBeLessThan(5000)
+  })
+
   it('plain HTTP, TLS garbage and a broken HTTP/2 preface are dropped; the gateway keeps serving', async () => {
     const plainText = await rawRequest(gw.url, 'GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 5000 })
     expect(plainText.status).toBe(0)

@@ -3,7 +3,7 @@
 // here: header/request timeouts, header size, connection caps, JSON answers to malformed
 // requests, and a graceful close that lets in-flight requests finish (up to a deadline).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { createSecureServer, type Http2SecureServer } from 'node:http2'
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest } from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { onClientError } from './client-error.js'
@@ -84,12 +84,12 @@ export class Listener {
     private readonly options: ListenerOptions
   ) {
     const limits = options.limits
-    function track(req: IncomingMessage, res: ServerResponse): void {
+    const track = (req: IncomingMessage, res: ServerResponse): void => {
       if (req.httpVersionMajor < 2) {
         const socket = req.socket as TrackedSocket
         socket[kBusy] = (socket[kBusy] ?? 0) + 1
         res.once('close', onResponseClose)
-      }
+      } else if (!this.sessions!.admit(req as unknown as Http2ServerRequest)) return
       handler(req, res)
     }
     this.secure = options.tls !== undefined
@@ -141,7 +141,11 @@ export class Listener {
     http1.maxHeaderSize = limits.maxHeaderSize
     this.server.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : Infinity
     this.guard.update(limits.maxConnectionsPerIp, limits.exempt)
-    this.sessions?.update(limits)
+    if (this.sessions !== undefined) {
+      // The SETTINGS new HTTP/2 sessions announce (nghttp2 enforces them once acknowledged).
+      ;(this.server as Http2SecureServer).updateSettings({ maxHeaderListSize: limits.maxHeaderSize })
+      this.sessions.update(limits)
+    }
   }
 
   /** Swaps the certificate and key for new handshakes (open connections keep theirs). */

@@ -2,7 +2,7 @@
 // SDK over HTTP/1.1 and over HTTP/2, a raw node:http2 client (streaming, client abort that
 // cancels the upstream), the redirect listener, certificate reload, and the edge timeouts
 // on both protocols.
-import { copyFile, mkdtemp } from 'node:fs/promises'
+import { copyFile, mkdtemp, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { connect as h2connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2'
 import { tmpdir } from 'node:os'
@@ -12,7 +12,8 @@ import OpenAI from 'openai'
 import { Agent, fetch as undiciFetch } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SimServer } from '../../src/sim/server.js'
-import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { configText, startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { RawH2, requestFrame } from '../helpers/raw-h2.js'
 import { rawRequest } from '../helpers/raw-http.js'
 import { eventually, resetSim, simStats, startSims } from '../helpers/sim.js'
 import { makeCert, type TestCert } from '../helpers/tls-cert.js'
@@ -38,7 +39,7 @@ beforeAll(async () => {
   await copyFile(first.certFile, certFile)
   await copyFile(first.keyFile, keyFile)
   gw = await startGateway({
-    server: { tls: { cert: certFile, key: keyFile }, redirect_http_port: 0, headers_timeout: '2s', request_timeout: '3s', keep_alive_timeout: '3s', max_body: '16KiB', http2_max_streams: 64 },
+    server: { tls: { cert: certFile, key: keyFile }, redirect_http_port: 0, headers_timeout: '2s', request_timeout: '3s', keep_alive_timeout: '3s', max_body: '16KiB', max_header_size: '8KiB', http2_max_streams: 64 },
     models: [
       { name: 'chat', upstreams: [{ url: `${sim!.url}/v1` }], retries: { attempts: 0 } },
       { name: 'firehose', upstreams: [{ url: `${fast!.url}/v1` }] },
@@ -212,6 +213,43 @@ describe('a node:http2 client', () => {
     expect((await h2Request(session, '/v1/models')).status).toBe(200)
     session.close()
     expect(gw.stderr()).not.toContain('UnsupportedWarning')
+  })
+})
+
+describe('max_header_size over HTTP/2', () => {
+  const base = [[':method', 'GET'], [':scheme', 'https'], [':path', '/v1/models'], [':authority', 'localhost']] as const
+
+  it.each([
+    ['before', false],
+    ['after', true],
+  ])('a header list over it %s the client acknowledges our SETTINGS: the stream is reset, the connection serves on', async (_when, ack) => {
+    const h2 = await RawH2.open(gw.url)
+    if (ack) await h2.ackSettings()
+    h2.send(requestFrame(1, [...base, ['x-big', 'a'.repeat(10_000)]]))
+    expect(await h2.outcome(1)).toEqual({ kind: 'reset', code: constants.NGHTTP2_ENHANCE_YOUR_CALM })
+    // Under the limit (8 KiB, counted as RFC 7541 §4.1 does): served.
+    h2.send(requestFrame(3, [...base, ['x-fits', 'a'.repeat(7000)]]))
+    expect(await h2.outcome(3)).toEqual({ kind: 'response' })
+    h2.close()
+  })
+
+  it('a reload that raises it applies to new HTTP/2 connections', async () => {
+    const config = (size: string) => ({
+      server: { tls: { cert: first.certFile, key: first.keyFile }, max_header_size: size },
+      models: [{ name: 'chat', upstreams: [{ url: `${sim.url}/v1` }] }],
+    })
+    const reloading = await startGateway(config('8KiB'))
+    try {
+      await writeFile(reloading.configFile, configText(config('16KiB')))
+      await reloading.waitForLog(/config reloaded/)
+      const h2 = await RawH2.open(reloading.url)
+      await h2.ackSettings()
+      h2.send(requestFrame(1, [...base, ['x-big', 'a'.repeat(10_000)]]))
+      expect(await h2.outcome(1)).toEqual({ kind: 'response' })
+      h2.close()
+    } finally {
+      await reloading.stop()
+    }
   })
 })
 

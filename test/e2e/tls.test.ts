@@ -5,6 +5,7 @@
 import { copyFile, mkdtemp, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { connect as h2connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2'
+import { connect as netConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
@@ -343,6 +344,54 @@ describe('redirect listener', () => {
       expect(await get(method, 'localhost:8079')).toEqual({ status: 308, location: `https://localhost:${port}/v1/models?limit=2` })
     }
     expect(await get('GET', 'evil.example\\@x')).toEqual({ status: 308, location: `https://127.0.0.1:${port}/v1/models?limit=2` })
+  })
+})
+
+describe('redirect listener limits', () => {
+  const config = (server: Record<string, unknown>) => ({
+    server: { tls: { cert: first.certFile, key: first.keyFile }, redirect_http_port: 0, max_connections_per_ip: 2, ...server },
+    models: [{ name: 'chat', upstreams: [{ url: `${sim.url}/v1` }] }],
+  })
+  let redirecting: GatewayProcess
+  beforeAll(async () => {
+    redirecting = await startGateway(config({}))
+  })
+  afterAll(async () => {
+    await redirecting?.stop()
+  })
+
+  function open(): Promise<Socket> {
+    const { hostname, port } = new URL(redirecting.redirectUrl!)
+    return new Promise((resolve, reject) => {
+      const s = netConnect({ host: hostname, port: Number(port) }, () => resolve(s))
+      s.on('error', reject)
+    })
+  }
+  /** ms until the gateway closes `s`, or Infinity when it is still open after `ms`. */
+  function closedWithin(s: Socket, ms: number): Promise<number> {
+    const t0 = Date.now()
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(Infinity), ms)
+      s.once('close', () => {
+        clearTimeout(timer)
+        resolve(Date.now() - t0)
+      })
+      s.resume()
+    })
+  }
+
+  it('max_connections_per_ip holds on it too', async () => {
+    const held = [await open(), await open()]
+    const third = await open()
+    expect(await closedWithin(third, 3000)).toBeLessThan(3000)
+    for (const s of held) s.destroy()
+  })
+
+  it('a reload changes its timeouts', async () => {
+    await writeFile(redirecting.configFile, configText(config({ headers_timeout: '1s', request_timeout: '1s' })))
+    await redirecting.waitForLog(/config reloaded/)
+    // Default headers_timeout (10 s) before the reload; an idle connection now goes within ~1 s.
+    expect(await closedWithin(await open(), 8000)).toBeLessThan(4000)
   })
 })
 

@@ -117,10 +117,11 @@ export class Listener {
     // Node's HTTP/1.1 connection tracking enforces headersTimeout / requestTimeout; its
     // default sweep interval (30 s) would let a slow client overstay by that much.
     http1.connectionsCheckingInterval = CONNECTION_CHECK_MS
-    // Strict llhttp, and RFC 9112 §3.2's 400 for an HTTP/1.1 request without Host. Both are
-    // node:http's defaults, but the HTTP/1.1 fallback of an http2 server leaves them unset.
+    // Strict llhttp (node:http's default, but the HTTP/1.1 fallback of an http2 server leaves
+    // it unset). RFC 9112 §3.2's 400 for an HTTP/1.1 request without Host is edge-policy.ts's,
+    // in OpenAI's error shape: node:http's own is a bare 400.
     http1.insecureHTTPParser = false
-    http1.requireHostHeader = true
+    http1.requireHostHeader = false
     this.guard = new ConnectionGuard(limits.maxConnectionsPerIp, limits.exempt)
     this.server.on('connection', (socket: Socket) => {
       this.accepted.add(socket)

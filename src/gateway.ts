@@ -208,7 +208,9 @@ export class Gateway implements HandlerState {
     const previous = this.config
     const removed = this.swap(config)
     this.gatekeeper.apply(config)
-    this.listener.update(edgeLimits(this.snapshot))
+    const limits = edgeLimits(this.snapshot)
+    this.listener.update(limits)
+    this.redirect?.update(limits)
     // Live settings; listener addresses wait for a restart (config/reload.ts reports them).
     if (config.logging.level !== previous.logging.level) this.log.level = config.logging.level
     if (config.admin.token !== previous.admin.token) this.admin.setToken(config.admin.token)

@@ -47,23 +47,33 @@ export interface ReloaderOptions {
   readonly env?: NodeJS.ProcessEnv
 }
 
-/** Settings bound when the process starts: a reload cannot change them live. */
-const RESTART_FIELDS = [
-  ['server', 'host'],
-  ['server', 'port'],
-  ['server', 'keep_alive_timeout'],
-  ['server', 'http2_max_streams'],
-  ['admin', 'host'],
-  ['admin', 'port'],
-  ['logging', 'access_log'],
-] as const
+type Changed = (a: unknown, b: unknown) => boolean
+const differs: Changed = (a, b) => a !== b
+/** Turning it on or off: the listener is another kind. New files are read live (Gateway.reloadTls). */
+const onOrOff: Changed = (a, b) => (a === undefined) !== (b === undefined)
+
+/**
+ * Settings bound when the process starts: a reload cannot change them live. The other
+ * server.* limits reach the listeners through Listener.update / RedirectListener.update.
+ */
+const RESTART_FIELDS: readonly (readonly [keyof Config, string, Changed])[] = [
+  ['server', 'host', differs],
+  ['server', 'port', differs],
+  ['server', 'redirect_http_port', differs],
+  ['server', 'tls', onOrOff],
+  // The SETTINGS frame's SETTINGS_MAX_CONCURRENT_STREAMS, fixed when the server is made.
+  ['server', 'http2_max_streams', differs],
+  ['admin', 'host', differs],
+  ['admin', 'port', differs],
+  ['logging', 'access_log', differs],
+]
 
 /** The fields whose new value only takes effect after a restart, as `server.port`. */
 export function restartRequired(running: Config, next: Config): string[] {
-  return RESTART_FIELDS.filter(([section, key]) => {
-    const a = running[section] as Record<string, unknown>
-    const b = next[section] as Record<string, unknown>
-    return a[key] !== b[key]
+  return RESTART_FIELDS.filter(([section, key, changed]) => {
+    const a = running[section] as Record<string, unknown> | undefined
+    const b = next[section] as Record<string, unknown> | undefined
+    return changed(a?.[key], b?.[key])
   }).map(([section, key]) => `${section}.${key}`)
 }
 

@@ -1,6 +1,7 @@
 // Socket-level request errors (llhttp refusing malformed framing, header or request timeouts,
 // oversized headers) answered in OpenAI's error shape instead of Node's bare 400, then the
-// connection is closed: after a framing error nothing on it can be trusted.
+// connection is closed: after a framing error nothing on it can be trusted. Errors below HTTP
+// (a TLS handshake that failed or timed out, a socket error) close the connection at once.
 import type { Duplex } from 'node:stream'
 import { rawErrorResponse } from './reply.js'
 
@@ -26,10 +27,18 @@ export function describeClientError(err: ParserError): { status: number; code: s
   }
 }
 
+/** An error of the HTTP/1.1 layer (llhttp's HPE_* codes, node:http's request timeout). */
+function isHttpError(code: string | undefined): boolean {
+  return code !== undefined && (code.startsWith('HPE_') || code === 'ERR_HTTP_REQUEST_TIMEOUT')
+}
+
 export function onClientError(err: ParserError, socket: Duplex): void {
-  // A reset peer, or a response already under way: nothing sensible can be written.
+  // Not an HTTP error: the http2 server passes its TLS errors on as 'clientError' (and
+  // leaves the socket to whoever listens), e.g. ERR_TLS_HANDSHAKE_TIMEOUT; no HTTP answer
+  // can reach a peer whose handshake never finished, and writing one would never complete.
+  // A reset peer, or a response already under way: nothing sensible can be written either.
   const busy = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
-  if (err.code === 'ECONNRESET' || !socket.writable || busy) {
+  if (!isHttpError(err.code) || !socket.writable || busy) {
     socket.destroy()
     return
   }

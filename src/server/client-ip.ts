@@ -11,14 +11,21 @@ export function normalizeIp(ip: string): string {
   return ip.length > 7 && ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip
 }
 
+/** `fe80::1%eth0` → `fe80::1`: a zone names an interface of the host that wrote it, not the client. */
+function withoutZone(ip: string): string {
+  const pct = ip.indexOf('%')
+  return pct === -1 ? ip : ip.slice(0, pct)
+}
+
 /**
  * One X-Forwarded-For entry → a bare address, or undefined when it is not one. Some proxies
- * add a port (`203.0.113.7:4711`, `[2001:db8::1]:443`); it is dropped.
+ * add a port (`203.0.113.7:4711`, `[2001:db8::1]:443`) or an IPv6 zone (`fe80::1%eth0`);
+ * both are dropped, so one client is one address (per-address limits, the access log).
  */
 export function forwardedAddress(entry: string): string | undefined {
   const e = entry.trim()
-  if (isIP(e) !== 0) return normalizeIp(e)
-  const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?$/.exec(e)
+  if (isIP(e) !== 0) return normalizeIp(withoutZone(e))
+  const bracketed = /^\[([0-9A-Fa-f:.]+)(?:%[^\]]+)?\](?::\d{1,5})?$/.exec(e)
   if (bracketed !== null) return isIP(bracketed[1]!) === 6 ? normalizeIp(bracketed[1]!) : undefined
   const v4port = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(e)
   if (v4port !== null && isIP(v4port[1]!) === 4) return v4port[1]

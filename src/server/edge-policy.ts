@@ -1,5 +1,5 @@
-// The first step of every request, before routing: who the client is (trusted proxies), a
-// framing check llhttp leaves to us, and CORS. Built once per config snapshot.
+// The first step of every request, before routing: who the client is (trusted proxies), the
+// Host checks llhttp leaves to us, and CORS. Built once per config snapshot.
 import type { Config } from '../config/schema.js'
 import { InvalidRequestError } from '../errors.js'
 import { TrustedProxies } from './client-ip.js'
@@ -24,28 +24,28 @@ export class EdgePolicy {
 
   /** Runs first for every request; true when the request has been answered here. */
   admit(ctx: RequestContext): boolean {
-    if (ctx.req.httpVersionMajor === 1) checkSingleHost(ctx.req.rawHeaders)
+    if (ctx.req.httpVersionMajor === 1) checkHost(ctx.req.rawHeaders, ctx.req.httpVersionMinor)
     this.trusted?.resolve(ctx)
     return this.cors !== undefined && this.cors.handle(ctx)
   }
 }
 
 /**
- * RFC 9112 §3.2: a request with more than one Host field line gets 400. llhttp rejects
- * every Content-Length / Transfer-Encoding ambiguity itself (test/e2e/edge.test.ts tries each),
- * but lets a second Host through and Node keeps only the first.
+ * RFC 9112 §3.2: an HTTP/1.1 request without Host, or any request with more than one Host
+ * field line, gets 400 (HTTP/1.0 may omit it; HTTP/2 has :authority). llhttp rejects every
+ * Content-Length / Transfer-Encoding ambiguity itself (test/e2e/edge.test.ts tries each),
+ * but lets a second Host through and Node keeps only the first; node:http's own check for a
+ * missing one is off (listener.ts) because it answers with a bare 400.
  */
-function checkSingleHost(raw: readonly string[]): void {
-  let seen = false
+function checkHost(raw: readonly string[], minor: number): void {
+  let seen = 0
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
-    if (name.length === 4 && name.toLowerCase() === 'host') {
-      if (seen) {
-        const err = new InvalidRequestError('The request has more than one Host header.', null, 'invalid_host')
-        err.headers = { connection: 'close' }
-        throw err
-      }
-      seen = true
-    }
+    if (name.length === 4 && name.toLowerCase() === 'host') seen++
   }
+  if (seen === 1 || (seen === 0 && minor === 0)) return
+  const message = seen === 0 ? 'The HTTP/1.1 request has no Host header.' : 'The request has more than one Host header.'
+  const err = new InvalidRequestError(message, null, 'invalid_host')
+  err.headers = { connection: 'close' }
+  throw err
 }

@@ -2,14 +2,25 @@
 // HTTP/1.1 only, so the same guards are kept here: a session must open a stream within the
 // headers timeout and is closed after the keep-alive timeout without one (a peer trickling
 // a HEADERS frame byte by byte opens none), and a request body must arrive within the
-// request timeout. Drain closes every session with GOAWAY, letting open streams finish.
-import { constants, type Http2SecureServer, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
+// request timeout. The header size limit is checked per stream too, since nghttp2 applies
+// SETTINGS_MAX_HEADER_LIST_SIZE only once the client has acknowledged it. Drain closes
+// every session with GOAWAY, letting open streams finish.
+import { constants, type Http2SecureServer, type Http2ServerRequest, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 
-export interface SessionTimeouts {
+export interface SessionLimits {
   readonly headersTimeout: number
   readonly keepAliveTimeout: number
   /** 0 = no limit. */
   readonly requestTimeout: number
+  /** The largest header list a stream may open with, counted as RFC 7541 §4.1 does. */
+  readonly maxHeaderSize: number
+}
+
+/** RFC 7541 §4.1's size of a header list (name + value octets + 32 per field), pseudo-headers included. */
+export function headerListSize(raw: readonly string[]): number {
+  let size = 0
+  for (let i = 0; i + 1 < raw.length; i += 2) size += raw[i]!.length + raw[i + 1]!.length + 32
+  return size
 }
 
 interface SessionState {
@@ -23,13 +34,25 @@ export class Http2Sessions {
 
   constructor(
     server: Http2SecureServer,
-    private timeouts: SessionTimeouts
+    private limits: SessionLimits
   ) {
     server.on('session', (session) => this.add(session))
   }
 
-  update(timeouts: SessionTimeouts): void {
-    this.timeouts = timeouts
+  update(limits: SessionLimits): void {
+    this.limits = limits
+  }
+
+  /**
+   * False, with the stream reset, when the request's header list is over the limit. nghttp2
+   * does the same once the client has acknowledged our SETTINGS, but until then it allows
+   * its own default (curl sends its first request before that ACK): this makes the limit
+   * hold from the first stream, with the same outcome (RST_STREAM ENHANCE_YOUR_CALM).
+   */
+  admit(req: Http2ServerRequest): boolean {
+    if (headerListSize(req.rawHeaders) <= this.limits.maxHeaderSize) return true
+    req.stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM)
+    return false
   }
 
   get size(): number {
@@ -53,7 +76,7 @@ export class Http2Sessions {
       session.close()
       return
     }
-    this.idle(session, state, this.timeouts.headersTimeout)
+    this.idle(session, state, this.limits.headersTimeout)
     session.on('stream', (stream: ServerHttp2Stream) => {
       state.open++
       clearTimeout(state.timer)
@@ -61,7 +84,7 @@ export class Http2Sessions {
       this.guardBody(stream)
       stream.once('close', () => {
         if (--state.open === 0 && !session.closed && !session.destroyed) {
-          this.idle(session, state, this.timeouts.keepAliveTimeout)
+          this.idle(session, state, this.limits.keepAliveTimeout)
         }
       })
     })
@@ -78,7 +101,7 @@ export class Http2Sessions {
 
   /** Resets a stream whose request body is still arriving after the request timeout. */
   private guardBody(stream: ServerHttp2Stream): void {
-    const ms = this.timeouts.requestTimeout
+    const ms = this.limits.requestTimeout
     if (ms <= 0 || stream.endAfterHeaders) return
     let ended = false
     stream.once('end', () => {

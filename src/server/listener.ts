@@ -3,7 +3,7 @@
 // here: header/request timeouts, header size, connection caps, JSON answers to malformed
 // requests, and a graceful close that lets in-flight requests finish (up to a deadline).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { createSecureServer, type Http2SecureServer } from 'node:http2'
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest } from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { onClientError } from './client-error.js'
@@ -84,12 +84,12 @@ export class Listener {
     private readonly options: ListenerOptions
   ) {
     const limits = options.limits
-    function track(req: IncomingMessage, res: ServerResponse): void {
+    const track = (req: IncomingMessage, res: ServerResponse): void => {
       if (req.httpVersionMajor < 2) {
         const socket = req.socket as TrackedSocket
         socket[kBusy] = (socket[kBusy] ?? 0) + 1
         res.once('close', onResponseClose)
-      }
+      } else if (!this.sessions!.admit(req as unknown as Http2ServerRequest)) return
       handler(req, res)
     }
     this.secure = options.tls !== undefined
@@ -117,10 +117,11 @@ export class Listener {
     // Node's HTTP/1.1 connection tracking enforces headersTimeout / requestTimeout; its
     // default sweep interval (30 s) would let a slow client overstay by that much.
     http1.connectionsCheckingInterval = CONNECTION_CHECK_MS
-    // Strict llhttp, and RFC 9112 §3.2's 400 for an HTTP/1.1 request without Host. Both are
-    // node:http's defaults, but the HTTP/1.1 fallback of an http2 server leaves them unset.
+    // Strict llhttp (node:http's default, but the HTTP/1.1 fallback of an http2 server leaves
+    // it unset). RFC 9112 §3.2's 400 for an HTTP/1.1 request without Host is edge-policy.ts's,
+    // in OpenAI's error shape: node:http's own is a bare 400.
     http1.insecureHTTPParser = false
-    http1.requireHostHeader = true
+    http1.requireHostHeader = false
     this.guard = new ConnectionGuard(limits.maxConnectionsPerIp, limits.exempt)
     this.server.on('connection', (socket: Socket) => {
       this.accepted.add(socket)
@@ -141,7 +142,11 @@ export class Listener {
     http1.maxHeaderSize = limits.maxHeaderSize
     this.server.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : Infinity
     this.guard.update(limits.maxConnectionsPerIp, limits.exempt)
-    this.sessions?.update(limits)
+    if (this.sessions !== undefined) {
+      // The SETTINGS new HTTP/2 sessions announce (nghttp2 enforces them once acknowledged).
+      ;(this.server as Http2SecureServer).updateSettings({ maxHeaderListSize: limits.maxHeaderSize })
+      this.sessions.update(limits)
+    }
   }
 
   /** Swaps the certificate and key for new handshakes (open connections keep theirs). */

@@ -1,9 +1,11 @@
 // The optional plain-HTTP listener (`server.redirect_http_port`): every request is answered
 // 308 Permanent Redirect to the same path on the HTTPS listener (308, unlike 301, keeps the
-// method and body). It reads no body and has the same header timeouts as the data plane.
+// method and body). It reads no body and has the same header timeouts and connection caps
+// as the data plane, reloaded with them.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { onClientError } from './client-error.js'
+import { ConnectionGuard } from './connection-guard.js'
 import { listen } from './listen.js'
 import type { EdgeLimits } from './listener.js'
 
@@ -21,21 +23,28 @@ export class RedirectListener {
   /** The HTTPS port redirected to; set once the HTTPS listener is bound. */
   httpsPort = 443
   private address: AddressInfo | undefined
+  private readonly guard: ConnectionGuard
 
   constructor(private readonly options: RedirectOptions) {
     const { limits } = options
-    this.server = createServer(
-      {
-        keepAliveTimeout: limits.keepAliveTimeout,
-        headersTimeout: limits.headersTimeout,
-        requestTimeout: Math.max(limits.requestTimeout, limits.headersTimeout),
-        maxHeaderSize: limits.maxHeaderSize,
-        connectionsCheckingInterval: 1000,
-      },
-      (req, res) => this.redirect(req, res)
-    )
-    this.server.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : Infinity
+    this.server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => this.redirect(req, res))
+    this.guard = new ConnectionGuard(limits.maxConnectionsPerIp, limits.exempt)
+    this.server.on('connection', this.guard.onConnection)
     this.server.on('clientError', onClientError)
+    this.update(limits)
+  }
+
+  /** Applies reloadable limits, as Listener.update does for the data plane. */
+  update(limits: EdgeLimits): void {
+    const server = this.server
+    server.keepAliveTimeout = limits.keepAliveTimeout
+    server.headersTimeout = limits.headersTimeout
+    // No body is read here, so even with no request timeout a request is bounded by the headers one.
+    server.requestTimeout = Math.max(limits.requestTimeout, limits.headersTimeout)
+    // Read per connection, like the timeouts; @types/node lists it only as an option.
+    ;(server as Server & { maxHeaderSize: number }).maxHeaderSize = limits.maxHeaderSize
+    server.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : Infinity
+    this.guard.update(limits.maxConnectionsPerIp, limits.exempt)
   }
 
   /** http://127.0.0.1:8079 once listening. */

@@ -100,4 +100,19 @@ describe('ConfigReloader', () => {
     const b = parseConfig({ ...raw(), admin: { port: 9, host: '0.0.0.0' }, logging: { level: 'debug', access_log: 'off' } })
     expect(restartRequired(a, b)).toEqual(['admin.host', 'admin.port', 'logging.access_log'])
   })
+
+  it('restartRequired: the redirect listener and TLS on or off need a restart; limits and new certificate files do not', () => {
+    const tls = { cert: 'a.pem', key: 'a.key' }
+    const plain = parseConfig(raw())
+    const secure = parseConfig({ ...raw(), server: { port: 8080, tls } })
+    expect(restartRequired(plain, secure)).toEqual(['server.tls'])
+    expect(restartRequired(secure, plain)).toEqual(['server.tls'])
+    const redirect = parseConfig({ ...raw(), server: { port: 8080, tls, redirect_http_port: 8079 } })
+    expect(restartRequired(secure, redirect)).toEqual(['server.redirect_http_port'])
+    const live = parseConfig({
+      ...raw(),
+      server: { port: 8080, tls: { cert: 'b.pem', key: 'b.key' }, keep_alive_timeout: '5s', headers_timeout: '1s', request_timeout: '2s', max_header_size: '4KiB', max_connections: 5, max_connections_per_ip: 2 },
+    })
+    expect(restartRequired(secure, live)).toEqual([])
+  })
 })

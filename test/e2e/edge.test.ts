@@ -119,9 +119,13 @@ describe('request smuggling and malformed framing', () => {
     expect((await simStats(sim)).received).toBe(before)
   })
 
-  it('HTTP/1.1 without Host → 400', async () => {
+  it('HTTP/1.1 without Host → 400 JSON, connection closed; HTTP/1.0 may omit it', async () => {
     const r = await rawRequest(gw.url, 'GET /v1/models HTTP/1.1\r\n\r\n')
     expect(r.status).toBe(400)
+    expect(r.json).toEqual({ error: { message: expect.any(String), type: 'invalid_request_error', code: 'invalid_host', param: null } })
+    expect(r.closedAfterMs).toBeLessThan(2000)
+    const old = await rawRequest(gw.url, 'GET /v1/models HTTP/1.0\r\n\r\n')
+    expect(old.text).toMatch(/^HTTP\/1\.1 200 /)
   })
 
   it('headers over max_header_size → 431 JSON', async () => {

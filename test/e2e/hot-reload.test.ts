@@ -108,8 +108,9 @@ describe('hot reload', () => {
 
   it('says which changed settings need a restart', async () => {
     gw = await startGateway(config(['a']))
-    await writeFile(gw.configFile, configText({ ...config(['b']), server: { port: 0, keep_alive_timeout: '10s' } }))
-    await gw.waitForLog(/"fields":\["server.keep_alive_timeout"\].*only after a restart/)
+    // keep_alive_timeout is applied live, so only http2_max_streams is named.
+    await writeFile(gw.configFile, configText({ ...config(['b']), server: { port: 0, keep_alive_timeout: '10s', http2_max_streams: 64 } }))
+    await gw.waitForLog(/"fields":\["server.http2_max_streams"\].*only after a restart/)
     const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0 })
     expect(await servedBy(client)).toBe('b')
   })

@@ -2,9 +2,10 @@
 // SDK over HTTP/1.1 and over HTTP/2, a raw node:http2 client (streaming, client abort that
 // cancels the upstream), the redirect listener, certificate reload, and the edge timeouts
 // on both protocols.
-import { copyFile, mkdtemp } from 'node:fs/promises'
+import { copyFile, mkdtemp, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { connect as h2connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2'
+import { connect as netConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
@@ -12,7 +13,8 @@ import OpenAI from 'openai'
 import { Agent, fetch as undiciFetch } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SimServer } from '../../src/sim/server.js'
-import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { configText, startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { RawH2, requestFrame } from '../helpers/raw-h2.js'
 import { rawRequest } from '../helpers/raw-http.js'
 import { eventually, resetSim, simStats, startSims } from '../helpers/sim.js'
 import { makeCert, type TestCert } from '../helpers/tls-cert.js'
@@ -38,7 +40,7 @@ beforeAll(async () => {
   await copyFile(first.certFile, certFile)
   await copyFile(first.keyFile, keyFile)
   gw = await startGateway({
-    server: { tls: { cert: certFile, key: keyFile }, redirect_http_port: 0, headers_timeout: '2s', request_timeout: '3s', keep_alive_timeout: '3s', max_body: '16KiB', http2_max_streams: 64 },
+    server: { tls: { cert: certFile, key: keyFile }, redirect_http_port: 0, headers_timeout: '2s', request_timeout: '3s', keep_alive_timeout: '3s', max_body: '16KiB', max_header_size: '8KiB', http2_max_streams: 64 },
     models: [
       { name: 'chat', upstreams: [{ url: `${sim!.url}/v1` }], retries: { attempts: 0 } },
       { name: 'firehose', upstreams: [{ url: `${fast!.url}/v1` }] },
@@ -215,6 +217,43 @@ describe('a node:http2 client', () => {
   })
 })
 
+describe('max_header_size over HTTP/2', () => {
+  const base = [[':method', 'GET'], [':scheme', 'https'], [':path', '/v1/models'], [':authority', 'localhost']] as const
+
+  it.each([
+    ['before', false],
+    ['after', true],
+  ])('a header list over it %s the client acknowledges our SETTINGS: the stream is reset, the connection serves on', async (_when, ack) => {
+    const h2 = await RawH2.open(gw.url)
+    if (ack) await h2.ackSettings()
+    h2.send(requestFrame(1, [...base, ['x-big', 'a'.repeat(10_000)]]))
+    expect(await h2.outcome(1)).toEqual({ kind: 'reset', code: constants.NGHTTP2_ENHANCE_YOUR_CALM })
+    // Under the limit (8 KiB, counted as RFC 7541 §4.1 does): served.
+    h2.send(requestFrame(3, [...base, ['x-fits', 'a'.repeat(7000)]]))
+    expect(await h2.outcome(3)).toEqual({ kind: 'response' })
+    h2.close()
+  })
+
+  it('a reload that raises it applies to new HTTP/2 connections', async () => {
+    const config = (size: string) => ({
+      server: { tls: { cert: first.certFile, key: first.keyFile }, max_header_size: size },
+      models: [{ name: 'chat', upstreams: [{ url: `${sim.url}/v1` }] }],
+    })
+    const reloading = await startGateway(config('8KiB'))
+    try {
+      await writeFile(reloading.configFile, configText(config('16KiB')))
+      await reloading.waitForLog(/config reloaded/)
+      const h2 = await RawH2.open(reloading.url)
+      await h2.ackSettings()
+      h2.send(requestFrame(1, [...base, ['x-big', 'a'.repeat(10_000)]]))
+      expect(await h2.outcome(1)).toEqual({ kind: 'response' })
+      h2.close()
+    } finally {
+      await reloading.stop()
+    }
+  })
+})
+
 describe('edge timeouts over TLS', () => {
   it('HTTP/1.1 over TLS: a slowloris client is cut off after headers_timeout', async () => {
     const r = await rawRequest(gw.url, `GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Slow: ${'a'.repeat(20)}\r\n\r\n`, {
@@ -256,6 +295,21 @@ describe('edge timeouts over TLS', () => {
 })
 
 describe('hostile connections to the HTTPS port', () => {
+  it.each([
+    ['sends nothing', ''],
+    ['stops inside its first TLS record', '\x16\x03\x01\x00'],
+  ])('a TCP connection that %s is closed after headers_timeout (its handshake never finishes)', async (_name, bytes) => {
+    const r = await rawRequest(gw.url, bytes, { timeoutMs: 15_000 })
+    expect(r.closedAfterMs).toBeGreaterThanOrEqual(1900)
+    expect(r.closedAfterMs).toBeLessThan(5000)
+    expect(r.text).toBe('')
+  })
+
+  it('HTTP/1.1 over TLS: a connection that sends no request is closed after headers_timeout', async () => {
+    const r = await rawRequest(gw.url, '', { tls: { alpn: ['http/1.1'] }, timeoutMs: 15_000 })
+    expect(r.closedAfterMs).toBeLessThan(5000)
+  })
+
   it('plain HTTP, TLS garbage and a broken HTTP/2 preface are dropped; the gateway keeps serving', async () => {
     const plainText = await rawRequest(gw.url, 'GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 5000 })
     expect(plainText.status).toBe(0)
@@ -265,6 +319,9 @@ describe('hostile connections to the HTTPS port', () => {
     const badH1 = await rawRequest(gw.url, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', { tls: { alpn: ['http/1.1'] } })
     expect(badH1.status).toBe(400)
     expect(badH1.json.error.code).toBe('invalid_framing')
+    const noHost = await rawRequest(gw.url, 'GET /v1/models HTTP/1.1\r\n\r\n', { tls: { alpn: ['http/1.1'] } })
+    expect(noHost.status).toBe(400)
+    expect(noHost.json.error.code).toBe('invalid_host')
     expect(gw.proc.exitCode).toBeNull()
     const session = await h2Session()
     expect((await h2Request(session, '/healthz')).status).toBe(200)
@@ -290,6 +347,54 @@ describe('redirect listener', () => {
       expect(await get(method, 'localhost:8079')).toEqual({ status: 308, location: `https://localhost:${port}/v1/models?limit=2` })
     }
     expect(await get('GET', 'evil.example\\@x')).toEqual({ status: 308, location: `https://127.0.0.1:${port}/v1/models?limit=2` })
+  })
+})
+
+describe('redirect listener limits', () => {
+  const config = (server: Record<string, unknown>) => ({
+    server: { tls: { cert: first.certFile, key: first.keyFile }, redirect_http_port: 0, max_connections_per_ip: 2, ...server },
+    models: [{ name: 'chat', upstreams: [{ url: `${sim.url}/v1` }] }],
+  })
+  let redirecting: GatewayProcess
+  beforeAll(async () => {
+    redirecting = await startGateway(config({}))
+  })
+  afterAll(async () => {
+    await redirecting?.stop()
+  })
+
+  function open(): Promise<Socket> {
+    const { hostname, port } = new URL(redirecting.redirectUrl!)
+    return new Promise((resolve, reject) => {
+      const s = netConnect({ host: hostname, port: Number(port) }, () => resolve(s))
+      s.on('error', reject)
+    })
+  }
+  /** ms until the gateway closes `s`, or Infinity when it is still open after `ms`. */
+  function closedWithin(s: Socket, ms: number): Promise<number> {
+    const t0 = Date.now()
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(Infinity), ms)
+      s.once('close', () => {
+        clearTimeout(timer)
+        resolve(Date.now() - t0)
+      })
+      s.resume()
+    })
+  }
+
+  it('max_connections_per_ip holds on it too', async () => {
+    const held = [await open(), await open()]
+    const third = await open()
+    expect(await closedWithin(third, 3000)).toBeLessThan(3000)
+    for (const s of held) s.destroy()
+  })
+
+  it('a reload changes its timeouts', async () => {
+    await writeFile(redirecting.configFile, configText(config({ headers_timeout: '1s', request_timeout: '1s' })))
+    await redirecting.waitForLog(/config reloaded/)
+    // Default headers_timeout (10 s) before the reload; an idle connection now goes within ~1 s.
+    expect(await closedWithin(await open(), 8000)).toBeLessThan(4000)
   })
 })
 

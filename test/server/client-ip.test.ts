@@ -49,6 +49,10 @@ describe('trusted proxies', () => {
     expect(forwardedAddress('::ffff:1.2.3.4')).toBe('1.2.3.4')
     expect(forwardedAddress('999.1.1.1')).toBeUndefined()
     expect(forwardedAddress('_hidden')).toBeUndefined()
+    // IPv6 zones are dropped: the client is its address, whatever interface reached it.
+    expect(forwardedAddress('fe80::1%eth0')).toBe('fe80::1')
+    expect(forwardedAddress('[fe80::1%25eth0]:443')).toBe('fe80::1')
+    expect(resolve(trusted, '10.0.0.2', 'fe80::7%eth1').clientIp).toBe('fe80::7')
     expect(normalizeIp('::ffff:127.0.0.1')).toBe('127.0.0.1')
     expect(normalizeIp('::1')).toBe('::1')
   })

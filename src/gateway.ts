@@ -217,9 +217,9 @@ export class Gateway implements HandlerState {
     const s = config.server
     const restart: string[] = (['host', 'port', 'redirect_http_port'] as const).filter((k) => s[k] !== previous.server[k])
     if ((s.tls === undefined) !== (previous.server.tls === undefined)) restart.push('tls')
-    if (restart.length > 0) {
-      this.log.warn({ fields: restart.map((k) => `server.${k}`) }, 'these settings take effect at the next restart')
-    } else if (s.tls !== undefined) this.reloadTls()
+    if (restart.length > 0) this.log.warn({ fields: restart.map((k) => `server.${k}`) }, 'these settings take effect at the next restart')
+    // Renewed certificate files apply now, whatever else waits for a restart.
+    if (s.tls !== undefined && !restart.includes('tls')) this.reloadTls()
     this.metrics?.configReloads.inc({ result: 'success' })
     this.log.info({ models: this.snapshot.routes.names, removed }, 'config applied')
   }

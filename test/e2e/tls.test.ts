@@ -419,6 +419,26 @@ describe('certificate reload', () => {
     expect(await peerName()).toBe('switchyard-second')
   })
 
+  it('renewed files apply even when the same reload changes a setting that waits for a restart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-tls-renew-'))
+    const cert = join(dir, 'cert.pem')
+    const key = join(dir, 'key.pem')
+    await copyFile(first.certFile, cert)
+    await copyFile(first.keyFile, key)
+    const spec = (redirect: number) => ({ server: { tls: { cert, key }, redirect_http_port: redirect }, models: [{ name: 'm', upstreams: [{ url: `${sim.url}/v1` }] }] })
+    const renewing = await startGateway(spec(0))
+    try {
+      await copyFile(second.certFile, cert)
+      await copyFile(second.keyFile, key)
+      await writeFile(renewing.configFile, configText(spec(1)))
+      renewing.proc.kill('SIGHUP')
+      await renewing.waitForLog(/TLS certificate reloaded/)
+      expect(renewing.stdout() + renewing.stderr()).toContain('server.redirect_http_port')
+    } finally {
+      await renewing.stop()
+    }
+  })
+
   it('a start with a key that does not match its certificate fails, naming server.tls', async () => {
     await expect(startGateway({ server: { tls: { cert: first.certFile, key: second.keyFile } }, models: [{ name: 'm', upstreams: [{ url: sim.url }] }] })).rejects.toThrow(
       /gateway exited \(1\)[\s\S]*server\.tls: the certificate and key are not usable together/

@@ -8,6 +8,8 @@ import { integer, invalidType } from './checks.js'
 import type { RequestFilter } from './filter.js'
 
 const CHAT_FIELDS = ['max_tokens', 'max_completion_tokens'] as const
+/** OpenAI's reasoning models refuse max_tokens (400: use max_completion_tokens). */
+const REASONING_MODEL = /^(o\d|gpt-5|codex-)/i
 const COMPLETION_FIELDS = ['max_tokens'] as const
 /** 400 integer_below_min_value (invalid_type for a decimal), as the validator words it. */
 const belowZero = integer(0)
@@ -41,9 +43,20 @@ export function maxTokensFilter(options: NonNullable<FiltersConfig['max_tokens']
         ctx.bodyChanged = true
       }
       if (!named && ctx.endpoint === 'chat') {
-        body.max_tokens = limit
+        body[budgetField(ctx.route?.config.upstreams, body.model)] = limit
         ctx.bodyChanged = true
       }
     },
   }
+}
+
+/**
+ * The field a budget the gateway adds goes in: max_completion_tokens for OpenAI's reasoning
+ * models (the requested name or an upstream's), max_tokens for the rest (servers such as
+ * TGI and older vLLM read only that).
+ */
+function budgetField(upstreams: readonly { readonly model?: string | undefined }[] | undefined, requested: unknown): (typeof CHAT_FIELDS)[number] {
+  if (typeof requested === 'string' && REASONING_MODEL.test(requested)) return 'max_completion_tokens'
+  if (upstreams?.some((u) => u.model !== undefined && REASONING_MODEL.test(u.model))) return 'max_completion_tokens'
+  return 'max_tokens'
 }

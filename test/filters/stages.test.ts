@@ -79,6 +79,18 @@ describe('max_tokens', () => {
     const completion = ctxFor('completions', { model: 'm', prompt: 'x' })
     await pipeline({ validate: false, max_tokens: { limit: 512 } }).apply(completion)
     expect(completion.body!.max_tokens).toBeUndefined()
+    // OpenAI's reasoning models refuse max_tokens: the added budget goes where they read it.
+    for (const model of ['o3-mini', 'gpt-5', 'O1']) {
+      const reasoning = ctxFor('chat', { model, messages: [] })
+      await pipeline({ validate: false, max_tokens: { limit: 512 } }).apply(reasoning)
+      expect(reasoning.body, model).toMatchObject({ max_completion_tokens: 512 })
+      expect(reasoning.body!.max_tokens, model).toBeUndefined()
+    }
+    // A route whose upstream serves one under another name.
+    const routed = ctxFor('chat', { model: 'thinker', messages: [] })
+    ;(routed as { route: unknown }).route = { config: { upstreams: [{ model: 'llama' }, { model: 'o4-mini' }] } }
+    await pipeline({ validate: false, max_tokens: { limit: 512 } }).apply(routed)
+    expect(routed.body).toMatchObject({ max_completion_tokens: 512 })
     expect(completion.bodyChanged).toBe(false)
   })
 

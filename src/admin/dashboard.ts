@@ -38,10 +38,14 @@ export function registerDashboard(admin: AdminServer, options: DashboardOptions)
     'GET',
     '/admin/events',
     ({ req, res, query }) => {
-      if (!tickets.redeem(query.get('ticket')) && !admin.authorized(req)) {
+      const ticket = query.get('ticket')
+      const byTicket = tickets.valid(ticket)
+      if (!byTicket && !admin.authorized(req)) {
         throw new AdminError(401, 'Missing or expired ticket: POST /admin/events/ticket with the admin token first.', 'invalid_admin_token')
       }
+      // Refused for room: the ticket stays good for a retry.
       if (feed.full) throw new AdminError(503, 'Too many dashboard streams are open.', 'too_many_streams')
+      if (byTicket) tickets.redeem(ticket)
       feed.attach(req, res)
       return undefined
     },

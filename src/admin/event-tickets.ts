@@ -43,10 +43,15 @@ export class EventTickets {
    * string gives a timing attacker nothing to guess with.)
    */
   redeem(ticket: string | null): boolean {
+    if (!this.valid(ticket)) return false
+    this.pending.delete(ticket!)
+    return true
+  }
+
+  /** Would redeem() take it? (Without using it up: a refusal for another reason leaves it.) */
+  valid(ticket: string | null): boolean {
     if (ticket === null || ticket.length > 64) return false
     const exp = this.pending.get(ticket)
-    if (exp === undefined) return false
-    this.pending.delete(ticket)
-    return exp > this.now()
+    return exp !== undefined && exp > this.now()
   }
 }

@@ -1,5 +1,5 @@
 // The `switchyard` command line: start | validate | init | sim | demo | usage | keys.
-import { Command, InvalidArgumentError } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import { durationArg, intArg, numberArg } from './args.js'
 import { runDemo } from './demo.js'
 import { runInit } from './init.js'
@@ -71,7 +71,7 @@ program
   .description('report requests, tokens, cost, error rate and time to first token from the usage store')
   .option('-c, --config <file>', 'config file (its usage section names the store)', DEFAULT_CONFIG)
   .option('--by <dimension>', 'group by key, model, upstream or day', choiceArg<GroupBy>(GROUP_BY), 'model')
-  .option('--since <duration>', 'how far back, e.g. 1h, 24h, 7d', durationArg, 86_400_000)
+  .addOption(new Option('--since <duration>', 'how far back, e.g. 1h, 24h, 7d').argParser(durationArg).default(86_400_000, '24h'))
   .option('--format <format>', 'table, json or csv', choiceArg<ReportFormat>(['table', 'json', 'csv']), 'table')
   .action((opts: { config: string; by: GroupBy; since: number; format: ReportFormat }) => runUsage(opts))
 

@@ -88,7 +88,7 @@ export class UsageBatch {
     n[k + RETRIES] = ctx.retries
     n[k + KEY] = this.textIn(0, ctx.keyName)
     n[k + ENDPOINT] = this.textIn(1, ctx.endpoint ?? '')
-    n[k + MODEL] = this.textIn(2, ctx.model)
+    n[k + MODEL] = this.textIn(2, servedName(ctx))
     n[k + SERVED] = this.textIn(3, served)
     n[k + UPSTREAM] = this.textIn(4, upstream?.id)
     n[k + ERROR] = this.textIn(5, errorType(ctx))
@@ -246,4 +246,14 @@ export function recordsOf(rows: UsageRows): UsageRecord[] {
 // The column order above is written out by hand: fail loudly at load if the schema moves.
 if (USAGE_COLUMNS.join() !== 'time,request_id,key_name,endpoint,model,served_model,upstream,stream,status,error,prompt_tokens,completion_tokens,usage_estimated,cost_usd,ttft_ms,duration_ms,retries') {
   throw new Error('usage-batch.ts is out of step with USAGE_COLUMNS')
+}
+
+/**
+ * The requested model when the gateway serves it; undefined (shown as `-`) for any other
+ * name: those are whatever clients invent, and each would be a group of its own.
+ */
+function servedName(ctx: RequestContext): string | undefined {
+  const model = ctx.model
+  if (model === undefined || ctx.route !== undefined) return model
+  return ctx.snapshot.routes.resolve(model) === undefined ? undefined : model
 }

@@ -18,9 +18,11 @@ function head(ctx: RequestContext, status: number): ServerResponse {
 
 export function writeJson(ctx: RequestContext, status: number, body: unknown): void {
   const payload = JSON.stringify(body)
+  const length = Buffer.byteLength(payload)
   const res = head(ctx, status)
   res.setHeader('content-type', 'application/json')
-  res.setHeader('content-length', Buffer.byteLength(payload))
+  res.setHeader('content-length', length)
+  ctx.bytesOut += length
   res.end(payload)
 }
 
@@ -72,7 +74,9 @@ export function writeError(ctx: RequestContext, error: unknown): void {
     return
   }
   if (isEventStream(res)) {
-    res.end(sseErrorFrame(err))
+    const frame = sseErrorFrame(err)
+    ctx.bytesOut += frame.length
+    res.end(frame)
     return
   }
   res.destroy()

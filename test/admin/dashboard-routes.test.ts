@@ -10,7 +10,7 @@ import { parseConfig } from '../../src/config/load.js'
 import { Gateway } from '../../src/gateway.js'
 import { createLogger } from '../../src/observability/logger.js'
 import type { SimServer } from '../../src/sim/server.js'
-import { startSims } from '../helpers/sim.js'
+import { eventually, startSims } from '../helpers/sim.js'
 import { SseReader } from '../helpers/sse.js'
 
 const ADMIN_TOKEN = 'admin-token-5d2c7e91'
@@ -154,6 +154,26 @@ describe('GET /admin/events', () => {
     await ok.body!.cancel()
     const again = await fetch(`${admin}/admin/events?ticket=${t}`)
     expect(again.status).toBe(401)
+  })
+
+  it('a stream refused for room (16 open) leaves its ticket good for a retry', async () => {
+    const open = await Promise.all(Array.from({ length: 16 }, () => fetch(`${admin}/admin/events`, { headers: bearer })))
+    try {
+      expect(open.map((r) => r.status)).toEqual(Array(16).fill(200))
+      const t = await ticket()
+      const full = await fetch(`${admin}/admin/events?ticket=${t}`)
+      expect(full.status).toBe(503)
+      expect(await full.json()).toMatchObject({ error: { code: 'too_many_streams' } })
+      await open.pop()!.body!.cancel()
+      await eventually(async () => {
+        const retry = await fetch(`${admin}/admin/events?ticket=${t}`)
+        if (retry.status === 200) open.push(retry)
+        else expect(retry.status).toBe(503)
+        return retry.status === 200
+      })
+    } finally {
+      await Promise.all(open.map((r) => r.body!.cancel()))
+    }
   })
 
   it('refuses no ticket, a made-up one, and the admin token in the URL', async () => {

@@ -124,6 +124,12 @@ describe('access log', () => {
     expect(ok.filter((l) => l.stream === true)).toHaveLength(2)
   })
 
+  it("counts the gateway's own answers in bytes_out (an error body too)", () => {
+    const notFound = access.find((l) => l.type === 'access' && l.status === 404)!
+    const body = JSON.stringify({ error: { message: "The model 'no-such-model' does not exist or you do not have access to it.", type: 'invalid_request_error', code: 'model_not_found', param: 'model' } })
+    expect(notFound.bytes_out).toBe(Buffer.byteLength(body))
+  })
+
   it('logs a client that left mid-stream as 499, with the tokens it saw', () => {
     const line = access.find((l) => l.request_id === 'obs-abort-1')!
     expect(line).toMatchObject({ status: 499, outcome: 'cancelled', stream: true, error: 'client_closed', usage_estimated: true })
@@ -155,9 +161,10 @@ describe('switchyard usage (SQLite)', () => {
     const ttfts = access.filter((l) => l.model === 'obs' && l.stream === true).map((l) => l.ttft_ms as number).sort((a, b) => a - b)
     expect(byModel.obs.ttft_p50_ms).toBeCloseTo((ttfts[0]! + ttfts[1]!) / 2, 0)
     expect(byModel.obs.ttft_p95_ms).toBeCloseTo(ttfts[0]! + 0.95 * (ttfts[1]! - ttfts[0]!), 0)
-    // A client that left is not an error; an unknown model is.
+    // A client that left is not an error; an unknown model is, under '-' (names clients make up are not kept).
     expect(byModel['obs-slow']).toMatchObject({ requests: 1, errors: 0, estimated: 1 })
-    expect(byModel['no-such-model']).toMatchObject({ requests: 1, errors: 1, error_rate: 1 })
+    expect(byModel['-']).toMatchObject({ requests: 1, errors: 1, error_rate: 1 })
+    expect(byModel['no-such-model']).toBeUndefined()
   })
 
   it('groups by upstream and day, and prints table and csv', async () => {

@@ -1,6 +1,6 @@
 // Upstream: one model-server endpoint — its spec, its undici connection pool, and the
 // live state strategies and health read (in flight, latency, availability).
-import { Pool as ConnectionPool } from 'undici'
+import { buildConnector, Pool as ConnectionPool } from 'undici'
 import type { BalanceTarget } from '../balancing/balancer.js'
 import type { UpstreamConfig } from '../config/schema.js'
 
@@ -61,6 +61,8 @@ export class Upstream implements BalanceTarget {
   slowStartMs = 0
   observer: AttemptObserver | undefined = undefined
   private lastLatencyAt = 0
+  private connectTimeoutMs: number
+  private connector: buildConnector.connector
 
   constructor(
     readonly spec: UpstreamConfig,
@@ -80,14 +82,29 @@ export class Upstream implements BalanceTarget {
     this.extraHeaders = [...host, ...Object.entries(spec.headers ?? {}).flat()]
     this.configuredWeight = spec.weight
     this.maxConcurrency = spec.max_concurrency
+    this.connectTimeoutMs = options.connectTimeout
+    this.connector = buildConnector({ timeout: options.connectTimeout })
     this.dispatcher = new ConnectionPool(this.origin, {
-      connect: { timeout: options.connectTimeout },
+      // Through a field, so a reload can change the connect timeout of new connections without
+      // a new pool: open connections and in-flight requests are left alone.
+      connect: (opts, callback) => this.connector(opts, callback),
       keepAliveTimeout: 60_000,
       // Our own deadlines (proxy/deadlines) bound every request; undici's defaults would cut
       // long generations at 300 s.
       headersTimeout: 0,
       bodyTimeout: 0,
     })
+  }
+
+  /** Connect timeout (ms) for connections opened from now on. */
+  get connectTimeout(): number {
+    return this.connectTimeoutMs
+  }
+
+  set connectTimeout(ms: number) {
+    if (ms === this.connectTimeoutMs) return
+    this.connectTimeoutMs = ms
+    this.connector = buildConnector({ timeout: ms })
   }
 
   /** Effective weight: ramps linearly from 10% to 100% over slow start after recovery. */

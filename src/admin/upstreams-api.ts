@@ -8,7 +8,7 @@ import { upstreamSchema } from '../config/schema.js'
 import type { Snapshot } from '../config/snapshot.js'
 import { parseDuration } from '../config/units.js'
 import type { Logger } from '../observability/logger.js'
-import { discoveryHost, type MemberRef, type MemberSpec, type Membership } from '../routing/membership.js'
+import { discoveryHost, upstreamId, type MemberRef, type MemberSpec, type Membership } from '../routing/membership.js'
 import type { Route } from '../routing/route-table.js'
 import type { Upstream } from '../routing/upstream.js'
 import { safeUrl } from './redact.js'
@@ -218,9 +218,12 @@ export function registerUpstreamRoutes(admin: AdminServer, fleet: FleetControl):
       throw new AdminError(409, `Model '${route.name}' already has an upstream named '${spec.name}'.`, 'upstream_exists', { param: 'name' })
     }
     if (spec.name === undefined) {
-      // The index it takes in its pool, as for a configured upstream without a name.
+      // The index it takes in its pool, as for a configured upstream without a name. Names of
+      // configured upstreams removed at run time are skipped too: asked for no name, the
+      // caller should not get one that stands for another upstream in the file.
+      const configured = route.config.upstreams.map(upstreamId)
       let i = entries.length
-      while (taken.has(String(i))) i++
+      while (taken.has(String(i)) || configured.includes(String(i))) i++
       spec = { ...spec, name: String(i) }
     }
     const id = spec.name!

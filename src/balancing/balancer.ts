@@ -10,7 +10,10 @@ export interface BalanceTarget {
   readonly weight: number
   /** Requests currently in flight on this target; never negative. */
   readonly inflight: number
-  /** Peak-EWMA latency in milliseconds; 0 while nothing has been measured. */
+  /**
+   * Peak-EWMA latency in milliseconds, decaying while no response comes in; 0 while nothing
+   * has been measured (lately).
+   */
   readonly latencyEwma: number
   /**
    * Share (0, 1] of its normal traffic while slow start ramps it up after a recovery; absent

@@ -42,12 +42,12 @@ export const configuredMembers: MemberPlan = (model) =>
   model.upstreams.map((spec, i) => ({ id: upstreamId(spec, i), spec, source: 'config' }))
 
 /**
- * Identity of an upstream across reloads: same model, id, connect timeout and spec. Weight
- * and max_concurrency are left out: they are applied to the live object, so changing them
- * (in the file or through the admin API) keeps its health, latency and connections.
+ * Identity of an upstream across reloads: same model, id and spec. Weight, max_concurrency
+ * and the model's connect timeout are left out: they are applied to the live object, so
+ * changing them (in the file or through the admin API) keeps its health, latency and connections.
  */
 function upstreamKey(model: ModelConfig, id: string, spec: MemberSpec['spec']): string {
-  return `${model.name}\u0000${id}\u0000${model.timeouts.connect}\u0000${specIdentity(spec)}`
+  return `${model.name}\u0000${id}\u0000${specIdentity(spec)}`
 }
 
 export function buildSnapshot(config: Config, previous?: Snapshot, plan: MemberPlan = configuredMembers): SnapshotChange {
@@ -72,6 +72,7 @@ export function buildSnapshot(config: Config, previous?: Snapshot, plan: MemberP
       else if (previous !== undefined) u.recoveredAt = Date.now()
       u.configuredWeight = spec.weight
       u.maxConcurrency = spec.max_concurrency
+      u.connectTimeout = model.timeouts.connect
       u.slowStartMs = model.health?.slow_start ?? 0
       return u
     })

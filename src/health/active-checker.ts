@@ -3,7 +3,7 @@
 import type { Upstream } from '../routing/upstream.js'
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js'
 import type { HealthChecker, Probe, WatchedPool } from './health-checker.js'
-import { HealthState, type HealthTransition } from './health-state.js'
+import { HealthState, type HealthThresholds, type HealthTransition } from './health-state.js'
 
 export interface HealthCheckConfig {
   readonly path: string
@@ -40,6 +40,7 @@ export class ActiveHealthChecker implements HealthChecker {
   private running = false
   private round: Promise<void> | undefined = undefined
   private abort = new AbortController()
+  private readonly thresholds: HealthThresholds
 
   constructor(
     private pool: WatchedPool,
@@ -51,6 +52,10 @@ export class ActiveHealthChecker implements HealthChecker {
     this.concurrency = Math.max(1, options.concurrency ?? 8)
     this.random = options.random ?? Math.random
     this.states = options.states ?? new WeakMap()
+    this.thresholds = {
+      healthyThreshold: config.healthy_threshold,
+      unhealthyThreshold: config.unhealthy_threshold,
+    }
   }
 
   start(): void {
@@ -123,12 +128,12 @@ export class ActiveHealthChecker implements HealthChecker {
   apply(u: Upstream, passed: boolean): void {
     let state = this.states.get(u)
     if (state === undefined) {
-      state = new HealthState(
-        { healthyThreshold: this.config.healthy_threshold, unhealthyThreshold: this.config.unhealthy_threshold },
-        u.healthy
-      )
+      state = new HealthState(this.thresholds, u.healthy)
       this.states.set(u, state)
     }
+    // The state may come from the checker this one replaced on a reload: its streaks carry
+    // over, but the thresholds are this config's.
+    state.thresholds = this.thresholds
     // Someone else (an operator, a reload) may have set it meanwhile: start from the truth.
     state.healthy = u.healthy
     const t = state.record(passed)

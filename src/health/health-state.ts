@@ -20,7 +20,8 @@ export class HealthState {
   private fails = 0
 
   constructor(
-    private readonly thresholds: HealthThresholds,
+    /** Replaced when a reload changes them; the streaks carry over. */
+    public thresholds: HealthThresholds,
     /** The upstream's current verdict (true for a new one: traffic flows until a check fails). */
     public healthy = true
   ) {}

@@ -3,7 +3,9 @@
 // found. The changes are kept apart from the config, so a reload re-applies them:
 //   - an upstream added at run time stays until it is removed, or its model leaves the config,
 //     or the config itself gets an upstream of that name (the file wins);
-//   - a configured upstream removed at run time stays out while the file lists it unchanged;
+//   - a configured upstream removed at run time stays out while the file lists it unchanged,
+//     even when one of the same name is added at run time: that one takes its place until the
+//     file's entry changes;
 //   - a PATCH (weight, max_concurrency) holds while the file's entry for it is unchanged.
 // The rules are in README.md, "Run-time changes and reloads".
 import type { Config, ModelConfig, UpstreamConfig } from '../config/schema.js'
@@ -158,12 +160,15 @@ export class Membership {
     return { kind: 'endpoint', member, entry: entries.find((e) => e.id === member.parent)! }
   }
 
-  /** Adds an upstream at run time; the caller checked that `id` is free and rebuilds the pool. */
+  /**
+   * Adds an upstream at run time; the caller checked that `id` is free and rebuilds the pool.
+   * A removed configured upstream of that name stays removed: clearing its mark would bring
+   * it back with its old spec in place of the one asked for.
+   */
   add(model: string, id: string, spec: UpstreamConfig): void {
     let byId = this.added.get(model)
     if (byId === undefined) this.added.set(model, (byId = new Map<string, UpstreamConfig>()))
     byId.set(id, spec)
-    this.removed.delete(`${model}\u0000${id}`)
     this.patches.delete(`${model}\u0000${id}`)
   }
 
@@ -198,6 +203,14 @@ export class Membership {
   retain(config: Config): string[] {
     const dropped: string[] = []
     const models = new Map(config.models.map((m) => [m.name, m]))
+    // Marks first: whether a configured upstream still stands removed decides below whether a
+    // run-time one of its name keeps its place.
+    for (const marks of [this.removed, this.patches]) {
+      for (const [key, mark] of marks) {
+        const [model, id] = key.split('\u0000') as [string, string]
+        if (!this.stillApplies(models.get(model), id, mark)) marks.delete(key)
+      }
+    }
     for (const [model, byId] of this.added) {
       const m = models.get(model)
       if (m === undefined) {
@@ -205,17 +218,16 @@ export class Membership {
         for (const id of byId.keys()) dropped.push(`${model}/${id}: its model was removed`)
         continue
       }
-      const configured = new Set(m.upstreams.map(upstreamId))
+      const configured = new Set<string>()
+      m.upstreams.forEach((u, i) => {
+        const id = upstreamId(u, i)
+        if (!this.isMarked(this.removed, model, id, u)) configured.add(id)
+      })
       for (const id of byId.keys()) {
         if (!configured.has(id)) continue
         byId.delete(id)
+        this.patches.delete(`${model}\u0000${id}`)
         dropped.push(`${model}/${id}: the config now defines an upstream of that name`)
-      }
-    }
-    for (const marks of [this.removed, this.patches]) {
-      for (const [key, mark] of marks) {
-        const [model, id] = key.split('\u0000') as [string, string]
-        if (!this.stillApplies(models.get(model), id, mark)) marks.delete(key)
       }
     }
     return dropped
@@ -262,21 +274,25 @@ export class Membership {
   /** Is the entry (or discovered endpoint) a mark was made on still there, unchanged? */
   private stillApplies(m: ModelConfig | undefined, id: string, mark: Mark): boolean {
     if (m === undefined) return false
-    const base = this.baseOf(m, id)
-    if (base !== undefined) return base === mark.base
+    const bases = this.basesOf(m, id)
+    if (bases.length > 0) return bases.includes(mark.base)
     const at = id.lastIndexOf('@')
-    if (at < 0 || this.baseOf(m, id.slice(0, at)) !== mark.base) return false
+    if (at < 0 || !this.basesOf(m, id.slice(0, at)).includes(mark.base)) return false
     const entry = JSON.parse(mark.base) as UpstreamConfig
     const addresses = this.addressBook.addresses(discoveryHost(entry))
     return addresses === undefined || addresses.includes(id.slice(at + 1))
   }
 
-  /** The JSON of the base spec of entry `id` in model `m` (configured or run-time). */
-  private baseOf(m: ModelConfig | undefined, id: string): string | undefined {
-    if (m === undefined) return undefined
+  /**
+   * The JSON of the base specs of entry `id` in model `m`: configured, run-time, or both when
+   * a run-time upstream took the name of a removed configured one.
+   */
+  private basesOf(m: ModelConfig, id: string): string[] {
+    const out: string[] = []
     const i = m.upstreams.findIndex((u, j) => upstreamId(u, j) === id)
-    if (i >= 0) return JSON.stringify(m.upstreams[i])
+    if (i >= 0) out.push(JSON.stringify(m.upstreams[i]))
     const added = this.added.get(m.name)?.get(id)
-    return added === undefined ? undefined : JSON.stringify(added)
+    if (added !== undefined) out.push(JSON.stringify(added))
+    return out
   }
 }

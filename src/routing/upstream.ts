@@ -1,6 +1,6 @@
 // Upstream: one model-server endpoint — its spec, its undici connection pool, and the
 // live state strategies and health read (in flight, latency, availability).
-import { Pool as ConnectionPool } from 'undici'
+import { buildConnector, Pool as ConnectionPool } from 'undici'
 import type { BalanceTarget } from '../balancing/balancer.js'
 import type { UpstreamConfig } from '../config/schema.js'
 
@@ -30,7 +30,14 @@ export type AttemptObserver = (upstream: Upstream, outcome: AttemptOutcome, retr
 /** Why an upstream takes no new requests (absent = available). */
 export type UpstreamState = 'healthy' | 'unhealthy' | 'ejected' | 'cooling-down' | 'draining'
 
+/** Time constant of the latency estimate: it decays by 1/e per 10 s without a response (Finagle's default). */
 const PEAK_EWMA_DECAY_MS = 10_000
+/**
+ * Decayed below this share of its last value (after ~14 s without a response), the estimate
+ * reads as unmeasured: p2c-ewma then sends the member one probe and waits for its answer,
+ * rather than flooding it on a near-zero figure, which for LLM calls means seconds of pile-up.
+ */
+const PEAK_EWMA_STALE = 0.25
 
 export class Upstream implements BalanceTarget {
   readonly id: string
@@ -46,7 +53,6 @@ export class Upstream implements BalanceTarget {
   configuredWeight: number
   maxConcurrency: number | undefined
   inflight = 0
-  latencyEwma = 0
   requests = 0
   failures = 0
   /** Set by the health checker; true until a check says otherwise. */
@@ -60,7 +66,11 @@ export class Upstream implements BalanceTarget {
   recoveredAt = 0
   slowStartMs = 0
   observer: AttemptObserver | undefined = undefined
+  /** The estimate as of lastLatencyAt; reads decay it from there (latencyAt). */
+  private latencyPeak = 0
   private lastLatencyAt = 0
+  private connectTimeoutMs: number
+  private connector: buildConnector.connector
 
   constructor(
     readonly spec: UpstreamConfig,
@@ -80,14 +90,29 @@ export class Upstream implements BalanceTarget {
     this.extraHeaders = [...host, ...Object.entries(spec.headers ?? {}).flat()]
     this.configuredWeight = spec.weight
     this.maxConcurrency = spec.max_concurrency
+    this.connectTimeoutMs = options.connectTimeout
+    this.connector = buildConnector({ timeout: options.connectTimeout })
     this.dispatcher = new ConnectionPool(this.origin, {
-      connect: { timeout: options.connectTimeout },
+      // Through a field, so a reload can change the connect timeout of new connections without
+      // a new pool: open connections and in-flight requests are left alone.
+      connect: (opts, callback) => this.connector(opts, callback),
       keepAliveTimeout: 60_000,
       // Our own deadlines (proxy/deadlines) bound every request; undici's defaults would cut
       // long generations at 300 s.
       headersTimeout: 0,
       bodyTimeout: 0,
     })
+  }
+
+  /** Connect timeout (ms) for connections opened from now on. */
+  get connectTimeout(): number {
+    return this.connectTimeoutMs
+  }
+
+  set connectTimeout(ms: number) {
+    if (ms === this.connectTimeoutMs) return
+    this.connectTimeoutMs = ms
+    this.connector = buildConnector({ timeout: ms })
   }
 
   /** Effective weight: ramps linearly from 10% to 100% over slow start after recovery. */
@@ -135,14 +160,32 @@ export class Upstream implements BalanceTarget {
     this.observer?.(this, outcome, retryAfterMs)
   }
 
+  /** Peak-EWMA latency (ms) now; 0 while nothing has been measured lately. */
+  get latencyEwma(): number {
+    return this.latencyAt(Date.now())
+  }
+
+  /**
+   * The estimate decays towards 0 while no response comes in (Finagle's and Linkerd's
+   * peak-EWMA do so when the balancer reads it): a member's only feedback is its own
+   * responses, so one that was slower once would otherwise never be picked again. Computed
+   * lazily on read, no state written: p2c-ewma calls this on every pick.
+   */
+  latencyAt(now: number): number {
+    if (this.latencyPeak === 0) return 0
+    const w = Math.exp(-Math.max(0, now - this.lastLatencyAt) / PEAK_EWMA_DECAY_MS)
+    return w < PEAK_EWMA_STALE ? 0 : this.latencyPeak * w
+  }
+
   /** Peak-EWMA (Finagle): jumps up to a slow sample at once, decays towards fast ones. */
   observeLatency(ms: number, now = Date.now()): void {
-    if (this.latencyEwma === 0 || ms > this.latencyEwma) {
-      this.latencyEwma = ms
+    const current = this.latencyAt(now)
+    if (current === 0 || ms > current) {
+      this.latencyPeak = ms
     } else {
-      const elapsed = now - this.lastLatencyAt
-      const w = Math.exp(-elapsed / PEAK_EWMA_DECAY_MS)
-      this.latencyEwma = this.latencyEwma * w + ms * (1 - w)
+      // The decayed estimate blended with the sample: w weighs the past by its age.
+      const w = Math.exp(-Math.max(0, now - this.lastLatencyAt) / PEAK_EWMA_DECAY_MS)
+      this.latencyPeak = current + ms * (1 - w)
     }
     this.lastLatencyAt = now
   }

@@ -30,4 +30,18 @@ describe('buildSnapshot', () => {
     const second = buildSnapshot(config(['a', 'b'], '0s'), first).snapshot
     expect(second.routes.resolve('chat')!.pool.members[1]!.warmup).toBe(1)
   })
+
+  it('keeps the upstreams when only the connect timeout changes, and gives them the new one', () => {
+    const withConnect = (connect: string) =>
+      parseConfig({ models: [{ name: 'chat', timeouts: { connect }, upstreams: [{ name: 'a', url: 'http://127.0.0.1:9/v1' }] }] })
+    const first = buildSnapshot(withConnect('5s')).snapshot
+    const a = first.upstreams[0]!
+    a.observeLatency(40)
+    expect(a.connectTimeout).toBe(5_000)
+    const change = buildSnapshot(withConnect('2s'), first)
+    expect(change.snapshot.upstreams[0]).toBe(a)
+    expect(change.removed).toEqual([])
+    expect(a.connectTimeout).toBe(2_000)
+    expect(a.latencyEwma).toBeGreaterThan(0)
+  })
 })

@@ -186,6 +186,21 @@ describe('changing a pool', () => {
     expect(await names()).toEqual(['a'])
     expect(await chat()).toBe('a')
   })
+
+  it('adds what was asked after a configured upstream was deleted, never the deleted one', async () => {
+    // No name: the next index skips '1', which names the deleted configured upstream.
+    const unnamed = await admin('POST', '/admin/models/chat/upstreams', { url: `${sims[2]!.url}/v1` })
+    expect(unnamed.status).toBe(201)
+    expect(unnamed.body).toMatchObject({ name: '2', source: 'runtime', url: `${sims[2]!.url}/v1` })
+    // Its name given: a run-time upstream with the url and weight sent takes its place.
+    const named = await admin('POST', '/admin/models/chat/upstreams', { url: `${sims[2]!.url}/v1`, name: '1', weight: 3 })
+    expect(named.status).toBe(201)
+    expect(named.body).toMatchObject({ name: '1', source: 'runtime', url: `${sims[2]!.url}/v1`, weight: 3 })
+    const changes = (await admin('GET', '/admin/config')).body.runtime_changes as { added: string[] }
+    expect(changes.added).toEqual(expect.arrayContaining(['chat/1', 'chat/2']))
+    for (const name of ['1', '2']) expect((await admin('DELETE', `/admin/upstreams/chat/${name}`)).status).toBe(200)
+    expect(await names()).toEqual(['a'])
+  })
 })
 
 describe('run-time changes and a config reload', () => {

@@ -50,6 +50,36 @@ describe('HealthSupervisor', () => {
     expect(clock.pending).toBe(0)
   })
 
+  it('applies thresholds, interval and path changed by a reload to the upstreams it keeps', async () => {
+    const clock = new ManualClock()
+    const failing = new Set(['a'])
+    const probes: Array<{ id: string; path: string; at: number }> = []
+    const probe: Probe = async (u, path) => {
+      probes.push({ id: u.id, path, at: clock.now() })
+      return !failing.has(u.id)
+    }
+    const supervisor = new HealthSupervisor({ clock, probe, random: () => 0.5 })
+    const first = buildSnapshot(config({ interval: '1s', unhealthy_threshold: 5, healthy_threshold: 5 })).snapshot
+    supervisor.start(first)
+    await clock.advanceAsync(1_200) // one failure of five
+    const a = first.upstreams[0]!
+    expect(a.healthy).toBe(true)
+    const health = { interval: '2s', path: '/ready', unhealthy_threshold: 2, healthy_threshold: 1 }
+    const second = buildSnapshot(config(health), first).snapshot
+    expect(second.upstreams[0]).toBe(a)
+    supervisor.apply(second)
+    const before = probes.length
+    await clock.advanceAsync(1_100) // the new checker's first round, at 1 s: the second failure
+    expect(a.healthy).toBe(false)
+    expect(probes.slice(before).every((p) => p.path === '/ready')).toBe(true)
+    failing.clear()
+    await clock.advanceAsync(2_000) // next round 2 s later: one pass is now enough
+    expect(a.healthy).toBe(true)
+    const rounds = [...new Set(probes.slice(before).filter((p) => p.id === 'a').map((p) => p.at))]
+    expect(rounds[1]! - rounds[0]!).toBeGreaterThanOrEqual(1_800)
+    await supervisor.stop()
+  })
+
   it('stop() ends every checker', async () => {
     const clock = new ManualClock()
     let n = 0

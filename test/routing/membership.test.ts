@@ -60,6 +60,37 @@ describe('Membership', () => {
     expect(ids(m, edited)).toEqual(['a', '1'])
   })
 
+  it('adds a run-time upstream in place of a removed configured one of that name, never reviving the old', () => {
+    const m = membership()
+    m.remove('chat', m.locate(base.models[0]!, 'a')!)
+    m.add('chat', 'a', spec('http://other:1/v1', { name: 'a', weight: 3 }))
+    const view = () => m.plan(base.models[0]!).map((s) => [s.id, s.spec.url, s.spec.weight, s.source])
+    expect(view()).toEqual([
+      ['1', 'http://b:1/v1', 1, 'config'],
+      ['a', 'http://other:1/v1', 3, 'runtime'],
+    ])
+    m.patch('chat', m.locate(base.models[0]!, 'a')!, { weight: 5 })
+    // A reload leaving the file's entry alone keeps both the removal and the run-time one.
+    expect(m.retain(base)).toEqual([])
+    expect(view()).toEqual([
+      ['1', 'http://b:1/v1', 1, 'config'],
+      ['a', 'http://other:1/v1', 5, 'runtime'],
+    ])
+    expect(m.describe()).toMatchObject({ added: ['chat/a'], removed: ['chat/a'] })
+    // Deleting the run-time one leaves the configured one out.
+    m.remove('chat', m.locate(base.models[0]!, 'a')!)
+    expect(ids(m, base)).toEqual(['1'])
+    // Added again, then the file edits its own 'a': the file wins.
+    m.add('chat', 'a', spec('http://other:1/v1', { name: 'a' }))
+    const edited = config([{ name: 'chat', upstreams: [{ url: 'http://a:2/v1', name: 'a' }, { url: 'http://b:1/v1' }] }])
+    expect(m.retain(edited)).toEqual(['chat/a: the config now defines an upstream of that name'])
+    expect(m.plan(edited.models[0]!).map((s) => [s.id, s.spec.url, s.source])).toEqual([
+      ['a', 'http://a:2/v1', 'config'],
+      ['1', 'http://b:1/v1', 'config'],
+    ])
+    expect(m.describe()).toEqual({ added: [], removed: [], patched: {} })
+  })
+
   it('applies a patch until the file changes that entry', () => {
     const m = membership()
     m.patch('chat', m.locate(base.models[0]!, 'a')!, { weight: 4, max_concurrency: 2 })

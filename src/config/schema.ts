@@ -24,13 +24,38 @@ const httpUrl = z.string().refine(
   { message: 'must be an http(s) URL' }
 )
 
+/** An upstream URL: http(s), with no credentials in it (they belong in api_key or headers, which are never shown). */
+const upstreamUrl = httpUrl.refine(
+  (s) => {
+    const u = new URL(s)
+    return u.username === '' && u.password === ''
+  },
+  { message: 'must not carry credentials: put them in api_key or headers' }
+)
+
+/** RFC 9110 token: what a header name may be. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** No control characters (CR and LF would split the header). */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+/** Framing and hop-by-hop headers are the gateway's to set, per connection and per body. */
+const RESERVED_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect', 'http2-settings'])
+
+const upstreamHeaders = z.record(z.string(), z.string()).superRefine((headers, ctx) => {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'is not a valid header name' })
+    else if (RESERVED_HEADERS.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: [name], message: 'is set by the gateway itself' })
+    if (!HEADER_VALUE.test(value)) ctx.addIssue({ code: 'custom', path: [name], message: 'must not contain control characters' })
+  }
+})
+
 const port = z.number().int().min(0).max(65535)
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]*$/, {
   message: 'must be letters, digits and . _ : @ / - (starting with a letter or digit)',
 })
 
 export const upstreamSchema = z.strictObject({
-  url: httpUrl,
+  /** A query in it (Azure's ?api-version=…) is sent with every request, over the client's. */
+  url: upstreamUrl,
   name: name.optional(),
   model: z.string().min(1).optional(),
   api_key: z.string().min(1).optional(),
@@ -42,11 +67,16 @@ export const upstreamSchema = z.strictObject({
     .refine((ms) => ms >= 100, { message: 'must be at least 100ms' })
     .optional(),
   /** Extra headers sent upstream (e.g. OpenAI-Organization); never returned to clients. */
-  headers: z.record(z.string(), z.string()).optional(),
-}).refine((u) => u.discovery_interval === undefined || u.discovery !== undefined, {
-  message: 'only applies with discovery: dns',
-  path: ['discovery_interval'],
+  headers: upstreamHeaders.optional(),
 })
+  .refine((u) => u.discovery_interval === undefined || u.discovery !== undefined, {
+    message: 'only applies with discovery: dns',
+    path: ['discovery_interval'],
+  })
+  .refine((u) => u.api_key === undefined || !Object.keys(u.headers ?? {}).some((h) => h.toLowerCase() === 'authorization'), {
+    message: 'an authorization header and api_key would both be sent: set one',
+    path: ['headers'],
+  })
 
 export const timeoutsSchema = z.strictObject({
   connect: duration().default(5_000),

@@ -18,7 +18,7 @@ export const openAiProvider: Provider = {
   name: 'openai',
   prepare(ctx: RequestContext, upstream: Upstream, model: string): UpstreamRequest {
     return {
-      path: upstream.basePath + ctx.path.slice(3) + ctx.search,
+      path: upstream.requestPath(ctx.path.slice(3), ctx.search),
       method: 'POST',
       headers: upstreamRequestHeaders(ctx, upstream),
       body: bodyFor(ctx, model),

@@ -44,6 +44,8 @@ const DROP_RESPONSE = new Set([
   'x-request-id',
   'set-cookie',
   'date',
+  // HTTP/1.1's upgrade offer: connection-specific, and an HTTP/2 response carrying it is malformed.
+  'http2-settings',
 ])
 
 const COLON = 0x3a
@@ -103,8 +105,12 @@ export function clientResponseHeaders(
   const out: string[] = []
   // The gateway's own rate-limit headers replace the upstream's (server/context.ts LateHeaders).
   const ownLimits = ctx.lateHeaders?.writesRateLimits === true
+  // Headers the upstream's Connection names are hop-by-hop too (RFC 9110 §7.6.1).
+  const connection = headers.connection
+  const hopByHop = connection === undefined || connection === 'keep-alive' || connection === 'close' ? undefined : connection
   for (const name in headers) {
     if (DROP_RESPONSE.has(name) || name.startsWith('x-switchyard-')) continue
+    if (hopByHop !== undefined && listsToken(hopByHop, name)) continue
     if (ownLimits && name.startsWith('x-ratelimit-')) continue
     // CORS is the gateway's policy (server/cors.ts), never the upstream's.
     if (name.startsWith('access-control-')) continue

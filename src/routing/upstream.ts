@@ -44,6 +44,8 @@ export class Upstream implements BalanceTarget {
   readonly origin: string
   /** The URL's path without a trailing slash, e.g. '/v1'. */
   readonly basePath: string
+  /** The URL's query without '?' (Azure's api-version=…), '' for none: sent with every request. */
+  readonly query: string
   /** `Bearer <api_key>`; kept off every log and response. */
   readonly authorization: string | undefined
   /** Extra configured headers as a flat name/value list. */
@@ -86,6 +88,7 @@ export class Upstream implements BalanceTarget {
     }
     this.origin = url.origin
     this.basePath = url.pathname.replace(/\/+$/, '')
+    this.query = url.search.slice(1)
     this.authorization = spec.api_key === undefined ? undefined : `Bearer ${spec.api_key}`
     this.extraHeaders = [...host, ...Object.entries(spec.headers ?? {}).flat()]
     this.configuredWeight = spec.weight
@@ -113,6 +116,19 @@ export class Upstream implements BalanceTarget {
     if (ms === this.connectTimeoutMs) return
     this.connectTimeoutMs = ms
     this.connector = buildConnector({ timeout: ms })
+  }
+
+  /**
+   * The path of a request upstream: the base path, the client's path under /v1, and the
+   * query, the configured one's parameters over the client's of the same name.
+   */
+  requestPath(subpath: string, search: string): string {
+    if (this.query === '') return this.basePath + subpath + search
+    if (search === '') return `${this.basePath}${subpath}?${this.query}`
+    const client = new URLSearchParams(search)
+    for (const name of new URLSearchParams(this.query).keys()) client.delete(name)
+    const rest = client.toString()
+    return `${this.basePath}${subpath}?${this.query}${rest === '' ? '' : `&${rest}`}`
   }
 
   /** Effective weight: ramps linearly from 10% to 100% over slow start after recovery. */

@@ -69,6 +69,19 @@ describe('config validation', () => {
     expect(fb).toContain('models[0].fallback[1]: a model cannot fall back to itself')
   })
 
+  it("refuses upstream headers that would break or double a request, and credentials in a URL", () => {
+    const up = (u: Record<string, unknown>) => issuesOf(() => parseConfig({ models: [{ name: 'm', upstreams: [{ url: 'http://127.0.0.1:9001/v1', ...u }] }] }))
+    expect(up({ headers: { 'bad name': 'x' } })).toContain('models[0].upstreams[0].headers.bad name: is not a valid header name')
+    expect(up({ headers: { 'X-Org': 'a\r\nX-Evil: 1' } })).toContain('models[0].upstreams[0].headers.X-Org: must not contain control characters')
+    expect(up({ headers: { 'Content-Length': '3' } })).toContain('models[0].upstreams[0].headers.Content-Length: is set by the gateway itself')
+    expect(up({ api_key: 'k1', headers: { Authorization: 'Bearer k2' } })).toContain(
+      'models[0].upstreams[0].headers: an authorization header and api_key would both be sent: set one'
+    )
+    expect(up({ url: 'http://user:pw@127.0.0.1:9001/v1' })).toContain('models[0].upstreams[0].url: must not carry credentials: put them in api_key or headers')
+    // A Host of its own (a virtual host behind a load balancer) and a query (Azure's api-version) are fine.
+    expect(() => parseConfig({ models: [{ name: 'm', upstreams: [{ url: 'https://x.openai.azure.com/openai/deployments/d?api-version=2024-06-01', headers: { Host: 'v.example', 'api-key': 'k' } }] }] })).not.toThrow()
+  })
+
   it('interpolates ${ENV} secrets and names a missing variable', () => {
     const text = `
 models:

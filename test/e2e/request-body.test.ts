@@ -1,5 +1,6 @@
-// What the upstream receives when the gateway changes a body (the usage request on streams,
-// the upstream's own model name): the client's other bytes, numbers included, as written.
+// What crosses the boundary when the gateway changes a body (the usage request on streams,
+// the upstream's own model name): the client's other bytes, numbers included, as written;
+// the configured URL's query; hop-by-hop headers dropped on the way back.
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -8,6 +9,7 @@ import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js
 let upstream: Server
 let gw: GatewayProcess
 const received: string[] = []
+const urls: string[] = []
 
 beforeAll(async () => {
   upstream = createServer((req, res) => {
@@ -15,7 +17,8 @@ beforeAll(async () => {
     req.setEncoding('utf8').on('data', (d: string) => (body += d))
     req.on('end', () => {
       received.push(body)
-      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      urls.push(req.url!)
+      res.writeHead(200, { 'content-type': 'text/event-stream', connection: 'keep-alive, x-up-hop', 'x-up-hop': 'drop', 'http2-settings': 'AAA', 'x-up-kept': 'kept' })
       res.write(`data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'Hi' }, finish_reason: 'stop' }] })}\n\n`)
       res.end('data: [DONE]\n\n')
     })
@@ -26,6 +29,8 @@ beforeAll(async () => {
     models: [
       { name: 'same', upstreams: [{ url, name: 'same' }] },
       { name: 'renamed', upstreams: [{ url, name: 'renamed', model: 'served-name' }] },
+      // Azure's shape: a deployment path and an api-version every request must carry.
+      { name: 'azure', upstreams: [{ url: `${url.replace(/\/v1$/, '')}/openai/deployments/d1?api-version=2024-06-01`, name: 'azure' }] },
     ],
   })
 })
@@ -38,6 +43,10 @@ afterAll(async () => {
 async function send(text: string): Promise<string> {
   const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text })
   expect(res.status).toBe(200)
+  // Hop-by-hop on the way back: what the upstream's Connection names, and HTTP2-Settings.
+  expect(res.headers.get('x-up-hop')).toBeNull()
+  expect(res.headers.get('http2-settings')).toBeNull()
+  expect(res.headers.get('x-up-kept')).toBe('kept')
   await res.text()
   return received.at(-1)!
 }
@@ -61,4 +70,17 @@ it("a renamed model or the client's own stream_options: written again, with the 
     expect(got).toContain('"maximum":1e400')
   }
   expect(JSON.parse(own)).toMatchObject({ stream_options: { include_usage: true } })
+})
+
+it("a query in an upstream's URL goes with every request, over the client's parameter of the same name", async () => {
+  const text = `{"model":"azure",${MESSAGES}}`
+  for (const [search, expected] of [
+    ['', '/openai/deployments/d1/chat/completions?api-version=2024-06-01'],
+    ['?api-version=evil&trace=1', '/openai/deployments/d1/chat/completions?api-version=2024-06-01&trace=1'],
+  ] as const) {
+    const res = await fetch(`${gw.url}/v1/chat/completions${search}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text })
+    expect(res.status).toBe(200)
+    await res.text()
+    expect(urls.at(-1)).toBe(expected)
+  }
 })

@@ -98,10 +98,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
         method: request.method,
         headers: request.headers,
         body: request.body,
-        // Streams: our idle timer, which starts at the first body byte; undici's would count
-        // from the headers, which a model server sends before its (possibly long) prefill.
-        // A non-streaming answer comes with its headers, so undici's (cheaper) one is right.
-        bodyTimeout: this.ctx.stream ? 0 : limits.idle,
+        // Ours, not undici's: its bodyTimeout counts from the response headers, which a model
+        // server sends before its (possibly long) prefill. Streams have the idle timer from the
+        // first body byte; a non-streaming answer, the first-token deadline to its last byte.
+        bodyTimeout: 0,
         headersTimeout: 0,
       },
       this
@@ -116,10 +116,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.finish('cancelled', COMMITTED)
   }
 
-  /** The timer fired: the first-token deadline before the first byte, the total one after. */
+  /**
+   * The timer fired: the first-token deadline before the first byte (and, for a non-streaming
+   * call, until its last), the total one after.
+   */
   onTimer(): void {
     if (this.finished) return
-    if (this.committed && !this.timerIsTotal) {
+    if (this.committed && !this.timerIsTotal && this.ctx.stream) {
       // The first-token timer, left running at the commit (re-arming it on every response
       // costs more than this rare case): the total deadline takes over from here.
       this.timerIsTotal = true
@@ -130,11 +133,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
         return
       }
     }
-    const total = this.committed || this.timerIsTotal
+    // On a non-streaming call the first-token deadline covers the whole answer (README).
+    const total = this.timerIsTotal || (this.committed && this.ctx.stream)
     const err = new UpstreamTimeoutError(
       total
         ? 'The request exceeded its total time limit.'
-        : `Upstream ${this.upstream.id} sent nothing within ${this.limits.firstToken} ms.`,
+        : this.committed
+          ? `Upstream ${this.upstream.id} did not finish its answer within ${this.limits.firstToken} ms.`
+          : `Upstream ${this.upstream.id} sent nothing within ${this.limits.firstToken} ms.`,
       total ? 'total_timeout' : 'first_token_timeout'
     )
     if (this.committed) {

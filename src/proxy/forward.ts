@@ -12,7 +12,7 @@ import type { Route } from '../routing/route-table.js'
 import type { Upstream } from '../routing/upstream.js'
 import type { RequestContext } from '../server/context.js'
 import { affinityKey } from './affinity-key.js'
-import { Exchange } from './exchange.js'
+import { Exchange, relayAnswer, type HeldAnswer } from './exchange.js'
 
 /** A picked member, and whether it came from panic mode (no member of the pool was up). */
 interface Choice {
@@ -26,6 +26,8 @@ export async function forward(ctx: RequestContext): Promise<void> {
   const deadline = ctx.startedAt + first.config.timeouts.total
   const tried: Upstream[] = []
   let lastError: GatewayError | undefined
+  /** The upstream's own answer behind lastError, when it was a held error answer. */
+  let lastAnswer: HeldAnswer | undefined
   let panicFailed = false
   first.budget.recordRequest()
 
@@ -45,12 +47,13 @@ export async function forward(ctx: RequestContext): Promise<void> {
         // The queue could not admit it (full, or waited too long): a fallback model may.
         if (isLast || !(err instanceof NoHealthyUpstreamError)) throw err
         lastError = err
+        lastAnswer = undefined
         break
       }
       if (ctx.cancelled) return
       if (choice === undefined) break
       const { upstream } = choice
-      if (ctx.attempts > 0 && !first.budget.tryRetry()) return throwLast(lastError, route, panicFailed)
+      if (ctx.attempts > 0 && !first.budget.tryRetry()) return fail(ctx, lastError, lastAnswer, route, panicFailed)
       tried.push(upstream)
       ctx.attempts++
       ctx.servedModel = route.name
@@ -69,15 +72,28 @@ export async function forward(ctx: RequestContext): Promise<void> {
       const result = await exchange.start()
       if (result.committed) return
       lastError = result.error
+      lastAnswer = result.answer
       if (choice.panic && isUnreachable(lastError)) panicFailed = true
-      if (!lastError.retryable || ctx.cancelled || ctx.res.headersSent) throw lastError
-      if (performance.now() >= deadline) throw lastError
+      if (ctx.cancelled || ctx.res.headersSent) throw lastError
+      if (!lastError.retryable || performance.now() >= deadline) return fail(ctx, lastError, lastAnswer, route, false)
       if (retriesLeft === 0) break
       retriesLeft--
       ctx.retries++
     }
   }
-  return throwLast(lastError, first, panicFailed)
+  return fail(ctx, lastError, lastAnswer, first, panicFailed)
+}
+
+/** No retry follows: the upstream's own error answer if one was held, else the error. */
+function fail(
+  ctx: RequestContext,
+  lastError: GatewayError | undefined,
+  lastAnswer: HeldAnswer | undefined,
+  route: Route,
+  panicFailed: boolean
+): void {
+  if (lastAnswer !== undefined && !panicFailed && !ctx.res.headersSent) return relayAnswer(ctx, lastAnswer)
+  throwLast(lastError, route, panicFailed)
 }
 
 /**

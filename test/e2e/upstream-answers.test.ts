@@ -1,10 +1,12 @@
 // What the gateway makes of an upstream's answer before the first byte: a JSON body that comes
-// long after its headers.
+// long after its headers, and an error answer it may retry (read whole, so the connection is
+// reused; relayed as it came when no retry happens).
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
 import { post } from '../helpers/requests.js'
+import { eventually } from '../helpers/sim.js'
 
 const ERROR_BODY = JSON.stringify({ error: { message: 'the model server is overloaded', type: 'server_error', code: 'overloaded' } })
 const ANSWER = JSON.stringify({
@@ -128,5 +130,39 @@ describe('non-streaming answers and the timeouts', () => {
     const err = await ask('solo', 'slow-body').catch((e: unknown) => e)
     expect(err).toBeInstanceOf(Error)
     expect(Date.now() - t0).toBeLessThan(1450)
+  })
+})
+
+describe('upstream error answers that may be retried', () => {
+  it('are relayed as they came when no other member can be picked', async () => {
+    const r = await ask('solo', '500')
+    expect(r.status).toBe(500)
+    expect(r.text).toBe(ERROR_BODY)
+    expect(r.headers.get('x-upstream-own')).toBe('kept')
+    expect(r.headers.get('x-switchyard-upstream')).toBe('solo')
+    const r429 = await ask('solo', '429')
+    expect(r429.status).toBe(429)
+    expect(r429.text).toBe(ERROR_BODY)
+    expect(r429.headers.get('retry-after')).toBe('7')
+    // The access log is written once a second.
+    const solo500 = () => gw.accessLines().filter((l) => l.model === 'solo' && l.error === 'upstream_500')
+    await eventually(async () => solo500().length > 0)
+    const lines = solo500()
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatchObject({ status: 500, attempts: 1 })
+  })
+
+  it('keep the connection: a failing upstream is not reconnected on every attempt', async () => {
+    for (let i = 0; i < 4; i++) {
+      const r = await ask('pair', '500')
+      // Both tried; the last one's own answer is relayed.
+      expect(r.status).toBe(500)
+      expect(r.text).toBe(ERROR_BODY)
+    }
+    expect(pair.map((p) => p.requests)).toEqual([4, 4])
+    expect(pair.map((p) => p.connections)).toEqual([1, 1])
+    await eventually(async () => gw.accessLines().filter((l) => l.model === 'pair').length === 4)
+    const lines = gw.accessLines().filter((l) => l.model === 'pair')
+    expect(lines.map((l) => l.retries)).toEqual([1, 1, 1, 1])
   })
 })

@@ -90,7 +90,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private pingTimer: NodeJS.Timeout | undefined = undefined
   /** Keep-alive pings committed a 200 event stream before the upstream's first byte. */
   private pinged = false
-  /** A retryable error answer being read to its end, not relayed yet. */
+  /** A retryable error answer (or a redirect) being read to its end, not relayed yet. */
   private held: { error: UpstreamHttpError; chunks: Buffer[]; size: number; relay: boolean } | undefined = undefined
   /** The running timer is the total deadline (not the first-token one). */
   private timerIsTotal = false
@@ -225,6 +225,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
         const err = new UpstreamHttpError(status, `Upstream ${this.upstream.id} answered ${status}.`, retryAfterMs(headers) / 1000)
         return this.hold(err, headers, true)
       }
+    } else if (status >= 300 && status < 400 && !this.pinged) {
+      // Redirects are not followed, and their Location may name internal hosts: never relayed.
+      return this.hold(new UpstreamHttpError(502, `Upstream ${this.upstream.id} answered ${status}; redirects are not followed.`), headers, false)
     }
     const type = headers['content-type']
     this.eventStream = typeof type === 'string' && type.startsWith('text/event-stream')

@@ -1,6 +1,6 @@
 // What the gateway makes of an upstream's answer before the first byte: a JSON body that comes
-// long after its headers, and an error answer it may retry (read whole, so the connection is
-// reused; relayed as it came when no retry happens).
+// long after its headers, an error answer it may retry (read whole, so the connection is
+// reused; relayed as it came when no retry happens), and a redirect (never relayed).
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -164,5 +164,15 @@ describe('upstream error answers that may be retried', () => {
     await eventually(async () => gw.accessLines().filter((l) => l.model === 'pair').length === 4)
     const lines = gw.accessLines().filter((l) => l.model === 'pair')
     expect(lines.map((l) => l.retries)).toEqual([1, 1, 1, 1])
+  })
+})
+
+describe('an upstream redirect', () => {
+  it.each(['redirect', 'redirect-once'])('%s: is a 502 of the gateway, its Location never shown', async (model) => {
+    const r = await ask(model, 'redirect')
+    expect(r.status).toBe(502)
+    expect(r.headers.get('location')).toBeNull()
+    expect(r.text).not.toContain('10.1.2.3')
+    expect(r.json).toMatchObject({ error: { code: 'upstream_error', type: 'api_error' } })
   })
 })

@@ -36,6 +36,8 @@ export async function forward(ctx: RequestContext): Promise<void> {
     const isLast = i === first.fallbacks.length - 1
     const key = route.config.strategy === 'affinity' ? affinityKey(ctx, route.config.affinity.header) : undefined
     let retriesLeft = route.config.retries.attempts
+    // Counted when the retry attempt starts, not when it is decided: the pick may find nothing.
+    let retrying = false
     for (;;) {
       if (ctx.cancelled) return
       // The common case needs no promise: a member is free.
@@ -54,6 +56,10 @@ export async function forward(ctx: RequestContext): Promise<void> {
       if (choice === undefined) break
       const { upstream } = choice
       if (ctx.attempts > 0 && !first.budget.tryRetry()) return fail(ctx, lastError, lastAnswer, route, panicFailed)
+      if (retrying) {
+        ctx.retries++
+        retrying = false
+      }
       tried.push(upstream)
       ctx.attempts++
       ctx.servedModel = route.name
@@ -78,7 +84,7 @@ export async function forward(ctx: RequestContext): Promise<void> {
       if (!lastError.retryable || performance.now() >= deadline) return fail(ctx, lastError, lastAnswer, route, false)
       if (retriesLeft === 0) break
       retriesLeft--
-      ctx.retries++
+      retrying = true
     }
   }
   return fail(ctx, lastError, lastAnswer, first, panicFailed)

@@ -18,6 +18,8 @@ import { Exchange, relayAnswer, type HeldAnswer } from './exchange.js'
 interface Choice {
   readonly upstream: Upstream
   readonly panic: boolean
+  /** It waited in the admission queue and was woken. */
+  readonly queued: boolean
 }
 
 /** Forwards ctx (body parsed, route resolved) and relays the response; throws only before commit. */
@@ -44,7 +46,7 @@ export async function forward(ctx: RequestContext): Promise<void> {
       const free = route.pool.pick(tried, key)
       let choice: Choice | undefined
       try {
-        choice = free !== undefined ? { upstream: free, panic: false } : await choose(ctx, route, tried, key, isLast)
+        choice = free !== undefined ? { upstream: free, panic: false, queued: false } : await choose(ctx, route, tried, key, isLast)
       } catch (err) {
         // The queue could not admit it (full, or waited too long): a fallback model may.
         if (isLast || !(err instanceof NoHealthyUpstreamError)) throw err
@@ -75,7 +77,10 @@ export async function forward(ctx: RequestContext): Promise<void> {
         mayRetry,
         keepalive: ctx.stream ? t.keepalive : 0,
       })
-      const result = await exchange.start()
+      const pending = exchange.start()
+      // It holds its slot now (begin() ran): capacity that appeared may serve the next waiter.
+      if (choice.queued) route.queue.passOn()
+      const result = await pending
       if (result.committed) return
       lastError = result.error
       lastAnswer = result.answer
@@ -115,14 +120,15 @@ async function choose(
   key: string | undefined,
   isLast: boolean
 ): Promise<Choice | undefined> {
-  const pool = route.pool
   let woken = false
   for (;;) {
+    // The model's newest pool: members added or limits raised while it waited count.
+    const pool = route.queue.pool ?? route.pool
     const upstream = pool.pick(tried, key)
-    if (upstream !== undefined) return { upstream, panic: false }
+    if (upstream !== undefined) return { upstream, panic: false, queued: woken }
     if (!pool.isSaturated()) {
       const panic = isLast ? pool.pickPanic(tried, key) : undefined
-      return panic === undefined ? undefined : { upstream: panic, panic: true }
+      return panic === undefined ? undefined : { upstream: panic, panic: true, queued: woken }
     }
     // A woken waiter that lost the slot to someone else goes back to the head of the line.
     woken = await route.queue.wait(ctx.signal, woken)

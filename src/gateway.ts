@@ -249,6 +249,8 @@ export class Gateway implements HandlerState {
     const previous = this.snapshot
     const { snapshot, removed } = buildSnapshot(config, previous, this.plan)
     this.snapshot = snapshot
+    // Added members or raised limits may have room for requests waiting in a queue.
+    for (const r of snapshot.routes.routes) r.queue.wake()
     this.health.apply(snapshot)
     if (removed.length > 0) {
       const modelOf = new Map<Upstream, string>()

@@ -87,8 +87,10 @@ export function buildSnapshot(config: Config, previous?: Snapshot, plan: MemberP
         ? old.budget
         : new RetryBudget(model.retries.budget_percent)
     // The queue carries over, so requests waiting in it are woken by the new pool's members.
-    const queue = old?.queue ?? new AdmissionQueue(model.queue)
+    const queue = old?.queue ?? new AdmissionQueue<Pool>(model.queue)
     queue.configure(model.queue)
+    // Its waiters pick from this pool from now on (Gateway.swap wakes them).
+    queue.pool = pool
     const outlier = new OutlierDetector(pool, model.outlier, undefined, old?.outlier.records)
     pool.observer = (u, outcome, retryAfterMs) => {
       outlier.observe(u, outcome, retryAfterMs)

@@ -24,7 +24,29 @@ type Controller = Dispatcher.DispatchController
 /** How an attempt ended: committed (the response was relayed, however it ended) or not. */
 export type AttemptResult =
   | { readonly committed: true }
-  | { readonly committed: false; readonly error: GatewayError; readonly outcome: AttemptOutcome }
+  | {
+      readonly committed: false
+      readonly error: GatewayError
+      readonly outcome: AttemptOutcome
+      /** The upstream's error answer, read whole: relayed if no retry follows. */
+      readonly answer?: HeldAnswer
+    }
+
+/** An error answer held back (small, read whole) while the loop decides on a retry. */
+export interface HeldAnswer {
+  readonly status: number
+  readonly headers: IncomingHttpHeaders
+  readonly body: Buffer
+  readonly upstream: Upstream
+}
+
+/**
+ * Bounds on reading a retryable error answer to its end. Reading it lets undici keep the
+ * connection alive (aborting destroys the socket, so the next attempt pays a new handshake);
+ * a larger or slower body is not worth the wait and is cut as before.
+ */
+const HOLD_BYTES = 64 << 10
+const HOLD_MS = 500
 
 export interface ExchangeLimits {
   /** ms until the first response byte. */
@@ -68,6 +90,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private pingTimer: NodeJS.Timeout | undefined = undefined
   /** Keep-alive pings committed a 200 event stream before the upstream's first byte. */
   private pinged = false
+  /** A retryable error answer (or a redirect) being read to its end, not relayed yet. */
+  private held: { error: UpstreamHttpError; chunks: Buffer[]; size: number; relay: boolean } | undefined = undefined
   /** The running timer is the total deadline (not the first-token one). */
   private timerIsTotal = false
   private readonly startedAt = performance.now()
@@ -98,10 +122,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
         method: request.method,
         headers: request.headers,
         body: request.body,
-        // Streams: our idle timer, which starts at the first body byte; undici's would count
-        // from the headers, which a model server sends before its (possibly long) prefill.
-        // A non-streaming answer comes with its headers, so undici's (cheaper) one is right.
-        bodyTimeout: this.ctx.stream ? 0 : limits.idle,
+        // Ours, not undici's: its bodyTimeout counts from the response headers, which a model
+        // server sends before its (possibly long) prefill. Streams have the idle timer from the
+        // first body byte; a non-streaming answer, the first-token deadline to its last byte.
+        bodyTimeout: 0,
         headersTimeout: 0,
       },
       this
@@ -119,7 +143,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** The timer fired: the first-token deadline before the first byte, the total one after. */
   onTimer(): void {
     if (this.finished) return
-    if (this.committed && !this.timerIsTotal) {
+    if (this.held !== undefined) return this.dropHeld()
+    if (this.committed && !this.timerIsTotal && this.ctx.stream) {
       // The first-token timer, left running at the commit (re-arming it on every response
       // costs more than this rare case): the total deadline takes over from here.
       this.timerIsTotal = true
@@ -130,11 +155,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
         return
       }
     }
-    const total = this.committed || this.timerIsTotal
+    // On a non-streaming call the first-token deadline covers the whole answer (README).
+    const total = this.timerIsTotal || (this.committed && this.ctx.stream)
     const err = new UpstreamTimeoutError(
       total
         ? 'The request exceeded its total time limit.'
-        : `Upstream ${this.upstream.id} sent nothing within ${this.limits.firstToken} ms.`,
+        : this.committed
+          ? `Upstream ${this.upstream.id} did not finish its answer within ${this.limits.firstToken} ms.`
+          : `Upstream ${this.upstream.id} sent nothing within ${this.limits.firstToken} ms.`,
       total ? 'total_timeout' : 'first_token_timeout'
     )
     if (this.committed) {
@@ -168,6 +196,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** Nothing came between two chunks for `idle` ms (time paused by the client not counted). */
   onIdle(): void {
     if (this.finished || this.paused) return
+    if (this.held !== undefined) return this.dropHeld()
     const err = new UpstreamTimeoutError(`Upstream ${this.upstream.id} stalled between chunks.`, 'idle_timeout')
     this.breakStream(err, 'timeout')
     this.abortUpstream(err)
@@ -190,18 +219,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Controller, status: number, headers: IncomingHttpHeaders): void {
     if (this.finished) return
     this.status = status
+    this.headers = headers
     if (status >= 500 || status === 429) {
       if (this.limits.mayRetry && !this.ctx.res.headersSent && !this.pinged) {
-        const retryAfter = retryAfterMs(headers)
-        const err = new UpstreamHttpError(status, `Upstream ${this.upstream.id} answered ${status}.`, retryAfter / 1000)
-        // Finish first: abort() re-enters onResponseError synchronously, which would
-        // otherwise record the attempt as a connection error.
-        this.finish(status === 429 ? 'rate_limited' : 'http_error', { committed: false, error: err, outcome: 'http_error' }, retryAfter)
-        controller.abort(err)
-        return
+        const err = new UpstreamHttpError(status, `Upstream ${this.upstream.id} answered ${status}.`, retryAfterMs(headers) / 1000)
+        return this.hold(err, headers, true)
       }
+    } else if (status >= 300 && status < 400 && !this.pinged) {
+      // Redirects are not followed, and their Location may name internal hosts: never relayed.
+      return this.hold(new UpstreamHttpError(502, `Upstream ${this.upstream.id} answered ${status}; redirects are not followed.`), headers, false)
     }
-    this.headers = headers
     const type = headers['content-type']
     this.eventStream = typeof type === 'string' && type.startsWith('text/event-stream')
     if (this.pinged && (status >= 300 || !this.eventStream)) {
@@ -226,8 +253,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Controller, chunk: Buffer): void {
     if (this.finished) return
-    if (!this.committed) this.commit()
-    else this.idleTimer?.refresh()
+    if (!this.committed) {
+      if (this.held !== undefined) return this.holdChunk(chunk)
+      this.commit()
+    } else this.idleTimer?.refresh()
     const out = this.tap === undefined ? chunk : this.tap.chunk(chunk)
     if (out === undefined || out.length === 0) return
     this.ctx.bytesOut += out.length
@@ -239,7 +268,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     if (this.finished) return
-    if (!this.committed) this.commit()
+    if (!this.committed) {
+      if (this.held !== undefined) return this.endHeld()
+      this.commit()
+    }
     const tail = this.tap?.end()
     if (tail !== undefined && tail.length > 0) this.ctx.bytesOut += tail.length
     if (this.tap instanceof ErrorEventTap) {
@@ -257,12 +289,51 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.finish('cancelled', COMMITTED)
       return
     }
+    if (this.held !== undefined) return this.endHeld(false)
     const error = classify(err, this.upstream.id, this.committed)
     if (!this.committed) {
       this.fail(error, error instanceof UpstreamTimeoutError ? 'timeout' : 'connect_error')
       return
     }
     this.breakStream(new UpstreamStreamError(`The upstream stream broke: ${error.message}`), 'broken')
+  }
+
+  /**
+   * Reads an error answer (bounded) instead of aborting, so the connection stays reusable;
+   * the idle timer, unused before the commit, bounds the wait.
+   */
+  private hold(error: UpstreamHttpError, headers: IncomingHttpHeaders, relay: boolean): void {
+    const length = Number(headers['content-length'])
+    this.held = { error, chunks: [], size: 0, relay }
+    // The upstream has answered: no more pings (their first would commit a 200).
+    clearInterval(this.pingTimer)
+    if (length > HOLD_BYTES) return this.dropHeld()
+    this.idleTimer = setTimeout(onIdle, HOLD_MS, this)
+  }
+
+  private holdChunk(chunk: Buffer): void {
+    const held = this.held!
+    held.size += chunk.length
+    if (held.size > HOLD_BYTES) return this.dropHeld()
+    if (held.relay) held.chunks.push(chunk)
+  }
+
+  /** The held answer is complete (or, `whole` false, broke off): the attempt failed. */
+  private endHeld(whole = true): void {
+    const { error, chunks, relay } = this.held!
+    const status = this.status
+    const answer: HeldAnswer | undefined =
+      whole && relay ? { status, headers: this.headers!, body: Buffer.concat(chunks), upstream: this.upstream } : undefined
+    const outcome = status === 429 ? 'rate_limited' : 'http_error'
+    this.finish(outcome, { committed: false, error, outcome: 'http_error', answer }, status === 429 ? retryAfterMs(this.headers!) : 0)
+  }
+
+  /** Too large or too slow to hold: cut it (the socket goes), and fail with our own error. */
+  private dropHeld(): void {
+    const error = this.held!.error
+    // Finish first: abort() re-enters onResponseError synchronously.
+    this.endHeld(false)
+    this.abortUpstream(error)
   }
 
   /** Bytes already reached the client: say so in-band, never pass a cut stream off as whole. */
@@ -349,4 +420,13 @@ function classify(err: Error, id: string, committed: boolean): GatewayError {
   }
   const what = committed ? 'closed the stream early' : 'could not be reached'
   return new UpstreamConnectionError(`Upstream ${id} ${what} (${code ?? err.name}).`)
+}
+
+/** No retry followed a held error answer: the client gets the upstream's own answer. */
+export function relayAnswer(ctx: RequestContext, answer: HeldAnswer): void {
+  ctx.status = answer.status
+  ctx.upstream = answer.upstream
+  ctx.bytesOut += answer.body.length
+  ctx.res.writeHead(answer.status, clientResponseHeaders(ctx, answer.upstream, answer.headers, false, false))
+  ctx.res.end(answer.body)
 }

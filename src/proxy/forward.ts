@@ -12,12 +12,14 @@ import type { Route } from '../routing/route-table.js'
 import type { Upstream } from '../routing/upstream.js'
 import type { RequestContext } from '../server/context.js'
 import { affinityKey } from './affinity-key.js'
-import { Exchange } from './exchange.js'
+import { Exchange, relayAnswer, type HeldAnswer } from './exchange.js'
 
 /** A picked member, and whether it came from panic mode (no member of the pool was up). */
 interface Choice {
   readonly upstream: Upstream
   readonly panic: boolean
+  /** It waited in the admission queue and was woken. */
+  readonly queued: boolean
 }
 
 /** Forwards ctx (body parsed, route resolved) and relays the response; throws only before commit. */
@@ -26,6 +28,8 @@ export async function forward(ctx: RequestContext): Promise<void> {
   const deadline = ctx.startedAt + first.config.timeouts.total
   const tried: Upstream[] = []
   let lastError: GatewayError | undefined
+  /** The upstream's own answer behind lastError, when it was a held error answer. */
+  let lastAnswer: HeldAnswer | undefined
   let panicFailed = false
   first.budget.recordRequest()
 
@@ -34,23 +38,30 @@ export async function forward(ctx: RequestContext): Promise<void> {
     const isLast = i === first.fallbacks.length - 1
     const key = route.config.strategy === 'affinity' ? affinityKey(ctx, route.config.affinity.header) : undefined
     let retriesLeft = route.config.retries.attempts
+    // Counted when the retry attempt starts, not when it is decided: the pick may find nothing.
+    let retrying = false
     for (;;) {
       if (ctx.cancelled) return
       // The common case needs no promise: a member is free.
       const free = route.pool.pick(tried, key)
       let choice: Choice | undefined
       try {
-        choice = free !== undefined ? { upstream: free, panic: false } : await choose(ctx, route, tried, key, isLast)
+        choice = free !== undefined ? { upstream: free, panic: false, queued: false } : await choose(ctx, route, tried, key, isLast)
       } catch (err) {
         // The queue could not admit it (full, or waited too long): a fallback model may.
         if (isLast || !(err instanceof NoHealthyUpstreamError)) throw err
         lastError = err
+        lastAnswer = undefined
         break
       }
       if (ctx.cancelled) return
       if (choice === undefined) break
       const { upstream } = choice
-      if (ctx.attempts > 0 && !first.budget.tryRetry()) return throwLast(lastError, route, panicFailed)
+      if (ctx.attempts > 0 && !first.budget.tryRetry()) return fail(ctx, lastError, lastAnswer, route, panicFailed)
+      if (retrying) {
+        ctx.retries++
+        retrying = false
+      }
       tried.push(upstream)
       ctx.attempts++
       ctx.servedModel = route.name
@@ -66,18 +77,34 @@ export async function forward(ctx: RequestContext): Promise<void> {
         mayRetry,
         keepalive: ctx.stream ? t.keepalive : 0,
       })
-      const result = await exchange.start()
+      const pending = exchange.start()
+      // It holds its slot now (begin() ran): capacity that appeared may serve the next waiter.
+      if (choice.queued) route.queue.passOn()
+      const result = await pending
       if (result.committed) return
       lastError = result.error
+      lastAnswer = result.answer
       if (choice.panic && isUnreachable(lastError)) panicFailed = true
-      if (!lastError.retryable || ctx.cancelled || ctx.res.headersSent) throw lastError
-      if (performance.now() >= deadline) throw lastError
+      if (ctx.cancelled || ctx.res.headersSent) throw lastError
+      if (!lastError.retryable || performance.now() >= deadline) return fail(ctx, lastError, lastAnswer, route, false)
       if (retriesLeft === 0) break
       retriesLeft--
-      ctx.retries++
+      retrying = true
     }
   }
-  return throwLast(lastError, first, panicFailed)
+  return fail(ctx, lastError, lastAnswer, first, panicFailed)
+}
+
+/** No retry follows: the upstream's own error answer if one was held, else the error. */
+function fail(
+  ctx: RequestContext,
+  lastError: GatewayError | undefined,
+  lastAnswer: HeldAnswer | undefined,
+  route: Route,
+  panicFailed: boolean
+): void {
+  if (lastAnswer !== undefined && !panicFailed && !ctx.res.headersSent) return relayAnswer(ctx, lastAnswer)
+  throwLast(lastError, route, panicFailed)
 }
 
 /**
@@ -93,14 +120,15 @@ async function choose(
   key: string | undefined,
   isLast: boolean
 ): Promise<Choice | undefined> {
-  const pool = route.pool
   let woken = false
   for (;;) {
+    // The model's newest pool: members added or limits raised while it waited count.
+    const pool = route.queue.pool ?? route.pool
     const upstream = pool.pick(tried, key)
-    if (upstream !== undefined) return { upstream, panic: false }
+    if (upstream !== undefined) return { upstream, panic: false, queued: woken }
     if (!pool.isSaturated()) {
       const panic = isLast ? pool.pickPanic(tried, key) : undefined
-      return panic === undefined ? undefined : { upstream: panic, panic: true }
+      return panic === undefined ? undefined : { upstream: panic, panic: true, queued: woken }
     }
     // A woken waiter that lost the slot to someone else goes back to the head of the line.
     woken = await route.queue.wait(ctx.signal, woken)

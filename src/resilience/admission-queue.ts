@@ -22,12 +22,18 @@ interface Waiter {
 
 /**
  * A FIFO of waiters as a doubly linked list, so a client that leaves is unlinked in O(1).
- * `release()` is called whenever a member of the pool ends an attempt (one slot freed).
+ * `release()` is called whenever a member of the pool ends an attempt (one slot freed);
+ * `wake()` when capacity may have appeared at once (members added, limits raised).
+ * `P` is what waiters pick from: the queue outlives reloads, so it holds the newest one.
  */
-export class AdmissionQueue {
+export class AdmissionQueue<P = unknown> {
+  /** The model's newest pool (set with each snapshot): a woken waiter picks from it. */
+  pool: P | undefined = undefined
   private head: Waiter | undefined = undefined
   private tail: Waiter | undefined = undefined
   private size = 0
+  /** A wake() is under way: each waiter that gets a slot lets the next one try. */
+  private cascading = false
 
   constructor(
     private limits: QueueLimits,
@@ -83,8 +89,11 @@ export class AdmissionQueue {
         )
       }, timeout)
       signal.addEventListener('abort', w.onAbort, { once: true })
-      if (front) this.pushFront(w)
-      else this.pushBack(w)
+      if (front) {
+        // A woken waiter found no slot: whatever capacity appeared is taken.
+        this.cascading = false
+        this.pushFront(w)
+      } else this.pushBack(w)
     })
   }
 
@@ -94,6 +103,22 @@ export class AdmissionQueue {
     if (w === undefined) return
     this.unlink(w)
     w.resolve(true)
+  }
+
+  /**
+   * Capacity of unknown size may have appeared: the oldest waiter tries, and each one that
+   * gets a slot passes the turn on (`passOn`), in order, until one finds none. Waking them all
+   * at once would let them pick before the first ones hold their slots.
+   */
+  wake(): void {
+    if (this.head === undefined) return
+    this.cascading = true
+    this.release()
+  }
+
+  /** A woken waiter now holds its slot: during a wake(), the next waiter tries. */
+  passOn(): void {
+    if (this.cascading) this.release()
   }
 
   private pushBack(w: Waiter): void {

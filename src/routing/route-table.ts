@@ -14,7 +14,7 @@ export interface Route {
   /** Shared by every request of this model: bounds retries to a share of requests. */
   readonly budget: RetryBudget
   /** Requests waiting for a member with room under max_concurrency; carried over reloads. */
-  readonly queue: AdmissionQueue
+  readonly queue: AdmissionQueue<Pool>
   /** Passive ejection and 429 cooldown from this pool's live outcomes. */
   readonly outlier: OutlierDetector
 }

@@ -83,3 +83,41 @@ describe('AdmissionQueue', () => {
     expect(queue.length).toBe(2)
   })
 })
+
+describe('AdmissionQueue.wake', () => {
+  it('lets waiters try in arrival order, each after the one before holds its slot, until one finds none', async () => {
+    const { queue } = setup(5)
+    const woken: number[] = []
+    let slots = 2
+    const waiter = async (i: number): Promise<void> => {
+      let front = false
+      while (await queue.wait(new AbortController().signal, front)) {
+        woken.push(i)
+        if (slots === 0) {
+          front = true // no slot: back to the head of the line
+          continue
+        }
+        slots--
+        queue.passOn()
+        return
+      }
+    }
+    const all = [0, 1, 2, 3].map(waiter)
+    await flush()
+    queue.wake()
+    await flush()
+    // 0 and 1 took the two new slots, 2 found none and went back first in line; 3 still waits.
+    expect(woken).toEqual([0, 1, 2])
+    expect(queue.length).toBe(2)
+    slots = 1
+    queue.release()
+    queue.passOn() // a plain release() starts no cascade
+    await flush()
+    expect(woken).toEqual([0, 1, 2, 2])
+    expect(queue.length).toBe(1)
+    slots = 1
+    queue.release()
+    await Promise.all(all)
+    expect(woken).toEqual([0, 1, 2, 2, 3])
+  })
+})

@@ -1,0 +1,178 @@
+// What the gateway makes of an upstream's answer before the first byte: a JSON body that comes
+// long after its headers, an error answer it may retry (read whole, so the connection is
+// reused; relayed as it came when no retry happens), and a redirect (never relayed).
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { post } from '../helpers/requests.js'
+import { eventually } from '../helpers/sim.js'
+
+const ERROR_BODY = JSON.stringify({ error: { message: 'the model server is overloaded', type: 'server_error', code: 'overloaded' } })
+const ANSWER = JSON.stringify({
+  id: 'x',
+  object: 'chat.completion',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'late' }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+})
+
+/** A model server scripted by the client's `x-mode` header (forwarded by the gateway). */
+interface Scripted {
+  readonly url: string
+  readonly server: Server
+  connections: number
+  requests: number
+}
+
+async function scripted(): Promise<Scripted> {
+  const s = { connections: 0, requests: 0 } as Scripted
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      s.requests++
+      switch (req.headers['x-mode']) {
+        case '500':
+          res.writeHead(500, { 'content-type': 'application/json', 'x-upstream-own': 'kept' })
+          res.end(ERROR_BODY)
+          return
+        case '429':
+          res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '7' })
+          res.end(ERROR_BODY)
+          return
+        case 'redirect':
+          res.writeHead(302, { location: 'http://10.1.2.3:8000/internal/v1/chat/completions', 'content-type': 'text/plain' })
+          res.end('moved')
+          return
+        case 'late-body':
+          // Headers at once, the JSON once the answer is ready (some servers flush early).
+          res.writeHead(200, { 'content-type': 'application/json' })
+          res.flushHeaders()
+          setTimeout(() => res.end(ANSWER), 2000)
+          return
+        case 'slow-body': {
+          // Never idle for long (a byte every 100 ms), but the whole answer takes 1.5 s.
+          res.writeHead(200, { 'content-type': 'application/json' })
+          let i = 0
+          const t = setInterval(() => {
+            if (i < 15) res.write(' ')
+            else {
+              clearInterval(t)
+              res.end(ANSWER)
+            }
+            i++
+          }, 100)
+          res.on('close', () => clearInterval(t))
+          return
+        }
+        default:
+          res.writeHead(200, { 'content-type': 'application/json' })
+          res.end(ANSWER)
+      }
+    })
+  })
+  server.on('connection', () => s.connections++)
+  server.keepAliveTimeout = 30_000
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  Object.assign(s, { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` })
+  return s
+}
+
+let solo: Scripted
+let pair: Scripted[]
+let redirect: Scripted
+let gw: GatewayProcess
+
+beforeAll(async () => {
+  solo = await scripted()
+  pair = [await scripted(), await scripted()]
+  redirect = await scripted()
+  gw = await startGateway({
+    models: [
+      // One member and retries allowed: nothing else can be picked.
+      { name: 'solo', upstreams: [{ url: solo.url, name: 'solo' }], retries: { attempts: 2 }, timeouts: { first_token: '1s', idle: '200ms' } },
+      { name: 'late', upstreams: [{ url: solo.url, name: 'solo' }], timeouts: { first_token: '3s', idle: '1s' } },
+      { name: 'solo-quick', upstreams: [{ url: solo.url, name: 'solo' }], timeouts: { first_token: '300ms' } },
+      {
+        name: 'pair',
+        strategy: 'round-robin',
+        upstreams: pair.map((p, i) => ({ url: p.url, name: `p${i}` })),
+        retries: { attempts: 1 },
+        outlier: { consecutive_failures: 1000 },
+      },
+      { name: 'redirect', upstreams: [{ url: redirect.url, name: 'r' }] },
+      { name: 'redirect-once', upstreams: [{ url: redirect.url, name: 'r' }], retries: { attempts: 0 } },
+    ],
+  })
+})
+
+afterAll(async () => {
+  await gw?.stop()
+  for (const s of [solo, ...(pair ?? []), redirect]) s?.server.close()
+})
+
+const ask = (model: string, mode: string) => post(gw.url, { model, messages: [{ role: 'user', content: 'q' }] }, { 'x-mode': mode })
+
+describe('non-streaming answers and the timeouts', () => {
+  it('headers sent at once do not start the idle timeout: the JSON that follows within first_token is served', async () => {
+    const r = await ask('late', 'late-body')
+    expect(r.status).toBe(200)
+    expect(r.json).toMatchObject({ choices: [{ message: { content: 'late' } }] })
+  })
+
+  it('first_token covers the whole non-streaming answer: headers alone are not an answer', async () => {
+    const r = await ask('solo-quick', 'late-body')
+    expect(r.status).toBe(504)
+    expect(r.json).toMatchObject({ error: { code: 'first_token_timeout' } })
+  })
+
+  it('an answer still unfinished at the first_token deadline is cut, never passed off as whole', async () => {
+    const t0 = Date.now()
+    const err = await ask('solo', 'slow-body').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(Error)
+    expect(Date.now() - t0).toBeLessThan(1450)
+  })
+})
+
+describe('upstream error answers that may be retried', () => {
+  it('are relayed as they came when no other member can be picked, and no retry is logged', async () => {
+    const r = await ask('solo', '500')
+    expect(r.status).toBe(500)
+    expect(r.text).toBe(ERROR_BODY)
+    expect(r.headers.get('x-upstream-own')).toBe('kept')
+    expect(r.headers.get('x-switchyard-upstream')).toBe('solo')
+    const r429 = await ask('solo', '429')
+    expect(r429.status).toBe(429)
+    expect(r429.text).toBe(ERROR_BODY)
+    expect(r429.headers.get('retry-after')).toBe('7')
+    // The access log is written once a second.
+    const solo500 = () => gw.accessLines().filter((l) => l.model === 'solo' && l.error === 'upstream_500')
+    await eventually(async () => solo500().length > 0)
+    const lines = solo500()
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatchObject({ status: 500, attempts: 1, retries: 0 })
+  })
+
+  it('keep the connection: a failing upstream is not reconnected on every attempt', async () => {
+    for (let i = 0; i < 4; i++) {
+      const r = await ask('pair', '500')
+      // Both tried; the last one's own answer is relayed.
+      expect(r.status).toBe(500)
+      expect(r.text).toBe(ERROR_BODY)
+    }
+    expect(pair.map((p) => p.requests)).toEqual([4, 4])
+    expect(pair.map((p) => p.connections)).toEqual([1, 1])
+    await eventually(async () => gw.accessLines().filter((l) => l.model === 'pair').length === 4)
+    const lines = gw.accessLines().filter((l) => l.model === 'pair')
+    expect(lines.map((l) => l.retries)).toEqual([1, 1, 1, 1])
+  })
+})
+
+describe('an upstream redirect', () => {
+  it.each(['redirect', 'redirect-once'])('%s: is a 502 of the gateway, its Location never shown', async (model) => {
+    const r = await ask(model, 'redirect')
+    expect(r.status).toBe(502)
+    expect(r.headers.get('location')).toBeNull()
+    expect(r.text).not.toContain('10.1.2.3')
+    expect(r.json).toMatchObject({ error: { code: 'upstream_error', type: 'api_error' } })
+  })
+})

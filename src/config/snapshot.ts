@@ -63,9 +63,9 @@ export function buildSnapshot(config: Config, previous?: Snapshot, plan: MemberP
   const routes: { -readonly [K in keyof Route]: Route[K] }[] = []
   const upstreams: Upstream[] = []
   for (const model of config.models) {
-    const members = plan(model).map(({ id, spec, address }) => {
+    const members = plan(model).map(({ id, spec, address, parent }) => {
       const existing = live.get(upstreamKey(model, id, spec))
-      const u = existing ?? new Upstream(spec, { id, connectTimeout: model.timeouts.connect, address })
+      const u = existing ?? new Upstream(spec, { id, publicName: parent, connectTimeout: model.timeouts.connect, address })
       if (existing !== undefined) kept.add(existing)
       // A member that joins a running gateway (reload, admin API, DNS discovery) is ramped in
       // like one that recovered (Envoy's slow start for new hosts); at start nobody is.

@@ -161,8 +161,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
       total
         ? 'The request exceeded its total time limit.'
         : this.committed
-          ? `Upstream ${this.upstream.id} did not finish its answer within ${this.limits.firstToken} ms.`
-          : `Upstream ${this.upstream.id} sent nothing within ${this.limits.firstToken} ms.`,
+          ? `Upstream ${this.upstream.publicName} did not finish its answer within ${this.limits.firstToken} ms.`
+          : `Upstream ${this.upstream.publicName} sent nothing within ${this.limits.firstToken} ms.`,
       total ? 'total_timeout' : 'first_token_timeout'
     )
     if (this.committed) {
@@ -197,7 +197,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onIdle(): void {
     if (this.finished || this.paused) return
     if (this.held !== undefined) return this.dropHeld()
-    const err = new UpstreamTimeoutError(`Upstream ${this.upstream.id} stalled between chunks.`, 'idle_timeout')
+    const err = new UpstreamTimeoutError(`Upstream ${this.upstream.publicName} stalled between chunks.`, 'idle_timeout')
     this.breakStream(err, 'timeout')
     this.abortUpstream(err)
   }
@@ -222,19 +222,19 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.headers = headers
     if (status >= 500 || status === 429) {
       if (this.limits.mayRetry && !this.ctx.res.headersSent && !this.pinged) {
-        const err = new UpstreamHttpError(status, `Upstream ${this.upstream.id} answered ${status}.`, retryAfterMs(headers) / 1000)
+        const err = new UpstreamHttpError(status, `Upstream ${this.upstream.publicName} answered ${status}.`, retryAfterMs(headers) / 1000)
         return this.hold(err, headers, true)
       }
     } else if (status >= 300 && status < 400 && !this.pinged) {
       // Redirects are not followed, and their Location may name internal hosts: never relayed.
-      return this.hold(new UpstreamHttpError(502, `Upstream ${this.upstream.id} answered ${status}; redirects are not followed.`), headers, false)
+      return this.hold(new UpstreamHttpError(502, `Upstream ${this.upstream.publicName} answered ${status}; redirects are not followed.`), headers, false)
     }
     const type = headers['content-type']
     this.eventStream = typeof type === 'string' && type.startsWith('text/event-stream')
     if (this.pinged && (status >= 300 || !this.eventStream)) {
       // The client already has a 200 event stream: the upstream's answer becomes an error event.
       this.eventStream = true
-      const tap = new ErrorEventTap(status, this.upstream.id)
+      const tap = new ErrorEventTap(status, this.upstream.publicName)
       this.tap = tap
       // The client keeps the 200 already on the wire, but the request failed: access log,
       // metrics, usage and limits see the failure (nothing billed, reserved tokens refunded).
@@ -290,7 +290,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return
     }
     if (this.held !== undefined) return this.endHeld(false)
-    const error = classify(err, this.upstream.id, this.committed)
+    const error = classify(err, this.upstream.publicName, this.committed)
     if (!this.committed) {
       this.fail(error, error instanceof UpstreamTimeoutError ? 'timeout' : 'connect_error')
       return

@@ -121,7 +121,7 @@ export function clientResponseHeaders(
     if (typeof value === 'string') out.push(name, value)
     else for (const v of value) out.push(name, v)
   }
-  out.push('x-request-id', ctx.id, 'x-switchyard-upstream', upstream.id)
+  out.push('x-request-id', ctx.id, 'x-switchyard-upstream', upstream.publicName)
   if (ctx.servedModel !== undefined) out.push('x-switchyard-model', ctx.servedModel)
   // A buffering ingress in front would hold tokens back; both headers tell it not to.
   if (eventStream) out.push('cache-control', 'no-cache', 'x-accel-buffering', 'no')
@@ -144,7 +144,7 @@ export function keepaliveHeaders(ctx: RequestContext, upstream: Upstream): strin
     'x-request-id',
     ctx.id,
     'x-switchyard-upstream',
-    upstream.id,
+    upstream.publicName,
   ]
   if (ctx.servedModel !== undefined) out.push('x-switchyard-model', ctx.servedModel)
   ctx.pushResponseHeaders(out)

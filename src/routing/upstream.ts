@@ -5,8 +5,10 @@ import type { BalanceTarget } from '../balancing/balancer.js'
 import type { UpstreamConfig } from '../config/schema.js'
 
 export interface UpstreamOptions {
-  /** Identity within the pool: the configured name, else the index. */
+  /** Identity within the pool: the configured name, else the index (`name@address` for a discovered endpoint). */
   readonly id: string
+  /** What clients are told (x-switchyard-upstream, error messages): the entry's id, never an address. Defaults to id. */
+  readonly publicName?: string
   /** Connect timeout (ms) for new connections. */
   readonly connectTimeout: number
   /** Overrides the URL's host (DNS discovery hands one address per endpoint). */
@@ -41,6 +43,8 @@ const PEAK_EWMA_STALE = 0.25
 
 export class Upstream implements BalanceTarget {
   readonly id: string
+  /** The name clients see: a discovered endpoint's address stays internal. */
+  readonly publicName: string
   readonly origin: string
   /** The URL's path without a trailing slash, e.g. '/v1'. */
   readonly basePath: string
@@ -80,6 +84,7 @@ export class Upstream implements BalanceTarget {
   ) {
     const url = new URL(spec.url)
     this.id = options.id
+    this.publicName = options.publicName ?? options.id
     // A discovered endpoint connects to its address but still names the host: in the Host
     // header, and so in TLS SNI and certificate checks (undici derives both from it).
     const host = options.address === undefined ? [] : ['host', url.host]

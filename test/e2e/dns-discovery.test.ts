@@ -67,7 +67,8 @@ describe('DNS discovery', () => {
   it('starts with one endpoint per address of the first answer', async () => {
     expect(resolver.asked[0]).toBe('sim.test.internal')
     expect(members()).toEqual(['pool@127.0.0.1'])
-    expect(await served()).toEqual({ upstream: 'pool@127.0.0.1', sim: 'one' })
+    // Clients are told the entry's name; its addresses stay internal (logs, metrics, admin API).
+    expect(await served()).toEqual({ upstream: 'pool', sim: 'one' })
     // The endpoint is reached by address, but the request still names the service's host.
     expect((await simStats(sims[0]!)).lastRequest?.headers.host).toBe(`sim.test.internal:${sims[0]!.port}`)
     const list = (await admin('GET', '/admin/upstreams')).body.data

@@ -369,7 +369,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
       // As for an error answer: the wire says 200, the request's record says what failed.
       this.ctx.status = error.status
       this.breakStream(error, outcome)
-    } else this.finish(outcome, { committed: false, error, outcome })
+    } else {
+      // The request's record names the upstream that failed (a retry that answers replaces it):
+      // per-upstream error rates in the access log, metrics and usage depend on it.
+      this.ctx.upstream = this.upstream
+      this.finish(outcome, { committed: false, error, outcome })
+    }
   }
 
   private abortUpstream(reason: Error): void {

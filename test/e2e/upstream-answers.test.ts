@@ -123,6 +123,10 @@ describe('non-streaming answers and the timeouts', () => {
     const r = await ask('solo-quick', 'late-body')
     expect(r.status).toBe(504)
     expect(r.json).toMatchObject({ error: { code: 'first_token_timeout' } })
+    // The record names the upstream that failed, so per-upstream error rates can see it.
+    const line = () => gw.accessLines().find((l) => l.model === 'solo-quick' && l.error === 'first_token_timeout')
+    await eventually(async () => line() !== undefined)
+    expect(line()).toMatchObject({ status: 504, upstream: 'solo', served_model: 'solo-quick' })
   })
 
   it('an answer still unfinished at the first_token deadline is cut, never passed off as whole', async () => {

@@ -203,6 +203,22 @@ export class UpstreamHttpError extends GatewayError {
   }
 }
 
+/**
+ * The upstream refused the gateway's own credentials (401/403). Never the client's fault, and
+ * its body is never relayed: OpenAI's names a masked fragment of the upstream key. Another
+ * upstream may hold good ones, so it is retried.
+ */
+export class UpstreamAuthError extends GatewayError {
+  readonly status = 502
+  readonly type = 'api_error'
+  readonly code = 'upstream_auth_error'
+  override readonly source = 'upstream'
+  override readonly retryable = true
+  constructor(upstream: string, upstreamStatus: number) {
+    super(`Upstream ${upstream} refused the gateway's credentials (${upstreamStatus}); check its api_key.`)
+  }
+}
+
 /** The stream broke after bytes were already sent: reported in-band. */
 export class UpstreamStreamError extends GatewayError {
   readonly status = 502

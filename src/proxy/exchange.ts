@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks'
 import type { Dispatcher } from 'undici'
 import {
   GatewayError,
+  UpstreamAuthError,
   UpstreamConnectionError,
   UpstreamHttpError,
   UpstreamStreamError,
@@ -91,7 +92,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** Keep-alive pings committed a 200 event stream before the upstream's first byte. */
   private pinged = false
   /** A retryable error answer (or a redirect) being read to its end, not relayed yet. */
-  private held: { error: UpstreamHttpError; chunks: Buffer[]; size: number; relay: boolean } | undefined = undefined
+  private held: { error: UpstreamHttpError | UpstreamAuthError; chunks: Buffer[]; size: number; relay: boolean } | undefined = undefined
   /** The running timer is the total deadline (not the first-token one). */
   private timerIsTotal = false
   private readonly startedAt = performance.now()
@@ -228,6 +229,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     } else if (status >= 300 && status < 400 && !this.pinged) {
       // Redirects are not followed, and their Location may name internal hosts: never relayed.
       return this.hold(new UpstreamHttpError(502, `Upstream ${this.upstream.publicName} answered ${status}; redirects are not followed.`), headers, false)
+    } else if ((status === 401 || status === 403) && !this.pinged) {
+      // The gateway's credentials, not the client's: never relayed (the body may quote the key).
+      return this.hold(new UpstreamAuthError(this.upstream.publicName, status), headers, false)
     }
     const type = headers['content-type']
     this.eventStream = typeof type === 'string' && type.startsWith('text/event-stream')
@@ -302,7 +306,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
    * Reads an error answer (bounded) instead of aborting, so the connection stays reusable;
    * the idle timer, unused before the commit, bounds the wait.
    */
-  private hold(error: UpstreamHttpError, headers: IncomingHttpHeaders, relay: boolean): void {
+  private hold(error: UpstreamHttpError | UpstreamAuthError, headers: IncomingHttpHeaders, relay: boolean): void {
     const length = Number(headers['content-length'])
     this.held = { error, chunks: [], size: 0, relay }
     // The upstream has answered: no more pings (their first would commit a 200).

@@ -2,7 +2,7 @@
 // holding it back. Stream events pass through as they came, except the usage the gateway
 // itself asked for, which is removed when the client did not ask for it (the usage-only
 // event whole; a content chunk's `usage` member alone).
-import { UpstreamHttpError, type GatewayError } from '../errors.js'
+import { UpstreamAuthError, UpstreamHttpError, type GatewayError } from '../errors.js'
 import { sseErrorFrame } from '../server/reply.js'
 import type { Usage } from '../types.js'
 import { eventData, splitEvents, SseAccumulator } from './sse.js'
@@ -209,9 +209,15 @@ export class ErrorEventTap implements ResponseTap {
     private readonly limit = 64 << 10
   ) {
     const what = status < 300 ? 'a response that is not an event stream' : `status ${status}`
-    // A failure whatever the upstream's status: never recorded as a success (< 400).
-    this.error = new UpstreamHttpError(status < 400 ? 502 : status, `Upstream ${upstreamId} answered with ${what}.`)
+    // A failure whatever the upstream's status: never recorded as a success (< 400). A refusal
+    // of the gateway's credentials is told in our words only (its body may quote the key).
+    this.ownWords = status === 401 || status === 403
+    this.error = this.ownWords
+      ? new UpstreamAuthError(upstreamId, status)
+      : new UpstreamHttpError(status < 400 ? 502 : status, `Upstream ${upstreamId} answered with ${what}.`)
   }
+
+  private readonly ownWords: boolean
 
   chunk(data: Buffer): undefined {
     if (this.size < this.limit) {
@@ -222,6 +228,7 @@ export class ErrorEventTap implements ResponseTap {
   }
 
   end(): Buffer {
+    if (this.ownWords) return sseErrorFrame(this.error)
     try {
       const body = JSON.parse(Buffer.concat(this.chunks).toString('utf8')) as { error?: unknown }
       if (typeof body.error === 'object' && body.error !== null) {

@@ -39,6 +39,11 @@ async function scripted(): Promise<Scripted> {
           res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '7' })
           res.end(ERROR_BODY)
           return
+        case '401':
+          // OpenAI's answer to a bad key quotes a masked fragment of it.
+          res.writeHead(401, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ error: { message: 'Incorrect API key provided: sk-proj-****wxyz.', type: 'invalid_request_error', code: 'invalid_api_key' } }))
+          return
         case 'redirect':
           res.writeHead(302, { location: 'http://10.1.2.3:8000/internal/v1/chat/completions', 'content-type': 'text/plain' })
           res.end('moved')
@@ -168,6 +173,17 @@ describe('upstream error answers that may be retried', () => {
     await eventually(async () => gw.accessLines().filter((l) => l.model === 'pair').length === 4)
     const lines = gw.accessLines().filter((l) => l.model === 'pair')
     expect(lines.map((l) => l.retries)).toEqual([1, 1, 1, 1])
+  })
+})
+
+describe("an upstream that refuses the gateway's credentials", () => {
+  it('is a 502 of the gateway: not the client\'s key, and its body (quoting the upstream key) never shown', async () => {
+    for (const model of ['solo', 'redirect-once']) {
+      const r = await post(gw.url, { model: model === 'solo' ? 'solo' : 'redirect-once', messages: [{ role: 'user', content: 'q' }] }, { 'x-mode': '401' })
+      expect(r.status).toBe(502)
+      expect(r.json).toMatchObject({ error: { code: 'upstream_auth_error', type: 'api_error' } })
+      expect(r.text).not.toContain('wxyz')
+    }
   })
 })
 

@@ -98,6 +98,15 @@ describe('ErrorEventTap', () => {
     expect(new ErrorEventTap(404, 'u').error.status).toBe(404)
     expect(new ErrorEventTap(500, 'u').error.status).toBe(500)
   })
+
+  it("tells a refusal of the gateway's credentials in its own words, never the upstream's body", () => {
+    const tap = new ErrorEventTap(401, 'u')
+    tap.chunk(Buffer.from(JSON.stringify({ error: { message: 'Incorrect API key provided: sk-****wxyz', code: 'invalid_api_key' } })))
+    const frame = tap.end().toString()
+    expect(frame).toContain('upstream_auth_error')
+    expect(frame).not.toContain('wxyz')
+    expect(tap.error.status).toBe(502)
+  })
 })
 
 describe('usage on a content chunk (choices and usage in one event)', () => {

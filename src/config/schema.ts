@@ -24,14 +24,15 @@ const httpUrl = z.string().refine(
   { message: 'must be an http(s) URL' }
 )
 
-/** An upstream URL: http(s), with no credentials in it (they belong in api_key or headers, which are never shown). */
-const upstreamUrl = httpUrl.refine(
-  (s) => {
+/** Credentials in an upstream URL (http://user:pass@host/v1), sent as Basic auth. */
+function urlCredentials(s: string): boolean {
+  try {
     const u = new URL(s)
-    return u.username === '' && u.password === ''
-  },
-  { message: 'must not carry credentials: put them in api_key or headers' }
-)
+    return u.username !== '' || u.password !== ''
+  } catch {
+    return false
+  }
+}
 
 /** RFC 9110 token: what a header name may be. */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
@@ -54,8 +55,8 @@ const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]*$/, {
 })
 
 export const upstreamSchema = z.strictObject({
-  /** A query in it (Azure's ?api-version=…) is sent with every request, over the client's. */
-  url: upstreamUrl,
+  /** A query in it (Azure's ?api-version=…) is sent with every request, over the client's; credentials in it as Basic auth. */
+  url: httpUrl,
   name: name.optional(),
   model: z.string().min(1).optional(),
   api_key: z.string().min(1).optional(),
@@ -76,6 +77,10 @@ export const upstreamSchema = z.strictObject({
   .refine((u) => u.api_key === undefined || !Object.keys(u.headers ?? {}).some((h) => h.toLowerCase() === 'authorization'), {
     message: 'an authorization header and api_key would both be sent: set one',
     path: ['headers'],
+  })
+  .refine((u) => !urlCredentials(u.url) || (u.api_key === undefined && !Object.keys(u.headers ?? {}).some((h) => h.toLowerCase() === 'authorization')), {
+    message: 'credentials in the URL are sent as Basic auth: not with api_key or an authorization header',
+    path: ['url'],
   })
 
 export const timeoutsSchema = z.strictObject({

@@ -50,7 +50,7 @@ export class Upstream implements BalanceTarget {
   readonly basePath: string
   /** The URL's query without '?' (Azure's api-version=…), '' for none: sent with every request. */
   readonly query: string
-  /** `Bearer <api_key>`; kept off every log and response. */
+  /** `Bearer <api_key>`, or Basic for credentials in the URL; kept off every log and response. */
   readonly authorization: string | undefined
   /** Extra configured headers as a flat name/value list. */
   readonly extraHeaders: readonly string[]
@@ -94,7 +94,7 @@ export class Upstream implements BalanceTarget {
     this.origin = url.origin
     this.basePath = url.pathname.replace(/\/+$/, '')
     this.query = url.search.slice(1)
-    this.authorization = spec.api_key === undefined ? undefined : `Bearer ${spec.api_key}`
+    this.authorization = spec.api_key !== undefined ? `Bearer ${spec.api_key}` : basicAuth(url)
     this.extraHeaders = [...host, ...Object.entries(spec.headers ?? {}).flat()]
     this.configuredWeight = spec.weight
     this.maxConcurrency = spec.max_concurrency
@@ -221,4 +221,11 @@ export class Upstream implements BalanceTarget {
     this.draining = true
     return this.dispatcher.destroy()
   }
+}
+
+/** `Basic …` for credentials in the URL (http://user:pass@host), which the origin leaves out. */
+function basicAuth(url: URL): string | undefined {
+  if (url.username === '' && url.password === '') return undefined
+  const pair = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
+  return `Basic ${Buffer.from(pair).toString('base64')}`
 }

@@ -10,7 +10,11 @@ describe('redactSecrets', () => {
       models: [
         {
           name: 'm',
-          upstreams: [{ url: 'https://user:pw@api.example/v1', api_key: 'sk-1', headers: { 'OpenAI-Organization': 'org-1' } }],
+          upstreams: [
+            { url: 'https://api.example/v1', api_key: 'sk-1', headers: { 'OpenAI-Organization': 'org-1' } },
+            // Credentials in a URL are sent as Basic auth, so never beside api_key.
+            { url: 'https://user:pw@api.example/v1', name: 'basic' },
+          ],
           timeouts: { first_token: '3s' },
         },
       ],
@@ -23,6 +27,7 @@ describe('redactSecrets', () => {
       api_key: '[redacted]',
       headers: { 'OpenAI-Organization': '[redacted]' },
     })
+    expect(out.models[0]!.upstreams[1]).toMatchObject({ url: 'https://api.example/v1' })
     expect(out.models[0]!.timeouts.first_token).toBe(3000)
     expect(redactSecrets({ redis: { url: 'redis://:pw@h:6379', redis_password: 'x' } })).toEqual({
       redis: { url: 'redis://h:6379', redis_password: '[redacted]' },

@@ -69,7 +69,7 @@ describe('config validation', () => {
     expect(fb).toContain('models[0].fallback[1]: a model cannot fall back to itself')
   })
 
-  it("refuses upstream headers that would break or double a request, and credentials in a URL", () => {
+  it("refuses upstream headers that would break or double a request, and two kinds of credentials at once", () => {
     const up = (u: Record<string, unknown>) => issuesOf(() => parseConfig({ models: [{ name: 'm', upstreams: [{ url: 'http://127.0.0.1:9001/v1', ...u }] }] }))
     expect(up({ headers: { 'bad name': 'x' } })).toContain('models[0].upstreams[0].headers.bad name: is not a valid header name')
     expect(up({ headers: { 'X-Org': 'a\r\nX-Evil: 1' } })).toContain('models[0].upstreams[0].headers.X-Org: must not contain control characters')
@@ -77,7 +77,10 @@ describe('config validation', () => {
     expect(up({ api_key: 'k1', headers: { Authorization: 'Bearer k2' } })).toContain(
       'models[0].upstreams[0].headers: an authorization header and api_key would both be sent: set one'
     )
-    expect(up({ url: 'http://user:pw@127.0.0.1:9001/v1' })).toContain('models[0].upstreams[0].url: must not carry credentials: put them in api_key or headers')
+    expect(up({ url: 'http://user:pw@127.0.0.1:9001/v1', api_key: 'k' })).toContain(
+      'models[0].upstreams[0].url: credentials in the URL are sent as Basic auth: not with api_key or an authorization header'
+    )
+    expect(up({ url: 'ftp://nope' })).toContain('models[0].upstreams[0].url: must be an http(s) URL')
     // A Host of its own (a virtual host behind a load balancer) and a query (Azure's api-version) are fine.
     expect(() => parseConfig({ models: [{ name: 'm', upstreams: [{ url: 'https://x.openai.azure.com/openai/deployments/d?api-version=2024-06-01', headers: { Host: 'v.example', 'api-key': 'k' } }] }] })).not.toThrow()
   })

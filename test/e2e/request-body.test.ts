@@ -10,6 +10,7 @@ let upstream: Server
 let gw: GatewayProcess
 const received: string[] = []
 const urls: string[] = []
+const auths: (string | undefined)[] = []
 
 beforeAll(async () => {
   upstream = createServer((req, res) => {
@@ -18,6 +19,7 @@ beforeAll(async () => {
     req.on('end', () => {
       received.push(body)
       urls.push(req.url!)
+      auths.push(req.headers.authorization)
       res.writeHead(200, { 'content-type': 'text/event-stream', connection: 'keep-alive, x-up-hop', 'x-up-hop': 'drop', 'http2-settings': 'AAA', 'x-up-kept': 'kept' })
       res.write(`data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'Hi' }, finish_reason: 'stop' }] })}\n\n`)
       res.end('data: [DONE]\n\n')
@@ -31,6 +33,8 @@ beforeAll(async () => {
       { name: 'renamed', upstreams: [{ url, name: 'renamed', model: 'served-name' }] },
       // Azure's shape: a deployment path and an api-version every request must carry.
       { name: 'azure', upstreams: [{ url: `${url.replace(/\/v1$/, '')}/openai/deployments/d1?api-version=2024-06-01`, name: 'azure' }] },
+      // A server behind basic auth: the URL's credentials go as Authorization: Basic.
+      { name: 'basic', upstreams: [{ url: url.replace('http://', 'http://svc:p%40ss@'), name: 'basic' }] },
     ],
   })
 })
@@ -83,4 +87,11 @@ it("a query in an upstream's URL goes with every request, over the client's para
     await res.text()
     expect(urls.at(-1)).toBe(expected)
   }
+})
+
+it("credentials in an upstream's URL are sent as Basic auth", async () => {
+  await send(`{"model":"basic",${MESSAGES}}`)
+  expect(auths.at(-1)).toBe(`Basic ${Buffer.from('svc:p@ss').toString('base64')}`)
+  await send(`{"model":"same",${MESSAGES}}`)
+  expect(auths.at(-1)).toBeUndefined()
 })

@@ -99,7 +99,10 @@ describe('UsageBatch', () => {
         error: undefined,
         usage: { prompt_tokens: 1_000_000, completion_tokens: 1_000_000, total_tokens: 2_000_000 },
         usageEstimated: false,
-        snapshot: { config: { prices: { small: { input: 1, output: 2 }, large: { input: 10, output: 20 } } } },
+        snapshot: {
+          config: { prices: { small: { input: 1, output: 2 }, large: { input: 10, output: 20 } } },
+          routes: { resolve: (m: string) => (m === 'small' ? {} : undefined) },
+        },
         model: 'small',
         servedModel: 'large',
         upstream: { id: 'u1' },
@@ -114,9 +117,13 @@ describe('UsageBatch', () => {
     batch.addRequest(ctx({}))
     batch.addRequest(ctx({ upstream: undefined, status: 503, error: { code: 'no_healthy_upstream' } as RequestContext['error'], usage: undefined }))
     batch.addRequest(ctx({ outcome: 'cancelled', firstByteMs: 2.5, stream: true, keyName: 'team-a' }))
-    const [served, failed, cancelled] = recordsOf(batch.rows())
+    batch.addRequest(ctx({ model: 'made-up-by-a-client', upstream: undefined, status: 404, usage: undefined }))
+    const [served, failed, cancelled, unknown] = recordsOf(batch.rows())
     expect(served).toMatchObject({ request_id: 'id-1', served_model: 'large', upstream: 'u1', cost_usd: 30, ttft_ms: null, status: 200, error: null, key_name: null })
     expect(failed).toMatchObject({ served_model: null, upstream: null, cost_usd: 0, status: 503, error: 'no_healthy_upstream', prompt_tokens: 0 })
     expect(cancelled).toMatchObject({ status: 499, error: 'client_closed', ttft_ms: 2.5, stream: true, key_name: 'team-a' })
+    // A model the gateway does not serve is not kept: clients could invent any number of them.
+    expect(served).toMatchObject({ model: 'small' })
+    expect(unknown).toMatchObject({ model: null, status: 404 })
   })
 })

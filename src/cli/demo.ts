@@ -37,7 +37,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   }
   const fleet = await DemoFleet.start(3, opts.simPort, { model: 'sim-model', ttftMs: 150, tokensPerSecond: 40 })
   // A fresh admin token per run, printed below, so the API and the dashboard work at once.
-  const token = process.env.SWITCHYARD_ADMIN_TOKEN ?? randomBytes(12).toString('base64url')
+  // Set but empty counts as unset (`SWITCHYARD_ADMIN_TOKEN= npm start`).
+  const chosen = process.env.SWITCHYARD_ADMIN_TOKEN
+  const token = chosen !== undefined && chosen !== '' ? chosen : randomBytes(12).toString('base64url')
   const key = opts.keys === true ? generateKey() : undefined
   const config = parseConfig({
     ...(key !== undefined && { auth: { keys: [{ name: 'demo', hash: formatKeyHash(key) }] } }),

@@ -25,8 +25,12 @@ async function cli(args: string[], cwd?: string): Promise<{ code: number; stdout
 }
 
 /** Runs a long-lived command until a line matches, returning the match and the process. */
-function spawnUntil(args: string[], pattern: RegExp): Promise<{ match: RegExpExecArray; stop: () => Promise<number | null> }> {
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+function spawnUntil(
+  args: string[],
+  pattern: RegExp,
+  env: NodeJS.ProcessEnv = process.env
+): Promise<{ match: RegExpExecArray; stop: () => Promise<number | null> }> {
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
   started.push({ kill: () => proc.exitCode === null && proc.kill('SIGKILL') })
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
   let text = ''
@@ -114,6 +118,13 @@ describe('switchyard CLI', () => {
       seen.add(response.headers.get('x-switchyard-upstream')!)
     }
     expect(seen.size).toBe(3)
+    expect(await stop()).toBe(0)
+  })
+
+  it('demo takes an empty SWITCHYARD_ADMIN_TOKEN as unset and makes one', async () => {
+    const env = { ...process.env, SWITCHYARD_ADMIN_TOKEN: '' }
+    const { match, stop } = await spawnUntil(['demo', '--port', '0', '--sim-port', '0', '--admin-port', '0'], /admin token: (\S+?)[;)]/, env)
+    expect(match[1]!.length).toBeGreaterThanOrEqual(16)
     expect(await stop()).toBe(0)
   })
 })

@@ -84,6 +84,26 @@ describe('switchyard CLI', () => {
     expect(r.stderr).toContain('models[1].upstreams[0].url: must be an http(s) URL')
   })
 
+  it('--version prints the package version', async () => {
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+    const r = await cli(['--version'])
+    expect(r.code).toBe(0)
+    expect(r.stdout.trim()).toBe(pkg.version)
+  })
+
+  it('usage and keys refuse a --config that does not exist (not the defaults)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
+    // A store at the default path, which a silent fallback would report from.
+    await writeFile(join(dir, 'switchyard.db'), '')
+    const missing = join(dir, 'missing.yaml')
+    for (const args of [['usage'], ['keys', 'list'], ['keys', 'create', '--name', 'x'], ['keys', 'revoke', 'x']]) {
+      const r = await cli([...args, '--config', missing], dir)
+      expect(r.code, args.join(' ')).toBe(1)
+      expect(r.stdout, args.join(' ')).toBe('')
+      expect(r.stderr, args.join(' ')).toContain(`${missing}:\n  file not found`)
+    }
+  })
+
   it('start without a config says how to get one', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
     const r = await cli(['start'], dir)

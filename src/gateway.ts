@@ -33,6 +33,7 @@ import { emptyHooks, type Hooks } from './server/hooks.js'
 import { Listener, type EdgeLimits } from './server/listener.js'
 import { RedirectListener } from './server/redirect.js'
 import { readTlsMaterial } from './server/tls.js'
+import { sqlitePathIssue } from './util/sqlite-path.js'
 
 export interface GatewayOptions {
   /** Process log (startup, reloads, warnings). Defaults to stderr at the configured level. */
@@ -87,6 +88,10 @@ export class Gateway implements HandlerState {
   private readonly estimator: TokenEstimator
 
   constructor(config: Config, options: GatewayOptions = {}) {
+    // The usage store opens in start(), in a worker: a path SQLite cannot use is refused here,
+    // as store.sqlite is, instead of surfacing as writes retried forever.
+    const usageIssue = config.usage.enabled && config.usage.postgres === undefined ? sqlitePathIssue(config.usage.sqlite, 'usage.sqlite') : undefined
+    if (usageIssue !== undefined) throw new ConfigError('(config)', [usageIssue])
     this.log = options.logger ?? createLogger({ level: config.logging.level })
     this.estimator = new TokenEstimator(this.log)
     this.accessLogWriter = options.accessLog === undefined ? openAccessLog(config) : undefined

@@ -14,9 +14,10 @@ afterAll(() => {
   for (const p of started) p.kill()
 })
 
-async function cli(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs a command to its end; one still running after `timeout` ms is killed (SIGTERM). */
+async function cli(args: string[], cwd?: string, timeout = 0): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd })
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd, timeout })
     return { code: 0, stdout, stderr }
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string }
@@ -102,6 +103,19 @@ describe('switchyard CLI', () => {
       expect(r.stdout, args.join(' ')).toBe('')
       expect(r.stderr, args.join(' ')).toContain(`${missing}:\n  file not found`)
     }
+  })
+
+  it('start refuses a usage.sqlite it cannot open, naming the field, as it does store.sqlite', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
+    await writeFile(
+      join(dir, 'switchyard.yaml'),
+      'server: { port: 0 }\nadmin: { port: 0 }\nusage: { sqlite: /nonexistent/dir/u.db }\nmodels:\n  - name: m\n    upstreams: [{ url: "http://127.0.0.1:1/v1" }]\n'
+    )
+    const issue = 'usage.sqlite: cannot open /nonexistent/dir/u.db: directory /nonexistent/dir does not exist'
+    const start = await cli(['start'], dir, 4000)
+    expect(start.code).toBe(1)
+    expect(start.stderr).toContain(issue)
+    expect(start.stderr).not.toMatch(/\n\s+at /)
   })
 
   it('start without a config says how to get one', async () => {

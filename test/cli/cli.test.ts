@@ -7,6 +7,7 @@ import { promisify } from 'node:util'
 import OpenAI from 'openai'
 import { afterAll, describe, expect, it } from 'vitest'
 import { CLI } from '../helpers/gateway-process.js'
+import { makeCert } from '../helpers/tls-cert.js'
 
 const run = promisify(execFile)
 const started: { kill: () => void }[] = []
@@ -105,7 +106,38 @@ describe('switchyard CLI', () => {
     }
   })
 
-  it('start refuses a usage.sqlite it cannot open, naming the field, as it does store.sqlite', async () => {
+  it('validate runs the checks start makes when it opens files: TLS pair, store and usage paths', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
+    const a = await makeCert(dir, 'a')
+    const b = await makeCert(dir, 'b')
+    const model = 'models:\n  - name: m\n    upstreams: [{ url: "http://127.0.0.1:1/v1" }]\n'
+    const validate = async (yaml: string): Promise<{ code: number; stdout: string; stderr: string }> => {
+      const file = join(dir, 'c.yaml')
+      await writeFile(file, yaml + model)
+      return cli(['validate', '--config', file], dir)
+    }
+    const good = await validate(
+      `server: { tls: { cert: ${a.certFile}, key: ${a.keyFile} } }\nstore: { sqlite: ${join(dir, 'k.db')} }\nusage: { sqlite: ${join(dir, 'u.db')} }\n`
+    )
+    expect(good.stderr).toBe('')
+    expect(good.code).toBe(0)
+
+    const bad = await validate(
+      `server: { tls: { cert: ${join(dir, 'nope.pem')}, key: ${a.keyFile} } }\n` +
+        `store: { sqlite: /nonexistent/dir/k.db }\nusage: { sqlite: ${dir} }\n`
+    )
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain(`server.tls.cert: cannot read ${join(dir, 'nope.pem')} (ENOENT)`)
+    expect(bad.stderr).toContain('store.sqlite: cannot open /nonexistent/dir/k.db: directory /nonexistent/dir does not exist')
+    expect(bad.stderr).toContain(`usage.sqlite: cannot open ${dir}: it is a directory`)
+
+    const mismatched = await validate(`server: { tls: { cert: ${a.certFile}, key: ${b.keyFile} } }\nusage: { sqlite: /nonexistent/dir/u.db }\n`)
+    expect(mismatched.code).toBe(1)
+    expect(mismatched.stderr).toContain('server.tls: the certificate and key are not usable together')
+    expect(mismatched.stderr).toContain('usage.sqlite: cannot open /nonexistent/dir/u.db: directory /nonexistent/dir does not exist')
+  })
+
+  it('start refuses a usage.sqlite it cannot open, naming the field, as validate does', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
     await writeFile(
       join(dir, 'switchyard.yaml'),
@@ -116,6 +148,7 @@ describe('switchyard CLI', () => {
     expect(start.code).toBe(1)
     expect(start.stderr).toContain(issue)
     expect(start.stderr).not.toMatch(/\n\s+at /)
+    expect((await cli(['validate'], dir)).stderr).toContain(issue)
   })
 
   it('start without a config says how to get one', async () => {

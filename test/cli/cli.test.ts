@@ -2,6 +2,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import OpenAI from 'openai'
@@ -149,6 +150,44 @@ describe('switchyard CLI', () => {
     expect(start.stderr).toContain(issue)
     expect(start.stderr).not.toMatch(/\n\s+at /)
     expect((await cli(['validate'], dir)).stderr).toContain(issue)
+  })
+
+  it('start and demo name a busy port by its field in one line, exit 1', async () => {
+    const busy = createServer()
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r))
+    const port = (busy.address() as AddressInfo).port
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
+      const cert = await makeCert(dir, 'busy')
+      const model = 'models:\n  - name: m\n    upstreams: [{ url: "http://127.0.0.1:1/v1" }]\n'
+      const cases: [string, string][] = [
+        ['server.port', `server: { port: ${port} }\nadmin: { port: 0 }\n`],
+        ['admin.port', `server: { port: 0 }\nadmin: { port: ${port} }\n`],
+        [
+          'server.redirect_http_port',
+          `server: { port: 0, redirect_http_port: ${port}, tls: { cert: ${cert.certFile}, key: ${cert.keyFile} } }\nadmin: { port: 0 }\n`,
+        ],
+      ]
+      for (const [field, yaml] of cases) {
+        await writeFile(join(dir, 'switchyard.yaml'), `${yaml}logging: { access_log: off }\nusage: { enabled: false }\n${model}`)
+        const r = await cli(['start'], dir, 10_000)
+        expect(r.code, field).toBe(1)
+        expect(r.stderr, field).toContain(`switchyard: ${field}: cannot listen on 127.0.0.1:${port}: address already in use\n`)
+        expect(r.stderr, field).not.toMatch(/\n\s+at /)
+      }
+      for (const [option, args] of [
+        ['server.port (--port)', ['--port', String(port), '--sim-port', '0', '--admin-port', '0']],
+        ['admin.port (--admin-port)', ['--port', '0', '--sim-port', '0', '--admin-port', String(port)]],
+        ['--sim-port', ['--port', '0', '--sim-port', String(port)]],
+      ] as const) {
+        const r = await cli(['demo', ...args], dir, 10_000)
+        expect(r.code, option).toBe(1)
+        expect(r.stderr, option).toContain(`switchyard demo: ${option}: cannot listen on 127.0.0.1:${port}: address already in use`)
+        expect(r.stderr, option).not.toMatch(/\n\s+at /)
+      }
+    } finally {
+      busy.close()
+    }
   })
 
   it('start without a config says how to get one', async () => {

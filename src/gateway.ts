@@ -32,7 +32,9 @@ import { createHandler, type HandlerState } from './server/handler.js'
 import { emptyHooks, type Hooks } from './server/hooks.js'
 import { Listener, type EdgeLimits } from './server/listener.js'
 import { RedirectListener } from './server/redirect.js'
+import { listenAs } from './server/listen-error.js'
 import { readTlsMaterial } from './server/tls.js'
+import { sqlitePathIssue } from './util/sqlite-path.js'
 
 export interface GatewayOptions {
   /** Process log (startup, reloads, warnings). Defaults to stderr at the configured level. */
@@ -87,6 +89,10 @@ export class Gateway implements HandlerState {
   private readonly estimator: TokenEstimator
 
   constructor(config: Config, options: GatewayOptions = {}) {
+    // The usage store opens in start(), in a worker: a path SQLite cannot use is refused here,
+    // as store.sqlite is, instead of surfacing as writes retried forever.
+    const usageIssue = config.usage.enabled && config.usage.postgres === undefined ? sqlitePathIssue(config.usage.sqlite, 'usage.sqlite') : undefined
+    if (usageIssue !== undefined) throw new ConfigError('(config)', [usageIssue])
     this.log = options.logger ?? createLogger({ level: config.logging.level })
     this.estimator = new TokenEstimator(this.log)
     this.accessLogWriter = options.accessLog === undefined ? openAccessLog(config) : undefined
@@ -182,12 +188,15 @@ export class Gateway implements HandlerState {
     }
     this.traceExporter?.start()
     await this.gatekeeper.start()
-    this.address = await this.listener.listen()
-    if (this.redirect !== undefined) {
-      this.redirect.httpsPort = this.address.port
-      await this.redirect.listen()
+    const s = this.config.server
+    const admin = this.config.admin
+    this.address = await listenAs('server.port', s.host, s.port, () => this.listener.listen())
+    const redirect = this.redirect
+    if (redirect !== undefined) {
+      redirect.httpsPort = this.address.port
+      await listenAs('server.redirect_http_port', s.host, s.redirect_http_port ?? 0, () => redirect.listen())
     }
-    await this.admin.start()
+    await listenAs('admin.port', admin.host, admin.port, () => this.admin.start())
     await this.reloader?.start()
     this.health.start(this.snapshot)
     // The access log is written in batches; a quiet gateway still shows its lines within a second.

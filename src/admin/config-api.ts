@@ -1,7 +1,7 @@
 // Admin API for the config: the running config with secrets redacted, reload counters, and
 // a reload on demand (the same path as SIGHUP and a file change).
 import type { ConfigReloader } from '../config/reload.js'
-import type { Config } from '../config/schema.js'
+import { configSchema, type Config } from '../config/schema.js'
 import type { Membership } from '../routing/membership.js'
 import { redactSecrets } from './redact.js'
 import { AdminError, type AdminServer } from './server.js'
@@ -38,7 +38,7 @@ export function registerConfigRoutes(admin: AdminServer, gw: ConfigControl): voi
     if (!result.ok) {
       const first = result.issues[0] ?? 'invalid config'
       throw new AdminError(400, `The config was rejected; the previous one keeps serving. ${first}`, 'invalid_config', {
-        param: fieldPath(first),
+        param: fieldPath(first, r.file),
         issues: result.issues,
       })
     }
@@ -46,8 +46,18 @@ export function registerConfigRoutes(admin: AdminServer, gw: ConfigControl): voi
   })
 }
 
-/** The field path an issue starts with (`models[0].upstreams[1].url: …`), if it names one. */
-function fieldPath(issue: string): string | undefined {
-  const path = issue.slice(0, Math.max(0, issue.indexOf(': ')))
-  return /^[a-z_]+(\[\d+\]|\.[a-z_]+)*$/i.test(path) && path !== 'YAML' ? path : undefined
+const TOP_LEVEL: ReadonlySet<string> = new Set(Object.keys(configSchema.shape))
+
+/**
+ * The field path an issue starts with (`models[0].upstreams[1].url: …`,
+ * `limits.per_model.chat-x: …`), or undefined when it is about the file as a whole (it cannot
+ * be read, it is not YAML). A map key may hold any character but `: `, which ends the path.
+ */
+export function fieldPath(issue: string, file: string): string | undefined {
+  if (issue.startsWith(`${file}: `)) return undefined
+  const end = issue.indexOf(': ')
+  if (end <= 0) return undefined
+  const path = issue.slice(0, end)
+  const top = /^[a-z_]+/.exec(path)?.[0]
+  return top !== undefined && TOP_LEVEL.has(top) && /^[a-z_]+(?:$|[.[])/.test(path) ? path : undefined
 }

@@ -12,6 +12,7 @@ import { LiveBoard, renderBoard } from './demo-board.js'
 import { DemoFleet } from './demo-fleet.js'
 import { Traffic } from './demo-traffic.js'
 import { installSignals } from './start.js'
+import { ListenError, listenAs } from '../server/listen-error.js'
 
 export interface DemoOptions {
   /** 0 = any free port. */
@@ -35,9 +36,13 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     if (events.length > 4) events.shift()
     if (!live) console.log(line)
   }
-  const fleet = await DemoFleet.start(3, opts.simPort, { model: 'sim-model', ttftMs: 150, tokensPerSecond: 40 })
+  const fleet = await listenAs('--sim-port', '127.0.0.1', opts.simPort, () =>
+    DemoFleet.start(3, opts.simPort, { model: 'sim-model', ttftMs: 150, tokensPerSecond: 40 })
+  ).catch(exitOnListenError)
   // A fresh admin token per run, printed below, so the API and the dashboard work at once.
-  const token = process.env.SWITCHYARD_ADMIN_TOKEN ?? randomBytes(12).toString('base64url')
+  // Set but empty counts as unset (`SWITCHYARD_ADMIN_TOKEN= npm start`).
+  const chosen = process.env.SWITCHYARD_ADMIN_TOKEN
+  const token = chosen !== undefined && chosen !== '' ? chosen : randomBytes(12).toString('base64url')
   const key = opts.keys === true ? generateKey() : undefined
   const config = parseConfig({
     ...(key !== undefined && { auth: { keys: [{ name: 'demo', hash: formatKeyHash(key) }] } }),
@@ -58,7 +63,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   // On a terminal the process log goes to the live screen's event lines instead of stderr.
   const logger = live ? createLogger({ level: 'info', stream: { write: (line: string) => note(formatLogLine(line)) } }) : undefined
   const gateway = new Gateway(config, { logger })
-  await gateway.start()
+  await gateway.start().catch(exitOnListenError)
   installSignals(gateway)
   process.once('exit', () => void fleet.close())
   printIntro(gateway, fleet, token, key)
@@ -80,6 +85,18 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   }
   if (live) startLiveScreen(gateway, fleet, traffic, events, run)
   else readCommandLines(run)
+}
+
+/** The demo's options that choose each port. */
+const OPTION_OF: Readonly<Record<string, string>> = { 'server.port': '--port', 'admin.port': '--admin-port' }
+
+/** A port that cannot be had: one line naming it and the option that chose it, then exit 1. */
+function exitOnListenError(err: unknown): never {
+  if (!(err instanceof ListenError)) throw err
+  const option = OPTION_OF[err.field]
+  const field = option === undefined ? err.field : `${err.field} (${option})`
+  console.error(`switchyard demo: ${field}: cannot listen on ${err.address}: ${err.reason}; choose another port (0 = any free one)`)
+  process.exit(1)
 }
 
 function printIntro(gateway: Gateway, fleet: DemoFleet, token: string, key: string | undefined): void {

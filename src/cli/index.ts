@@ -9,6 +9,7 @@ import { runStart } from './start.js'
 import { runUsage, type ReportFormat } from './usage.js'
 import { GROUP_BY, type GroupBy } from '../observability/usage-store.js'
 import { runValidate } from './validate.js'
+import { packageVersion } from './version.js'
 
 const DEFAULT_CONFIG = 'switchyard.yaml'
 
@@ -16,6 +17,7 @@ const program = new Command()
   .name('switchyard')
   .description('Reverse proxy and gateway for OpenAI-compatible model servers')
   .showHelpAfterError()
+  .version(packageVersion(), '-V, --version', 'print the version')
 
 program
   .command('start')
@@ -73,7 +75,9 @@ program
   .option('--by <dimension>', 'group by key, model, upstream or day', choiceArg<GroupBy>(GROUP_BY), 'model')
   .addOption(new Option('--since <duration>', 'how far back, e.g. 1h, 24h, 7d').argParser(durationArg).default(86_400_000, '24h'))
   .option('--format <format>', 'table, json or csv', choiceArg<ReportFormat>(['table', 'json', 'csv']), 'table')
-  .action((opts: { config: string; by: GroupBy; since: number; format: ReportFormat }) => runUsage(opts))
+  .action((opts: { config: string; by: GroupBy; since: number; format: ReportFormat }, cmd: Command) =>
+    runUsage({ ...opts, configGiven: cmd.getOptionValueSource('config') !== 'default' })
+  )
 
 program.addCommand(keysCommand(DEFAULT_CONFIG))
 

@@ -4,6 +4,7 @@ import { access } from 'node:fs/promises'
 import { ConfigError } from '../config/load.js'
 import { loadConfigOrReport } from './config-file.js'
 import { Gateway } from '../gateway.js'
+import { ListenError } from '../server/listen-error.js'
 
 export async function runStart(file: string, options: { watch?: boolean } = {}): Promise<void> {
   try {
@@ -30,7 +31,14 @@ export async function runStart(file: string, options: { watch?: boolean } = {}):
     process.exitCode = 1
     return
   }
-  await gateway.start()
+  try {
+    await gateway.start()
+  } catch (err) {
+    if (!(err instanceof ListenError)) throw err
+    // One line, not a stack; what already started (other listeners, timers) goes with the process.
+    console.error(`switchyard: ${err.issues.join('; ')}`)
+    process.exit(1)
+  }
   installSignals(gateway)
 }
 

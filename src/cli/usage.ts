@@ -13,16 +13,20 @@ export interface UsageOptions {
   /** ms back from now. */
   readonly since: number
   readonly format: ReportFormat
+  /** The config was named on the command line: a missing file is an error, not the defaults. */
+  readonly configGiven?: boolean
 }
 
 const COLUMNS = ['requests', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'error_rate', 'estimated', 'ttft_p50_ms', 'ttft_p95_ms'] as const
 
-/** The usage section of the config file; the defaults when there is no file. */
-async function usageConfig(file: string): Promise<UsageConfig> {
-  try {
-    await access(file)
-  } catch {
-    return usageSchema.parse({})
+/** The usage section of the config file; the defaults when the default file is absent. */
+async function usageConfig(file: string, given: boolean): Promise<UsageConfig> {
+  if (!given) {
+    try {
+      await access(file)
+    } catch {
+      return usageSchema.parse({})
+    }
   }
   return (await loadConfig(file)).usage
 }
@@ -30,7 +34,7 @@ async function usageConfig(file: string): Promise<UsageConfig> {
 export async function runUsage(opts: UsageOptions): Promise<void> {
   let config: UsageConfig
   try {
-    config = await usageConfig(opts.config)
+    config = await usageConfig(opts.config, opts.configGiven === true)
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     console.error(err.message)

@@ -2,11 +2,13 @@
 import { execFile, spawn } from 'node:child_process'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import OpenAI from 'openai'
 import { afterAll, describe, expect, it } from 'vitest'
 import { CLI } from '../helpers/gateway-process.js'
+import { makeCert } from '../helpers/tls-cert.js'
 
 const run = promisify(execFile)
 const started: { kill: () => void }[] = []
@@ -14,9 +16,10 @@ afterAll(() => {
   for (const p of started) p.kill()
 })
 
-async function cli(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs a command to its end; one still running after `timeout` ms is killed (SIGTERM). */
+async function cli(args: string[], cwd?: string, timeout = 0): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd })
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd, timeout })
     return { code: 0, stdout, stderr }
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string }
@@ -25,8 +28,12 @@ async function cli(args: string[], cwd?: string): Promise<{ code: number; stdout
 }
 
 /** Runs a long-lived command until a line matches, returning the match and the process. */
-function spawnUntil(args: string[], pattern: RegExp): Promise<{ match: RegExpExecArray; stop: () => Promise<number | null> }> {
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+function spawnUntil(
+  args: string[],
+  pattern: RegExp,
+  env: NodeJS.ProcessEnv = process.env
+): Promise<{ match: RegExpExecArray; stop: () => Promise<number | null> }> {
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
   started.push({ kill: () => proc.exitCode === null && proc.kill('SIGKILL') })
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
   let text = ''
@@ -80,6 +87,109 @@ describe('switchyard CLI', () => {
     expect(r.stderr).toContain('models[1].upstreams[0].url: must be an http(s) URL')
   })
 
+  it('--version prints the package version', async () => {
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+    const r = await cli(['--version'])
+    expect(r.code).toBe(0)
+    expect(r.stdout.trim()).toBe(pkg.version)
+  })
+
+  it('usage and keys refuse a --config that does not exist (not the defaults)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
+    // A store at the default path, which a silent fallback would report from.
+    await writeFile(join(dir, 'switchyard.db'), '')
+    const missing = join(dir, 'missing.yaml')
+    for (const args of [['usage'], ['keys', 'list'], ['keys', 'create', '--name', 'x'], ['keys', 'revoke', 'x']]) {
+      const r = await cli([...args, '--config', missing], dir)
+      expect(r.code, args.join(' ')).toBe(1)
+      expect(r.stdout, args.join(' ')).toBe('')
+      expect(r.stderr, args.join(' ')).toContain(`${missing}:\n  file not found`)
+    }
+  })
+
+  it('validate runs the checks start makes when it opens files: TLS pair, store and usage paths', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
+    const a = await makeCert(dir, 'a')
+    const b = await makeCert(dir, 'b')
+    const model = 'models:\n  - name: m\n    upstreams: [{ url: "http://127.0.0.1:1/v1" }]\n'
+    const validate = async (yaml: string): Promise<{ code: number; stdout: string; stderr: string }> => {
+      const file = join(dir, 'c.yaml')
+      await writeFile(file, yaml + model)
+      return cli(['validate', '--config', file], dir)
+    }
+    const good = await validate(
+      `server: { tls: { cert: ${a.certFile}, key: ${a.keyFile} } }\nstore: { sqlite: ${join(dir, 'k.db')} }\nusage: { sqlite: ${join(dir, 'u.db')} }\n`
+    )
+    expect(good.stderr).toBe('')
+    expect(good.code).toBe(0)
+
+    const bad = await validate(
+      `server: { tls: { cert: ${join(dir, 'nope.pem')}, key: ${a.keyFile} } }\n` +
+        `store: { sqlite: /nonexistent/dir/k.db }\nusage: { sqlite: ${dir} }\n`
+    )
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain(`server.tls.cert: cannot read ${join(dir, 'nope.pem')} (ENOENT)`)
+    expect(bad.stderr).toContain('store.sqlite: cannot open /nonexistent/dir/k.db: directory /nonexistent/dir does not exist')
+    expect(bad.stderr).toContain(`usage.sqlite: cannot open ${dir}: it is a directory`)
+
+    const mismatched = await validate(`server: { tls: { cert: ${a.certFile}, key: ${b.keyFile} } }\nusage: { sqlite: /nonexistent/dir/u.db }\n`)
+    expect(mismatched.code).toBe(1)
+    expect(mismatched.stderr).toContain('server.tls: the certificate and key are not usable together')
+    expect(mismatched.stderr).toContain('usage.sqlite: cannot open /nonexistent/dir/u.db: directory /nonexistent/dir does not exist')
+  })
+
+  it('start refuses a usage.sqlite it cannot open, naming the field, as validate does', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
+    await writeFile(
+      join(dir, 'switchyard.yaml'),
+      'server: { port: 0 }\nadmin: { port: 0 }\nusage: { sqlite: /nonexistent/dir/u.db }\nmodels:\n  - name: m\n    upstreams: [{ url: "http://127.0.0.1:1/v1" }]\n'
+    )
+    const issue = 'usage.sqlite: cannot open /nonexistent/dir/u.db: directory /nonexistent/dir does not exist'
+    const start = await cli(['start'], dir, 4000)
+    expect(start.code).toBe(1)
+    expect(start.stderr).toContain(issue)
+    expect(start.stderr).not.toMatch(/\n\s+at /)
+    expect((await cli(['validate'], dir)).stderr).toContain(issue)
+  })
+
+  it('start and demo name a busy port by its field in one line, exit 1', async () => {
+    const busy = createServer()
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r))
+    const port = (busy.address() as AddressInfo).port
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
+      const cert = await makeCert(dir, 'busy')
+      const model = 'models:\n  - name: m\n    upstreams: [{ url: "http://127.0.0.1:1/v1" }]\n'
+      const cases: [string, string][] = [
+        ['server.port', `server: { port: ${port} }\nadmin: { port: 0 }\n`],
+        ['admin.port', `server: { port: 0 }\nadmin: { port: ${port} }\n`],
+        [
+          'server.redirect_http_port',
+          `server: { port: 0, redirect_http_port: ${port}, tls: { cert: ${cert.certFile}, key: ${cert.keyFile} } }\nadmin: { port: 0 }\n`,
+        ],
+      ]
+      for (const [field, yaml] of cases) {
+        await writeFile(join(dir, 'switchyard.yaml'), `${yaml}logging: { access_log: off }\nusage: { enabled: false }\n${model}`)
+        const r = await cli(['start'], dir, 10_000)
+        expect(r.code, field).toBe(1)
+        expect(r.stderr, field).toContain(`switchyard: ${field}: cannot listen on 127.0.0.1:${port}: address already in use\n`)
+        expect(r.stderr, field).not.toMatch(/\n\s+at /)
+      }
+      for (const [option, args] of [
+        ['server.port (--port)', ['--port', String(port), '--sim-port', '0', '--admin-port', '0']],
+        ['admin.port (--admin-port)', ['--port', '0', '--sim-port', '0', '--admin-port', String(port)]],
+        ['--sim-port', ['--port', '0', '--sim-port', String(port)]],
+      ] as const) {
+        const r = await cli(['demo', ...args], dir, 10_000)
+        expect(r.code, option).toBe(1)
+        expect(r.stderr, option).toContain(`switchyard demo: ${option}: cannot listen on 127.0.0.1:${port}: address already in use`)
+        expect(r.stderr, option).not.toMatch(/\n\s+at /)
+      }
+    } finally {
+      busy.close()
+    }
+  })
+
   it('start without a config says how to get one', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
     const r = await cli(['start'], dir)
@@ -114,6 +224,13 @@ describe('switchyard CLI', () => {
       seen.add(response.headers.get('x-switchyard-upstream')!)
     }
     expect(seen.size).toBe(3)
+    expect(await stop()).toBe(0)
+  })
+
+  it('demo takes an empty SWITCHYARD_ADMIN_TOKEN as unset and makes one', async () => {
+    const env = { ...process.env, SWITCHYARD_ADMIN_TOKEN: '' }
+    const { match, stop } = await spawnUntil(['demo', '--port', '0', '--sim-port', '0', '--admin-port', '0'], /admin token: (\S+?)[;)]/, env)
+    expect(match[1]!.length).toBeGreaterThanOrEqual(16)
     expect(await stop()).toBe(0)
   })
 })

@@ -24,12 +24,43 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(root)' : out
 }
 
-/** One schema issue as `path: message`, the form every config error is reported in. */
+/** "a string", "a list", "null": what a YAML value is, for type errors (never the value: it may be a secret). */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'a list'
+  if (value instanceof Date) return 'a date'
+  const type = typeof value
+  if (type === 'object') return 'a mapping'
+  return `${type === 'undefined' ? 'nothing' : /^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`
+}
+
+/**
+ * What a wrong-typed field held, or undefined when it was missing. From the input when the
+ * parse reported it (`reportInput: true`), else from zod's own "received <type>" (callers
+ * that parse without it, such as the admin API's bodies).
+ */
+function gotOf(issue: z.core.$ZodIssueInvalidType): string | undefined {
+  if (issue.input !== undefined) return kindOf(issue.input)
+  const received = /received (\w+)$/.exec(issue.message)?.[1]
+  if (received === undefined || received === 'undefined') return undefined
+  return RECEIVED[received] ?? `a ${received}`
+}
+
+const RECEIVED: Record<string, string> = { array: 'a list', object: 'a mapping', null: 'null', integer: 'an integer', nan: 'NaN' }
+
+const EXPECTED: Record<string, string> = { array: 'a list', object: 'a mapping', int: 'an integer', bigint: 'an integer' }
+
+/**
+ * One schema issue as `path: message`, the form every config error is reported in. A missing
+ * field "is required"; a field of the wrong type says what was expected and what it got.
+ */
 export function formatIssue(issue: z.core.$ZodIssue): string {
   let message = issue.message
   if (issue.code === 'unrecognized_keys') message = `unknown field(s): ${issue.keys.join(', ')}`
-  else if (issue.code === 'invalid_type' && issue.input === undefined) message = 'is required'
-  else if (issue.code === 'invalid_value' && 'values' in issue) {
+  else if (issue.code === 'invalid_type') {
+    const got = gotOf(issue)
+    message = got === undefined ? 'is required' : `expected ${EXPECTED[issue.expected] ?? `a ${issue.expected}`}, got ${got}`
+  } else if (issue.code === 'invalid_value' && 'values' in issue) {
     message = `must be one of: ${issue.values.map(String).join(', ')}`
   }
   return `${formatPath(issue.path)}: ${message}`
@@ -70,7 +101,7 @@ export function parseConfig(raw: unknown, source = '(inline)', env = process.env
   const missing: string[] = []
   const data = interpolate(raw ?? {}, env, [], missing)
   if (missing.length > 0) throw new ConfigError(source, missing)
-  const result = configSchema.safeParse(data)
+  const result = configSchema.safeParse(data, { reportInput: true })
   if (!result.success) throw new ConfigError(source, result.error.issues.map(formatIssue))
   return deepFreeze(result.data)
 }

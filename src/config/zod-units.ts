@@ -4,7 +4,8 @@ import { parseDuration, parseSize } from './units.js'
 
 /** A string-or-number field parsed by `parse` (NaN = invalid, reported with `message`). */
 const unit = (parse: (v: string | number) => number, message: string) => () =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
+  // Not a string or number at all (true, a list…): the same message as a malformed one.
+  z.union([z.string(), z.number()], { error: (issue) => (issue.input === undefined ? undefined : message) }).transform((v, ctx) => {
     const n = parse(v)
     if (Number.isNaN(n)) {
       ctx.issues.push({ code: 'custom', input: v, message })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, parseConfig, parseConfigText } from '../../src/config/load.js'
+import { ConfigError, formatIssue, parseConfig, parseConfigText } from '../../src/config/load.js'
+import { upstreamSchema } from '../../src/config/schema.js'
 import { parseDuration, parseSize } from '../../src/config/units.js'
 
 function issuesOf(fn: () => unknown): string[] {
@@ -57,6 +58,20 @@ describe('config validation', () => {
     expect(issues.some((i) => i.startsWith('server.port:'))).toBe(true)
     expect(issues.some((i) => i.startsWith('models[1].strategy: must be one of: round-robin'))).toBe(true)
     expect(issues.some((i) => i.startsWith('models[1].upstreams[1].weight:'))).toBe(true)
+  })
+
+  it('says what a field of the wrong type got, and "is required" only when it is missing', () => {
+    const issues = issuesOf(() => parseConfig({ server: { port: 'abc', drain_timeout: true }, models: 'hello' }))
+    expect(issues).toEqual([
+      'server.port: expected a number, got a string',
+      'server.drain_timeout: must be a duration like 250ms, 5s or 2m',
+      'models: expected a list, got a string',
+    ])
+    expect(issuesOf(() => parseConfig({ models: [{ name: 'm', upstreams: [{ url: 5 }] }] }))).toEqual(['models[0].upstreams[0].url: expected a string, got a number'])
+    expect(issuesOf(() => parseConfig({ models: [{ upstreams: [{}] }] }))).toEqual(['models[0].name: is required', 'models[0].upstreams[0].url: is required'])
+    // Parsed without the input (the admin API's bodies): zod's own wording says what it got.
+    const bare = upstreamSchema.safeParse({ url: 'http://x', weight: 'heavy' })
+    expect(bare.error?.issues.map(formatIssue)).toEqual(['weight: expected a number, got a string'])
   })
 
   it('rejects unknown fields, duplicate names, bad fallbacks and missing models', () => {

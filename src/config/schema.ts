@@ -21,7 +21,8 @@ const httpUrl = z.string().refine(
       return false
     }
   },
-  { message: 'must be an http(s) URL' }
+  // abort: a refinement after this one (upstreamUrl's) may take the string for a URL.
+  { message: 'must be an http(s) URL', abort: true }
 )
 
 /** An upstream URL: http(s), with no credentials in it (they belong in api_key or headers, which are never shown). */

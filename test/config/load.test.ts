@@ -92,6 +92,7 @@ describe('config validation', () => {
     expect(up({ api_key: 'k1', headers: { Authorization: 'Bearer k2' } })).toContain(
       'models[0].upstreams[0].headers: an authorization header and api_key would both be sent: set one'
     )
+    expect(up({ url: 'not a url' })).toEqual(['models[0].upstreams[0].url: must be an http(s) URL'])
     expect(up({ url: 'http://user:pw@127.0.0.1:9001/v1' })).toContain('models[0].upstreams[0].url: must not carry credentials: put them in api_key or headers')
     // A Host of its own (a virtual host behind a load balancer) and a query (Azure's api-version) are fine.
     expect(() => parseConfig({ models: [{ name: 'm', upstreams: [{ url: 'https://x.openai.azure.com/openai/deployments/d?api-version=2024-06-01', headers: { Host: 'v.example', 'api-key': 'k' } }] }] })).not.toThrow()

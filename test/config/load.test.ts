@@ -114,6 +114,44 @@ models:
     ])
   })
 
+  it('says an empty variable is empty, and uses the default when it is unset or empty', () => {
+    const text = 'models: [{ name: m, upstreams: [{ url: "${BASE:-http://127.0.0.1:9001/v1}", api_key: "${KEY}" }] }]'
+    expect(issuesOf(() => parseConfigText(text, 'x.yaml', { KEY: '' }))).toEqual(['models[0].upstreams[0].api_key: environment variable KEY is empty'])
+    expect(parseConfigText(text, 'x.yaml', { KEY: 'k', BASE: '' }).models[0]!.upstreams[0]!.url).toBe('http://127.0.0.1:9001/v1')
+  })
+
+  it('fills number and boolean fields from ${ENV}, and only from ${ENV}', () => {
+    const text = `
+server: { port: "\${PORT:-8080}", max_connections: "\${CONNS}" }
+metrics: { enabled: "\${METRICS:-false}" }
+filters: { max_messages: "500" }
+models:
+  - name: m
+    upstreams: [{ url: "http://127.0.0.1:9001/v1", api_key: "\${KEY}", weight: "\${WEIGHT}" }]
+`
+    const c = parseConfigText(text.replace('max_messages: "500"', 'max_messages: 500'), 'x.yaml', { CONNS: ' 42 ', KEY: '12345', WEIGHT: '2.5' })
+    expect(c.server.port).toBe(8080)
+    expect(c.server.max_connections).toBe(42)
+    expect(c.metrics.enabled).toBe(false)
+    expect(c.models[0]!.upstreams[0]!.weight).toBe(2.5)
+    // An all-digit secret stays the string it is.
+    expect(c.models[0]!.upstreams[0]!.api_key).toBe('12345')
+    // A literal string is still wrong, and so is a substituted value that does not read as the type.
+    expect(issuesOf(() => parseConfigText(text, 'x.yaml', { CONNS: 'many', KEY: 'k', WEIGHT: '1', METRICS: 'yes' }))).toEqual([
+      'server.max_connections: expected a number, got a string',
+      'metrics.enabled: expected a boolean, got a string',
+      'filters.max_messages: expected a number, got a string',
+    ])
+  })
+
+  it('reports missing variables and schema problems together', () => {
+    const text = 'server: { port: eighty }\nmodels: [{ name: m, upstreams: [{ url: "${BASE}" }], fallback: [ghost] }]'
+    expect(issuesOf(() => parseConfigText(text, 'x.yaml', {}))).toEqual([
+      'models[0].upstreams[0].url: environment variable BASE is not set',
+      'server.port: expected a number, got a string',
+    ])
+  })
+
   it('reports YAML syntax errors', () => {
     const issues = issuesOf(() => parseConfigText('models: [unclosed', 'bad.yaml', {}))
     expect(issues[0]).toMatch(/^YAML: /)

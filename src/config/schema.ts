@@ -8,6 +8,7 @@ import { filtersSchema } from './filters.js'
 import { limitsSchema, stateSchema } from './limits-schema.js'
 import { metricsSchema, tracingSchema, usageSchema } from './observability.js'
 import { pricesSchema } from './prices.js'
+import { fields, whenParsed } from './when-parsed.js'
 import { duration, size } from './zod-units.js'
 
 export { duration, size } from './zod-units.js'
@@ -21,13 +22,15 @@ const httpUrl = z.string().refine(
       return false
     }
   },
-  // abort: a refinement after this one (upstreamUrl's) may take the string for a URL.
-  { message: 'must be an http(s) URL', abort: true }
+  { message: 'must be an http(s) URL' }
 )
 
 /** An upstream URL: http(s), with no credentials in it (they belong in api_key or headers, which are never shown). */
 const upstreamUrl = httpUrl.refine(
   (s) => {
+    // Runs after httpUrl's refinement even when that failed (an abort there would stop every
+    // cross-field check up the tree), so a string that is no URL passes here.
+    if (!URL.canParse(s)) return true
     const u = new URL(s)
     return u.username === '' && u.password === ''
   },
@@ -73,10 +76,12 @@ export const upstreamSchema = z.strictObject({
   .refine((u) => u.discovery_interval === undefined || u.discovery !== undefined, {
     message: 'only applies with discovery: dns',
     path: ['discovery_interval'],
+    ...whenParsed(fields('discovery', 'discovery_interval')),
   })
   .refine((u) => u.api_key === undefined || !Object.keys(u.headers ?? {}).some((h) => h.toLowerCase() === 'authorization'), {
     message: 'an authorization header and api_key would both be sent: set one',
     path: ['headers'],
+    ...whenParsed(fields('api_key', 'headers')),
   })
 
 export const timeoutsSchema = z.strictObject({
@@ -181,7 +186,7 @@ export const serverSchema = z
     if (s.redirect_http_port !== undefined && s.redirect_http_port !== 0 && s.redirect_http_port === s.port) {
       ctx.addIssue({ code: 'custom', path: ['redirect_http_port'], message: 'must differ from server.port' })
     }
-  })
+  }, whenParsed(fields('request_timeout', 'headers_timeout', 'redirect_http_port', 'tls', 'port')))
 
 export const adminSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
@@ -194,6 +199,20 @@ export const loggingSchema = z.strictObject({
   /** stdout, off, or a file path. */
   access_log: z.string().min(1).default('stdout'),
 })
+
+/** Model names, fallbacks and upstream names: what the duplicate and fallback checks read. */
+function readsModelNames(path: readonly PropertyKey[]): boolean {
+  if (path[0] !== 'models') return path.length === 0
+  if (path.length <= 2 || path[2] === 'name' || path[2] === 'fallback') return true
+  return path[2] === 'upstreams' && (path.length <= 4 || path[4] === 'name')
+}
+
+/** Model names, keys' names, hashes and allow-lists, and the per-model limits' names. */
+function readsAccessRefs(path: readonly PropertyKey[]): boolean {
+  if (path[0] === 'auth') return path.length <= 3 || ['name', 'hash', 'models'].includes(String(path[3]))
+  if (path[0] === 'limits') return path.length <= 2
+  return path[0] === 'models' ? path.length <= 2 || path[2] === 'name' : path.length === 0
+}
 
 export const configSchema = z
   .strictObject({
@@ -216,7 +235,7 @@ export const configSchema = z
     /** Embedded store for run-time keys and spend; absent = config keys only, spend in memory. */
     store: storeSchema.optional(),
   })
-  .superRefine(checkAccessRefs)
+  .superRefine(checkAccessRefs, whenParsed(readsAccessRefs))
   .superRefine((cfg, ctx) => {
     const names = new Set<string>()
     cfg.models.forEach((m, i) => {
@@ -248,7 +267,7 @@ export const configSchema = z
         }
       })
     })
-  })
+  }, whenParsed(readsModelNames))
 
 export type ConfigInput = z.input<typeof configSchema>
 export type Config = z.output<typeof configSchema>

@@ -149,7 +149,34 @@ models:
     expect(issuesOf(() => parseConfigText(text, 'x.yaml', {}))).toEqual([
       'models[0].upstreams[0].url: environment variable BASE is not set',
       'server.port: expected a number, got a string',
+      "models[0].fallback[0]: unknown model 'ghost'",
     ])
+  })
+
+  it('runs cross-field checks whenever the fields they read parsed', () => {
+    const issues = issuesOf(() =>
+      parseConfig({
+        server: { max_body: 'huge', headers_timeout: '5m', request_timeout: '1m' },
+        models: [
+          { name: 'a', timeouts: { idle: 'soon' }, upstreams: [{ url: 'nope', discovery_interval: '5s', api_key: 'k', headers: { Authorization: 'b' } }], fallback: ['b'] },
+          { name: 'a', upstreams: [{ url: 'http://x', weight: -1 }] },
+        ],
+        limits: { per_model: { ghost: { requests_per_minute: 'many' } } },
+      })
+    )
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        'server.headers_timeout: must not exceed server.request_timeout',
+        'models[0].upstreams[0].discovery_interval: only applies with discovery: dns',
+        'models[0].upstreams[0].headers: an authorization header and api_key would both be sent: set one',
+        "models[1].name: duplicate model name 'a'",
+        "models[0].fallback[0]: unknown model 'b'",
+        "limits.per_model.ghost: unknown model 'ghost'",
+      ])
+    )
+    // A check whose own fields are broken does not run on them.
+    const broken = issuesOf(() => parseConfig({ models: [{ name: 5, upstreams: [{ url: 'http://x' }] }, { name: 'b', upstreams: [{ url: 'http://x' }], fallback: ['c'] }] }))
+    expect(broken).toEqual(['models[0].name: expected a string, got a number'])
   })
 
   it('reports YAML syntax errors', () => {

@@ -243,17 +243,22 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['models', i, 'name'], message: `duplicate model name '${m.name}'` })
       }
       names.add(m.name)
-      const upstreamNames = new Set<string>()
+      // Ids as routing/membership.ts gives them: the name, else the index.
+      const ids = new Map<string, number>()
       m.upstreams.forEach((u, j) => {
-        if (u.name === undefined) return
-        if (upstreamNames.has(u.name)) {
+        const id = u.name ?? String(j)
+        const other = ids.get(id)
+        if (other !== undefined) {
           ctx.addIssue({
             code: 'custom',
-            path: ['models', i, 'upstreams', j, 'name'],
-            message: `duplicate upstream name '${u.name}' in model '${m.name}'`,
+            path: ['models', i, 'upstreams', j, ...(u.name === undefined ? [] : ['name'])],
+            message:
+              u.name !== undefined && m.upstreams[other]!.name !== undefined
+                ? `duplicate upstream name '${u.name}' in model '${m.name}'`
+                : `upstream id '${id}' in model '${m.name}' is also upstreams[${other}]'s (an unnamed upstream's id is its index): name them apart`,
           })
         }
-        upstreamNames.add(u.name)
+        ids.set(id, j)
       })
     })
     cfg.models.forEach((m, i) => {

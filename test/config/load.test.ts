@@ -79,6 +79,16 @@ describe('config validation', () => {
     expect(issuesOf(() => parseConfig({}))).toContain('models: is required')
     const dup = issuesOf(() => parseConfig({ models: [minimal.models[0], minimal.models[0]] }))
     expect(dup).toContain("models[1].name: duplicate model name 'm'")
+    const url = 'http://127.0.0.1:9001/v1'
+    expect(issuesOf(() => parseConfig({ models: [{ name: 'm', upstreams: [{ url }, { url, name: '0' }] }] }))).toEqual([
+      "models[0].upstreams[1].name: upstream id '0' in model 'm' is also upstreams[0]'s (an unnamed upstream's id is its index): name them apart",
+    ])
+    expect(issuesOf(() => parseConfig({ models: [{ name: 'm', upstreams: [{ url, name: '1' }, { url }] }] }))).toEqual([
+      "models[0].upstreams[1]: upstream id '1' in model 'm' is also upstreams[0]'s (an unnamed upstream's id is its index): name them apart",
+    ])
+    expect(issuesOf(() => parseConfig({ models: [{ name: 'm', upstreams: [{ url, name: 'a' }, { url, name: 'a' }] }] }))).toEqual([
+      "models[0].upstreams[1].name: duplicate upstream name 'a' in model 'm'",
+    ])
     const fb = issuesOf(() => parseConfig({ models: [{ ...minimal.models[0], fallback: ['ghost', 'm'] }] }))
     expect(fb).toContain("models[0].fallback[0]: unknown model 'ghost'")
     expect(fb).toContain('models[0].fallback[1]: a model cannot fall back to itself')

@@ -9,7 +9,9 @@ import { limitsSchema, stateSchema } from './limits-schema.js'
 import { metricsSchema, tracingSchema, usageSchema } from './observability.js'
 import { pricesSchema } from './prices.js'
 import { fields, whenParsed } from './when-parsed.js'
-import { duration, size } from './zod-units.js'
+import { duration, size, timerDuration } from './zod-units.js'
+
+const POSITIVE = 'must be more than 0'
 
 export { duration, size } from './zod-units.js'
 
@@ -67,9 +69,7 @@ export const upstreamSchema = z.strictObject({
   max_concurrency: z.number().int().positive().optional(),
   discovery: z.enum(['dns']).optional(),
   /** With `discovery: dns`: how often the host is resolved again (default 10 s). */
-  discovery_interval: duration()
-    .refine((ms) => ms >= 100, { message: 'must be at least 100ms' })
-    .optional(),
+  discovery_interval: timerDuration(100, 'must be at least 100ms').optional(),
   /** Extra headers sent upstream (e.g. OpenAI-Organization); never returned to clients. */
   headers: upstreamHeaders.optional(),
 })
@@ -85,14 +85,14 @@ export const upstreamSchema = z.strictObject({
   })
 
 export const timeoutsSchema = z.strictObject({
-  connect: duration().default(5_000),
+  connect: timerDuration(1, POSITIVE).default(5_000),
   /** Until the first response byte; for a non-streaming call that is the whole generation. */
-  first_token: duration().default(120_000),
+  first_token: timerDuration(1, POSITIVE).default(120_000),
   /** Longest gap between two body chunks. */
-  idle: duration().default(60_000),
-  total: duration().default(600_000),
+  idle: timerDuration(1, POSITIVE).default(60_000),
+  total: timerDuration(1, POSITIVE).default(600_000),
   /** Commit the stream early and send `: ping` this often until the first byte (0 = off). */
-  keepalive: duration().default(0),
+  keepalive: timerDuration().default(0),
 })
 
 export const retriesSchema = z.strictObject({
@@ -104,8 +104,9 @@ export const retriesSchema = z.strictObject({
 
 export const healthSchema = z.strictObject({
   path: z.string().startsWith('/').default('/health'),
-  interval: duration().default(2_000),
-  timeout: duration().default(1_000),
+  /** Probes are spaced this far apart: a tiny interval would probe in a busy loop. */
+  interval: timerDuration(100, 'must be at least 100ms').default(2_000),
+  timeout: timerDuration(1, POSITIVE).default(1_000),
   healthy_threshold: z.number().int().positive().default(2),
   unhealthy_threshold: z.number().int().positive().default(3),
   slow_start: duration().default(0),
@@ -119,7 +120,7 @@ export const outlierSchema = z.strictObject({
 
 export const queueSchema = z.strictObject({
   max: z.number().int().min(0).default(1000),
-  timeout: duration().default(10_000),
+  timeout: timerDuration().default(10_000),
 })
 
 export const affinitySchema = z.strictObject({
@@ -154,12 +155,12 @@ export const serverSchema = z
     port: port.default(8080),
     max_body: size().default(10 * 1024 * 1024),
     /** How long in-flight requests may run on after SIGTERM. */
-    drain_timeout: duration().default(30_000),
-    keep_alive_timeout: duration().default(65_000),
+    drain_timeout: timerDuration().default(30_000),
+    keep_alive_timeout: timerDuration().default(65_000),
     /** Time a client has to send its request headers (and finish a TLS handshake): slowloris guard. */
-    headers_timeout: duration().default(10_000),
+    headers_timeout: timerDuration().default(10_000),
     /** Time a client has to send the whole request, body included (0 = no limit). */
-    request_timeout: duration().default(120_000),
+    request_timeout: timerDuration().default(120_000),
     /** Largest request header block (431 beyond it). */
     max_header_size: size().default(16 * 1024),
     /** Open client connections at most; more are refused at accept (0 = no limit). */

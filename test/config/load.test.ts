@@ -189,6 +189,41 @@ models:
     expect(broken).toEqual(['models[0].name: expected a string, got a number'])
   })
 
+  it('bounds the durations that arm timers at 24d; others may be longer', () => {
+    const m = (over: Record<string, unknown>) => ({ models: [{ ...minimal.models[0], ...over }] })
+    const TOO_LONG = 'must be at most 24d (it arms a timer, and Node timers end at ~24.8 days)'
+    expect(issuesOf(() => parseConfig(m({ timeouts: { total: '30d', first_token: '25d' } })))).toEqual([
+      `models[0].timeouts.first_token: ${TOO_LONG}`,
+      `models[0].timeouts.total: ${TOO_LONG}`,
+    ])
+    expect(issuesOf(() => parseConfig({ ...m({ health: { interval: '30d' }, queue: { timeout: '30d' } }), server: { drain_timeout: '30d' }, usage: { flush_interval: '30d' } }))).toEqual([
+      `server.drain_timeout: ${TOO_LONG}`,
+      `usage.flush_interval: ${TOO_LONG}`,
+      `models[0].health.interval: ${TOO_LONG}`,
+      `models[0].queue.timeout: ${TOO_LONG}`,
+    ])
+    expect(issuesOf(() => parseConfig({ ...minimal, state: { timeout: '7d' } }))[0]).toMatch(/^state\.timeout: must be at most 6d/)
+    const c = parseConfig({ ...m({ timeouts: { total: '24d' }, outlier: { base_ejection_time: '30d' }, health: { slow_start: '30d' } }), usage: { retention: '365d' }, server: { cors: { max_age: '30d' } } })
+    expect(c.models[0]!.timeouts.total).toBe(24 * 86_400_000)
+    expect(c.usage.retention).toBe(365 * 86_400_000)
+  })
+
+  it('refuses timeouts and probe intervals that would time out every request or busy-loop', () => {
+    const m = (over: Record<string, unknown>) => ({ models: [{ ...minimal.models[0], ...over }] })
+    expect(issuesOf(() => parseConfig(m({ timeouts: { connect: 0, first_token: 0, idle: '0s', total: 0 }, health: { interval: 0, timeout: 0 } })))).toEqual([
+      'models[0].timeouts.connect: must be more than 0',
+      'models[0].timeouts.first_token: must be more than 0',
+      'models[0].timeouts.idle: must be more than 0',
+      'models[0].timeouts.total: must be more than 0',
+      'models[0].health.interval: must be at least 100ms',
+      'models[0].health.timeout: must be more than 0',
+    ])
+    // 0 keeps its documented meaning where it has one.
+    const c = parseConfig({ ...m({ timeouts: { keepalive: 0 }, health: { interval: '100ms', timeout: 1 } }), server: { request_timeout: 0, headers_timeout: 0 } })
+    expect(c.models[0]!.timeouts.keepalive).toBe(0)
+    expect(c.server.request_timeout).toBe(0)
+  })
+
   it('reports YAML syntax errors', () => {
     const issues = issuesOf(() => parseConfigText('models: [unclosed', 'bad.yaml', {}))
     expect(issues[0]).toMatch(/^YAML: /)

@@ -1,6 +1,6 @@
 // Config for rate limits (`limits:`) and the state they share between replicas (`state:`).
 import { z } from 'zod'
-import { duration } from './zod-units.js'
+import { duration, MAX_TIMER_MS } from './zod-units.js'
 
 /** One set of limits; every field is optional and absent means unlimited. */
 export const limitSetSchema = z.strictObject({
@@ -38,7 +38,10 @@ export const stateSchema = z.strictObject({
   /** When Redis cannot be reached: `open` admits without limits, `closed` refuses with 503. */
   on_error: z.enum(['open', 'closed']).default('open'),
   /** Longest wait for one Redis call before `on_error` applies. */
-  timeout: duration().default(250),
+  // ioredis's command timer; connecting waits 4 × this, which must fit a timer too.
+  timeout: duration()
+    .refine((ms) => ms * 4 <= MAX_TIMER_MS, { message: 'must be at most 6d (connecting to Redis waits 4 × this, and Node timers end at ~24.8 days)' })
+    .default(250),
   /** Prefix of every Redis key the gateway writes. */
   prefix: z.string().default('switchyard:'),
 })

@@ -24,12 +24,43 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(root)' : out
 }
 
-/** One schema issue as `path: message`, the form every config error is reported in. */
+/** "a string", "a list", "null": what a YAML value is, for type errors (never the value: it may be a secret). */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'a list'
+  if (value instanceof Date) return 'a date'
+  const type = typeof value
+  if (type === 'object') return 'a mapping'
+  return `${type === 'undefined' ? 'nothing' : /^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`
+}
+
+/**
+ * What a wrong-typed field held, or undefined when it was missing. From the input when the
+ * parse reported it (`reportInput: true`), else from zod's own "received <type>" (callers
+ * that parse without it, such as the admin API's bodies).
+ */
+function gotOf(issue: z.core.$ZodIssueInvalidType): string | undefined {
+  if (issue.input !== undefined) return kindOf(issue.input)
+  const received = /received (\w+)$/.exec(issue.message)?.[1]
+  if (received === undefined || received === 'undefined') return undefined
+  return RECEIVED[received] ?? `a ${received}`
+}
+
+const RECEIVED: Record<string, string> = { array: 'a list', object: 'a mapping', null: 'null', integer: 'an integer', nan: 'NaN' }
+
+const EXPECTED: Record<string, string> = { array: 'a list', object: 'a mapping', int: 'an integer', bigint: 'an integer' }
+
+/**
+ * One schema issue as `path: message`, the form every config error is reported in. A missing
+ * field "is required"; a field of the wrong type says what was expected and what it got.
+ */
 export function formatIssue(issue: z.core.$ZodIssue): string {
   let message = issue.message
   if (issue.code === 'unrecognized_keys') message = `unknown field(s): ${issue.keys.join(', ')}`
-  else if (issue.code === 'invalid_type' && issue.input === undefined) message = 'is required'
-  else if (issue.code === 'invalid_value' && 'values' in issue) {
+  else if (issue.code === 'invalid_type') {
+    const got = gotOf(issue)
+    message = got === undefined ? 'is required' : `expected ${EXPECTED[issue.expected] ?? `a ${issue.expected}`}, got ${got}`
+  } else if (issue.code === 'invalid_value' && 'values' in issue) {
     message = `must be one of: ${issue.values.map(String).join(', ')}`
   }
   return `${formatPath(issue.path)}: ${message}`
@@ -37,24 +68,65 @@ export function formatIssue(issue: z.core.$ZodIssue): string {
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
 
-/** Replaces ${VAR} and ${VAR:-default} in every string of the tree; collects missing names. */
-function interpolate(node: unknown, env: NodeJS.ProcessEnv, path: PropertyKey[], missing: string[]): unknown {
+/** What interpolation found: problems by path, and the paths of the strings it substituted into. */
+interface Interpolation {
+  readonly missing: Map<string, string>
+  readonly substituted: Set<string>
+}
+
+/**
+ * Replaces ${VAR} and ${VAR:-default} in every string of the tree. The default applies when
+ * VAR is unset or empty; without one, an unset or empty VAR is a problem at that path.
+ */
+function interpolate(node: unknown, env: NodeJS.ProcessEnv, path: PropertyKey[], found: Interpolation): unknown {
   if (typeof node === 'string') {
-    return node.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
+    let hit = false
+    const out = node.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
+      hit = true
       const value = env[name]
       if (value !== undefined && value !== '') return value
       if (fallback !== undefined) return fallback
-      missing.push(`${formatPath(path)}: environment variable ${name} is not set`)
+      const at = formatPath(path)
+      found.missing.set(at, `${at}: environment variable ${name} is ${value === undefined ? 'not set' : 'empty'}`)
       return ''
     })
+    if (hit) found.substituted.add(formatPath(path))
+    return out
   }
-  if (Array.isArray(node)) return node.map((v, i) => interpolate(v, env, [...path, i], missing))
+  if (Array.isArray(node)) return node.map((v, i) => interpolate(v, env, [...path, i], found))
   if (node !== null && typeof node === 'object') {
     const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(node)) out[k] = interpolate(v, env, [...path, k], missing)
+    for (const [k, v] of Object.entries(node)) out[k] = interpolate(v, env, [...path, k], found)
     return out
   }
   return node
+}
+
+const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
+const BOOLEAN: Record<string, boolean> = { true: true, false: false }
+
+/**
+ * YAML is parsed before ${…} is substituted, so `port: ${PORT:-8080}` is a string. Where the
+ * schema wants a number or a boolean and the value came from a substitution that reads as
+ * one, it becomes one; nothing else is coerced (an all-digit api_key stays a string).
+ * Returns whether anything changed.
+ */
+function coerceSubstituted(data: unknown, issues: readonly z.core.$ZodIssue[], substituted: Set<string>): boolean {
+  let changed = false
+  for (const issue of issues) {
+    if (issue.code !== 'invalid_type' || typeof issue.input !== 'string') continue
+    if (issue.expected !== 'number' && issue.expected !== 'boolean') continue
+    const at = formatPath(issue.path)
+    if (!substituted.has(at)) continue
+    const text = issue.input.trim()
+    const value = issue.expected === 'number' ? (NUMBER.test(text) ? Number(text) : undefined) : BOOLEAN[text.toLowerCase()]
+    if (value === undefined) continue
+    const parent = issue.path.slice(0, -1).reduce<unknown>((o, k) => (o as Record<PropertyKey, unknown>)[k], data)
+    ;(parent as Record<PropertyKey, unknown>)[issue.path[issue.path.length - 1]!] = value
+    substituted.delete(at)
+    changed = true
+  }
+  return changed
 }
 
 export function deepFreeze<T>(value: T): T {
@@ -67,12 +139,18 @@ export function deepFreeze<T>(value: T): T {
 
 /** Validates an already-parsed object (from YAML, or built in code by tests and the demo). */
 export function parseConfig(raw: unknown, source = '(inline)', env = process.env): Config {
-  const missing: string[] = []
-  const data = interpolate(raw ?? {}, env, [], missing)
-  if (missing.length > 0) throw new ConfigError(source, missing)
-  const result = configSchema.safeParse(data)
-  if (!result.success) throw new ConfigError(source, result.error.issues.map(formatIssue))
-  return deepFreeze(result.data)
+  const found: Interpolation = { missing: new Map(), substituted: new Set() }
+  const data = interpolate(raw ?? {}, env, [], found)
+  let result = configSchema.safeParse(data, { reportInput: true })
+  // Each round fixes every substituted value the schema named, so this ends; the bound is a guard.
+  for (let round = 0; !result.success && round < 8 && coerceSubstituted(data, result.error.issues, found.substituted); round++) {
+    result = configSchema.safeParse(data, { reportInput: true })
+  }
+  if (result.success && found.missing.size === 0) return deepFreeze(result.data)
+  // Missing variables and schema problems together; a field whose variable is missing is
+  // reported once, by the variable, not again for the empty string it was left with.
+  const schemaIssues = (result.error?.issues ?? []).filter((issue) => !found.missing.has(formatPath(issue.path)))
+  throw new ConfigError(source, [...found.missing.values(), ...schemaIssues.map(formatIssue)])
 }
 
 export function parseConfigText(text: string, source: string, env = process.env): Config {

@@ -1,7 +1,7 @@
 // Config sections for what the gateway reports about itself: metrics, the usage store
 // and tracing. The logging section stays in schema.ts with the rest of the server's own.
 import { z } from 'zod'
-import { duration } from './zod-units.js'
+import { duration, timerDuration } from './zod-units.js'
 
 export const metricsSchema = z.strictObject({
   /** Serve Prometheus metrics at the admin port's /metrics. */
@@ -17,10 +17,10 @@ export const usageSchema = z.strictObject({
   sqlite: z.string().min(1).default('./switchyard.db'),
   /** A PostgreSQL server instead of SQLite (fleets: every gateway writes to one place). */
   postgres: postgresUrl.optional(),
-  /** Rows older than this are deleted. */
+  /** Rows older than this are deleted (checked hourly: no timer is this long, so 30d is fine). */
   retention: duration().default(30 * 86_400_000),
   /** Buffered rows are written at least this often. */
-  flush_interval: duration().default(1_000),
+  flush_interval: timerDuration().default(1_000),
   /** Rows per write; a full batch is written at once rather than waiting for the timer. */
   batch_size: z.number().int().positive().default(2_000),
   /** Rows held while the store is slow or down; past this, new rows are dropped and counted. */

@@ -51,6 +51,16 @@ type Changed = (a: unknown, b: unknown) => boolean
 const differs: Changed = (a, b) => a !== b
 /** Turning it on or off: the listener is another kind. New files are read live (Gateway.reloadTls). */
 const onOrOff: Changed = (a, b) => (a === undefined) !== (b === undefined)
+/** A field of an optional section: absent compares as its default. */
+const orDefault =
+  (fallback: unknown): Changed =>
+  (a, b) =>
+    (a ?? fallback) !== (b ?? fallback)
+/** A string map (tracing.headers): the same entries in any order are no change. */
+const entries: Changed = (a, b) => canonical(a) !== canonical(b)
+function canonical(map: unknown): string {
+  return JSON.stringify(Object.entries((map ?? {}) as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
+}
 
 /**
  * Settings bound when the process starts: a reload cannot change them live. The other
@@ -66,6 +76,25 @@ const RESTART_FIELDS: readonly (readonly [keyof Config, string, Changed])[] = [
   ['admin', 'host', differs],
   ['admin', 'port', differs],
   ['logging', 'access_log', differs],
+  // Metrics, the usage recorder and its store, and the span exporter are made at start (gateway.ts).
+  ['metrics', 'enabled', differs],
+  ['usage', 'enabled', differs],
+  ['usage', 'sqlite', differs],
+  ['usage', 'postgres', differs],
+  ['usage', 'retention', differs],
+  ['usage', 'flush_interval', differs],
+  ['usage', 'batch_size', differs],
+  ['usage', 'buffer', differs],
+  ['tracing', 'otlp_endpoint', orDefault('')],
+  ['tracing', 'service_name', differs],
+  ['tracing', 'headers', entries],
+  ['tracing', 'sample_ratio', orDefault(1)],
+  // The key store and the rate-limit store are opened at start (auth/gatekeeper.ts);
+  // state.on_error is read per request and changes live.
+  ['store', 'sqlite', differs],
+  ['state', 'redis', differs],
+  ['state', 'prefix', differs],
+  ['state', 'timeout', differs],
 ]
 
 /** The fields whose new value only takes effect after a restart, as `server.port`. */

@@ -8,7 +8,10 @@ import { filtersSchema } from './filters.js'
 import { limitsSchema, stateSchema } from './limits-schema.js'
 import { metricsSchema, tracingSchema, usageSchema } from './observability.js'
 import { pricesSchema } from './prices.js'
-import { duration, size } from './zod-units.js'
+import { fields, whenParsed } from './when-parsed.js'
+import { duration, size, timerDuration } from './zod-units.js'
+
+const POSITIVE = 'must be more than 0'
 
 export { duration, size } from './zod-units.js'
 
@@ -64,34 +67,35 @@ export const upstreamSchema = z.strictObject({
   max_concurrency: z.number().int().positive().optional(),
   discovery: z.enum(['dns']).optional(),
   /** With `discovery: dns`: how often the host is resolved again (default 10 s). */
-  discovery_interval: duration()
-    .refine((ms) => ms >= 100, { message: 'must be at least 100ms' })
-    .optional(),
+  discovery_interval: timerDuration(100, 'must be at least 100ms').optional(),
   /** Extra headers sent upstream (e.g. OpenAI-Organization); never returned to clients. */
   headers: upstreamHeaders.optional(),
 })
   .refine((u) => u.discovery_interval === undefined || u.discovery !== undefined, {
     message: 'only applies with discovery: dns',
     path: ['discovery_interval'],
+    ...whenParsed(fields('discovery', 'discovery_interval')),
   })
   .refine((u) => u.api_key === undefined || !Object.keys(u.headers ?? {}).some((h) => h.toLowerCase() === 'authorization'), {
     message: 'an authorization header and api_key would both be sent: set one',
     path: ['headers'],
+    ...whenParsed(fields('api_key', 'headers')),
   })
   .refine((u) => !urlCredentials(u.url) || (u.api_key === undefined && !Object.keys(u.headers ?? {}).some((h) => h.toLowerCase() === 'authorization')), {
     message: 'credentials in the URL are sent as Basic auth: not with api_key or an authorization header',
     path: ['url'],
+    ...whenParsed(fields('url', 'api_key', 'headers')),
   })
 
 export const timeoutsSchema = z.strictObject({
-  connect: duration().default(5_000),
+  connect: timerDuration(1, POSITIVE).default(5_000),
   /** Until the first response byte; for a non-streaming call that is the whole generation. */
-  first_token: duration().default(120_000),
+  first_token: timerDuration(1, POSITIVE).default(120_000),
   /** Longest gap between two body chunks. */
-  idle: duration().default(60_000),
-  total: duration().default(600_000),
+  idle: timerDuration(1, POSITIVE).default(60_000),
+  total: timerDuration(1, POSITIVE).default(600_000),
   /** Commit the stream early and send `: ping` this often until the first byte (0 = off). */
-  keepalive: duration().default(0),
+  keepalive: timerDuration().default(0),
 })
 
 export const retriesSchema = z.strictObject({
@@ -103,8 +107,9 @@ export const retriesSchema = z.strictObject({
 
 export const healthSchema = z.strictObject({
   path: z.string().startsWith('/').default('/health'),
-  interval: duration().default(2_000),
-  timeout: duration().default(1_000),
+  /** Probes are spaced this far apart: a tiny interval would probe in a busy loop. */
+  interval: timerDuration(100, 'must be at least 100ms').default(2_000),
+  timeout: timerDuration(1, POSITIVE).default(1_000),
   healthy_threshold: z.number().int().positive().default(2),
   unhealthy_threshold: z.number().int().positive().default(3),
   slow_start: duration().default(0),
@@ -118,7 +123,7 @@ export const outlierSchema = z.strictObject({
 
 export const queueSchema = z.strictObject({
   max: z.number().int().min(0).default(1000),
-  timeout: duration().default(10_000),
+  timeout: timerDuration().default(10_000),
 })
 
 export const affinitySchema = z.strictObject({
@@ -153,12 +158,12 @@ export const serverSchema = z
     port: port.default(8080),
     max_body: size().default(10 * 1024 * 1024),
     /** How long in-flight requests may run on after SIGTERM. */
-    drain_timeout: duration().default(30_000),
-    keep_alive_timeout: duration().default(65_000),
+    drain_timeout: timerDuration().default(30_000),
+    keep_alive_timeout: timerDuration().default(65_000),
     /** Time a client has to send its request headers (and finish a TLS handshake): slowloris guard. */
-    headers_timeout: duration().default(10_000),
+    headers_timeout: timerDuration().default(10_000),
     /** Time a client has to send the whole request, body included (0 = no limit). */
-    request_timeout: duration().default(120_000),
+    request_timeout: timerDuration().default(120_000),
     /** Largest request header block (431 beyond it). */
     max_header_size: size().default(16 * 1024),
     /** Open client connections at most; more are refused at accept (0 = no limit). */
@@ -185,7 +190,7 @@ export const serverSchema = z
     if (s.redirect_http_port !== undefined && s.redirect_http_port !== 0 && s.redirect_http_port === s.port) {
       ctx.addIssue({ code: 'custom', path: ['redirect_http_port'], message: 'must differ from server.port' })
     }
-  })
+  }, whenParsed(fields('request_timeout', 'headers_timeout', 'redirect_http_port', 'tls', 'port')))
 
 export const adminSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
@@ -198,6 +203,20 @@ export const loggingSchema = z.strictObject({
   /** stdout, off, or a file path. */
   access_log: z.string().min(1).default('stdout'),
 })
+
+/** Model names, fallbacks and upstream names: what the duplicate and fallback checks read. */
+function readsModelNames(path: readonly PropertyKey[]): boolean {
+  if (path[0] !== 'models') return path.length === 0
+  if (path.length <= 2 || path[2] === 'name' || path[2] === 'fallback') return true
+  return path[2] === 'upstreams' && (path.length <= 4 || path[4] === 'name')
+}
+
+/** Model names, keys' names, hashes and allow-lists, and the per-model limits' names. */
+function readsAccessRefs(path: readonly PropertyKey[]): boolean {
+  if (path[0] === 'auth') return path.length <= 3 || ['name', 'hash', 'models'].includes(String(path[3]))
+  if (path[0] === 'limits') return path.length <= 2
+  return path[0] === 'models' ? path.length <= 2 || path[2] === 'name' : path.length === 0
+}
 
 export const configSchema = z
   .strictObject({
@@ -220,7 +239,7 @@ export const configSchema = z
     /** Embedded store for run-time keys and spend; absent = config keys only, spend in memory. */
     store: storeSchema.optional(),
   })
-  .superRefine(checkAccessRefs)
+  .superRefine(checkAccessRefs, whenParsed(readsAccessRefs))
   .superRefine((cfg, ctx) => {
     const names = new Set<string>()
     cfg.models.forEach((m, i) => {
@@ -228,17 +247,22 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['models', i, 'name'], message: `duplicate model name '${m.name}'` })
       }
       names.add(m.name)
-      const upstreamNames = new Set<string>()
+      // Ids as routing/membership.ts gives them: the name, else the index.
+      const ids = new Map<string, number>()
       m.upstreams.forEach((u, j) => {
-        if (u.name === undefined) return
-        if (upstreamNames.has(u.name)) {
+        const id = u.name ?? String(j)
+        const other = ids.get(id)
+        if (other !== undefined) {
           ctx.addIssue({
             code: 'custom',
-            path: ['models', i, 'upstreams', j, 'name'],
-            message: `duplicate upstream name '${u.name}' in model '${m.name}'`,
+            path: ['models', i, 'upstreams', j, ...(u.name === undefined ? [] : ['name'])],
+            message:
+              u.name !== undefined && m.upstreams[other]!.name !== undefined
+                ? `duplicate upstream name '${u.name}' in model '${m.name}'`
+                : `upstream id '${id}' in model '${m.name}' is also upstreams[${other}]'s (an unnamed upstream's id is its index): name them apart`,
           })
         }
-        upstreamNames.add(u.name)
+        ids.set(id, j)
       })
     })
     cfg.models.forEach((m, i) => {
@@ -252,7 +276,7 @@ export const configSchema = z
         }
       })
     })
-  })
+  }, whenParsed(readsModelNames))
 
 export type ConfigInput = z.input<typeof configSchema>
 export type Config = z.output<typeof configSchema>

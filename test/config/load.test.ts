@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, parseConfig, parseConfigText } from '../../src/config/load.js'
+import { ConfigError, formatIssue, parseConfig, parseConfigText } from '../../src/config/load.js'
+import { upstreamSchema } from '../../src/config/schema.js'
 import { parseDuration, parseSize } from '../../src/config/units.js'
 
 function issuesOf(fn: () => unknown): string[] {
@@ -59,11 +60,35 @@ describe('config validation', () => {
     expect(issues.some((i) => i.startsWith('models[1].upstreams[1].weight:'))).toBe(true)
   })
 
+  it('says what a field of the wrong type got, and "is required" only when it is missing', () => {
+    const issues = issuesOf(() => parseConfig({ server: { port: 'abc', drain_timeout: true }, models: 'hello' }))
+    expect(issues).toEqual([
+      'server.port: expected a number, got a string',
+      'server.drain_timeout: must be a duration like 250ms, 5s or 2m',
+      'models: expected a list, got a string',
+    ])
+    expect(issuesOf(() => parseConfig({ models: [{ name: 'm', upstreams: [{ url: 5 }] }] }))).toEqual(['models[0].upstreams[0].url: expected a string, got a number'])
+    expect(issuesOf(() => parseConfig({ models: [{ upstreams: [{}] }] }))).toEqual(['models[0].name: is required', 'models[0].upstreams[0].url: is required'])
+    // Parsed without the input (the admin API's bodies): zod's own wording says what it got.
+    const bare = upstreamSchema.safeParse({ url: 'http://x', weight: 'heavy' })
+    expect(bare.error?.issues.map(formatIssue)).toEqual(['weight: expected a number, got a string'])
+  })
+
   it('rejects unknown fields, duplicate names, bad fallbacks and missing models', () => {
     expect(issuesOf(() => parseConfig({ ...minimal, sever: {} }))).toContain('(root): unknown field(s): sever')
     expect(issuesOf(() => parseConfig({}))).toContain('models: is required')
     const dup = issuesOf(() => parseConfig({ models: [minimal.models[0], minimal.models[0]] }))
     expect(dup).toContain("models[1].name: duplicate model name 'm'")
+    const url = 'http://127.0.0.1:9001/v1'
+    expect(issuesOf(() => parseConfig({ models: [{ name: 'm', upstreams: [{ url }, { url, name: '0' }] }] }))).toEqual([
+      "models[0].upstreams[1].name: upstream id '0' in model 'm' is also upstreams[0]'s (an unnamed upstream's id is its index): name them apart",
+    ])
+    expect(issuesOf(() => parseConfig({ models: [{ name: 'm', upstreams: [{ url, name: '1' }, { url }] }] }))).toEqual([
+      "models[0].upstreams[1]: upstream id '1' in model 'm' is also upstreams[0]'s (an unnamed upstream's id is its index): name them apart",
+    ])
+    expect(issuesOf(() => parseConfig({ models: [{ name: 'm', upstreams: [{ url, name: 'a' }, { url, name: 'a' }] }] }))).toEqual([
+      "models[0].upstreams[1].name: duplicate upstream name 'a' in model 'm'",
+    ])
     const fb = issuesOf(() => parseConfig({ models: [{ ...minimal.models[0], fallback: ['ghost', 'm'] }] }))
     expect(fb).toContain("models[0].fallback[0]: unknown model 'ghost'")
     expect(fb).toContain('models[0].fallback[1]: a model cannot fall back to itself')
@@ -81,6 +106,7 @@ describe('config validation', () => {
       'models[0].upstreams[0].url: credentials in the URL are sent as Basic auth: not with api_key or an authorization header'
     )
     expect(up({ url: 'ftp://nope' })).toContain('models[0].upstreams[0].url: must be an http(s) URL')
+    expect(up({ url: 'not a url' })).toEqual(['models[0].upstreams[0].url: must be an http(s) URL'])
     // A Host of its own (a virtual host behind a load balancer) and a query (Azure's api-version) are fine.
     expect(() => parseConfig({ models: [{ name: 'm', upstreams: [{ url: 'https://x.openai.azure.com/openai/deployments/d?api-version=2024-06-01', headers: { Host: 'v.example', 'api-key': 'k' } }] }] })).not.toThrow()
   })
@@ -99,6 +125,106 @@ models:
     expect(issuesOf(() => parseConfigText(text, 'x.yaml', {}))).toEqual([
       'models[0].upstreams[0].api_key: environment variable UPSTREAM_KEY is not set',
     ])
+  })
+
+  it('says an empty variable is empty, and uses the default when it is unset or empty', () => {
+    const text = 'models: [{ name: m, upstreams: [{ url: "${BASE:-http://127.0.0.1:9001/v1}", api_key: "${KEY}" }] }]'
+    expect(issuesOf(() => parseConfigText(text, 'x.yaml', { KEY: '' }))).toEqual(['models[0].upstreams[0].api_key: environment variable KEY is empty'])
+    expect(parseConfigText(text, 'x.yaml', { KEY: 'k', BASE: '' }).models[0]!.upstreams[0]!.url).toBe('http://127.0.0.1:9001/v1')
+  })
+
+  it('fills number and boolean fields from ${ENV}, and only from ${ENV}', () => {
+    const text = `
+server: { port: "\${PORT:-8080}", max_connections: "\${CONNS}" }
+metrics: { enabled: "\${METRICS:-false}" }
+filters: { max_messages: "500" }
+models:
+  - name: m
+    upstreams: [{ url: "http://127.0.0.1:9001/v1", api_key: "\${KEY}", weight: "\${WEIGHT}" }]
+`
+    const c = parseConfigText(text.replace('max_messages: "500"', 'max_messages: 500'), 'x.yaml', { CONNS: ' 42 ', KEY: '12345', WEIGHT: '2.5' })
+    expect(c.server.port).toBe(8080)
+    expect(c.server.max_connections).toBe(42)
+    expect(c.metrics.enabled).toBe(false)
+    expect(c.models[0]!.upstreams[0]!.weight).toBe(2.5)
+    // An all-digit secret stays the string it is.
+    expect(c.models[0]!.upstreams[0]!.api_key).toBe('12345')
+    // A literal string is still wrong, and so is a substituted value that does not read as the type.
+    expect(issuesOf(() => parseConfigText(text, 'x.yaml', { CONNS: 'many', KEY: 'k', WEIGHT: '1', METRICS: 'yes' }))).toEqual([
+      'server.max_connections: expected a number, got a string',
+      'metrics.enabled: expected a boolean, got a string',
+      'filters.max_messages: expected a number, got a string',
+    ])
+  })
+
+  it('reports missing variables and schema problems together', () => {
+    const text = 'server: { port: eighty }\nmodels: [{ name: m, upstreams: [{ url: "${BASE}" }], fallback: [ghost] }]'
+    expect(issuesOf(() => parseConfigText(text, 'x.yaml', {}))).toEqual([
+      'models[0].upstreams[0].url: environment variable BASE is not set',
+      'server.port: expected a number, got a string',
+      "models[0].fallback[0]: unknown model 'ghost'",
+    ])
+  })
+
+  it('runs cross-field checks whenever the fields they read parsed', () => {
+    const issues = issuesOf(() =>
+      parseConfig({
+        server: { max_body: 'huge', headers_timeout: '5m', request_timeout: '1m' },
+        models: [
+          { name: 'a', timeouts: { idle: 'soon' }, upstreams: [{ url: 'nope', discovery_interval: '5s', api_key: 'k', headers: { Authorization: 'b' } }], fallback: ['b'] },
+          { name: 'a', upstreams: [{ url: 'http://x', weight: -1 }] },
+        ],
+        limits: { per_model: { ghost: { requests_per_minute: 'many' } } },
+      })
+    )
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        'server.headers_timeout: must not exceed server.request_timeout',
+        'models[0].upstreams[0].discovery_interval: only applies with discovery: dns',
+        'models[0].upstreams[0].headers: an authorization header and api_key would both be sent: set one',
+        "models[1].name: duplicate model name 'a'",
+        "models[0].fallback[0]: unknown model 'b'",
+        "limits.per_model.ghost: unknown model 'ghost'",
+      ])
+    )
+    // A check whose own fields are broken does not run on them.
+    const broken = issuesOf(() => parseConfig({ models: [{ name: 5, upstreams: [{ url: 'http://x' }] }, { name: 'b', upstreams: [{ url: 'http://x' }], fallback: ['c'] }] }))
+    expect(broken).toEqual(['models[0].name: expected a string, got a number'])
+  })
+
+  it('bounds the durations that arm timers at 24d; others may be longer', () => {
+    const m = (over: Record<string, unknown>) => ({ models: [{ ...minimal.models[0], ...over }] })
+    const TOO_LONG = 'must be at most 24d (it arms a timer, and Node timers end at ~24.8 days)'
+    expect(issuesOf(() => parseConfig(m({ timeouts: { total: '30d', first_token: '25d' } })))).toEqual([
+      `models[0].timeouts.first_token: ${TOO_LONG}`,
+      `models[0].timeouts.total: ${TOO_LONG}`,
+    ])
+    expect(issuesOf(() => parseConfig({ ...m({ health: { interval: '30d' }, queue: { timeout: '30d' } }), server: { drain_timeout: '30d' }, usage: { flush_interval: '30d' } }))).toEqual([
+      `server.drain_timeout: ${TOO_LONG}`,
+      `usage.flush_interval: ${TOO_LONG}`,
+      `models[0].health.interval: ${TOO_LONG}`,
+      `models[0].queue.timeout: ${TOO_LONG}`,
+    ])
+    expect(issuesOf(() => parseConfig({ ...minimal, state: { timeout: '7d' } }))[0]).toMatch(/^state\.timeout: must be at most 6d/)
+    const c = parseConfig({ ...m({ timeouts: { total: '24d' }, outlier: { base_ejection_time: '30d' }, health: { slow_start: '30d' } }), usage: { retention: '365d' }, server: { cors: { max_age: '30d' } } })
+    expect(c.models[0]!.timeouts.total).toBe(24 * 86_400_000)
+    expect(c.usage.retention).toBe(365 * 86_400_000)
+  })
+
+  it('refuses timeouts and probe intervals that would time out every request or busy-loop', () => {
+    const m = (over: Record<string, unknown>) => ({ models: [{ ...minimal.models[0], ...over }] })
+    expect(issuesOf(() => parseConfig(m({ timeouts: { connect: 0, first_token: 0, idle: '0s', total: 0 }, health: { interval: 0, timeout: 0 } })))).toEqual([
+      'models[0].timeouts.connect: must be more than 0',
+      'models[0].timeouts.first_token: must be more than 0',
+      'models[0].timeouts.idle: must be more than 0',
+      'models[0].timeouts.total: must be more than 0',
+      'models[0].health.interval: must be at least 100ms',
+      'models[0].health.timeout: must be more than 0',
+    ])
+    // 0 keeps its documented meaning where it has one.
+    const c = parseConfig({ ...m({ timeouts: { keepalive: 0 }, health: { interval: '100ms', timeout: 1 } }), server: { request_timeout: 0, headers_timeout: 0 } })
+    expect(c.models[0]!.timeouts.keepalive).toBe(0)
+    expect(c.server.request_timeout).toBe(0)
   })
 
   it('reports YAML syntax errors', () => {

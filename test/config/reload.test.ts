@@ -101,6 +101,40 @@ describe('ConfigReloader', () => {
     expect(restartRequired(a, b)).toEqual(['admin.host', 'admin.port', 'logging.access_log'])
   })
 
+  it('restartRequired lists the metrics, usage, tracing, store and Redis settings, which are read at start', () => {
+    const a = parseConfig(raw())
+    const b = parseConfig({
+      ...raw(),
+      metrics: { enabled: false },
+      usage: { enabled: false, sqlite: './other.db', postgres: 'postgres://u@h/db', retention: '7d', flush_interval: '2s', batch_size: 10, buffer: 100 },
+      tracing: { otlp_endpoint: 'http://collector:4318', service_name: 'gw', headers: { a: '1' }, sample_ratio: 0.5 },
+      store: { sqlite: './keys.db' },
+      state: { redis: 'redis://r:6379', prefix: 'x:', timeout: '1s', on_error: 'closed' },
+    })
+    expect(restartRequired(a, b)).toEqual([
+      'metrics.enabled',
+      'usage.enabled',
+      'usage.sqlite',
+      'usage.postgres',
+      'usage.retention',
+      'usage.flush_interval',
+      'usage.batch_size',
+      'usage.buffer',
+      'tracing.otlp_endpoint',
+      'tracing.service_name',
+      'tracing.headers',
+      'tracing.sample_ratio',
+      'store.sqlite',
+      'state.redis',
+      'state.prefix',
+      'state.timeout',
+    ])
+    // An absent tracing section is its defaults; header order and state.on_error (live) are no change.
+    expect(restartRequired(a, parseConfig({ ...raw(), tracing: { otlp_endpoint: '', sample_ratio: 1 }, state: { on_error: 'closed' } }))).toEqual([])
+    const h1 = parseConfig({ ...raw(), tracing: { headers: { a: '1', b: '2' } } })
+    expect(restartRequired(h1, parseConfig({ ...raw(), tracing: { headers: { b: '2', a: '1' } } }))).toEqual([])
+  })
+
   it('restartRequired: the redirect listener and TLS on or off need a restart; limits and new certificate files do not', () => {
     const tls = { cert: 'a.pem', key: 'a.key' }
     const plain = parseConfig(raw())

@@ -1,19 +1,10 @@
 // Strict body validation: each mistake gets OpenAI's code and the exact field as `param`;
 // legitimate OpenAI parameters and vLLM's extras pass.
 import { describe, expect, it } from 'vitest'
-import { InvalidRequestError } from '../../src/errors.js'
+import { errorOf } from '../helpers/errors.js'
 import { validateChat } from '../../src/filters/validate-chat.js'
 import { validateCompletion, validateEmbeddings } from '../../src/filters/validate-params.js'
 
-function errorOf(fn: () => void): { param: string | null; code: string; message: string } {
-  try {
-    fn()
-  } catch (err) {
-    if (!(err instanceof InvalidRequestError)) throw err
-    return { param: err.param, code: err.code, message: err.message }
-  }
-  throw new Error('expected an InvalidRequestError')
-}
 
 const user = (content: unknown) => ({ role: 'user', content })
 const chat = (extra: Record<string, unknown> = {}, messages: unknown[] = [user('hi')]) => ({ model: 'm', messages, ...extra })

@@ -1,18 +1,9 @@
 // The fields routing depends on: checked before any filter, with the validator's codes and
 // wording, and `null` meaning "not given".
 import { describe, expect, it } from 'vitest'
-import { InvalidRequestError } from '../../src/errors.js'
+import { errorOf } from '../helpers/errors.js'
 import { checkRequiredFields } from '../../src/server/endpoints.js'
 
-function errorOf(fn: () => unknown): { param: string | null; code: string; message: string } {
-  try {
-    fn()
-  } catch (err) {
-    if (!(err instanceof InvalidRequestError)) throw err
-    return { param: err.param, code: err.code, message: err.message }
-  }
-  throw new Error('expected an InvalidRequestError')
-}
 
 const messages = [{ role: 'user', content: 'hi' }]
 

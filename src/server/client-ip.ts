@@ -1,6 +1,7 @@
 // Trusted proxies: X-Forwarded-For is believed only when the peer is one of them. The client
 // is the right-most address that is not a trusted proxy (everything left of it could have
-// been written by the client itself), and the chain sent upstream appends the peer. A trusted
+// been written by the client itself), and the chain sent upstream (its addresses only)
+// appends the peer. A trusted
 // peer's X-Forwarded-Proto (TLS ended at a load balancer) is passed on; anyone else's is not.
 import { BlockList, isIP } from 'node:net'
 import { parseCidr } from '../config/edge.js'
@@ -68,8 +69,15 @@ export class TrustedProxies {
     if (proto !== undefined) ctx.forwardedProto = proto
     const header = ctx.headers['x-forwarded-for']
     if (typeof header !== 'string' || header.trim() === '') return
-    ctx.forwardedFor = `${header}, ${peer}`
     const hops = header.split(',')
+    // The chain sent upstream: the addresses it held (ports, zones and garbage left out, so an
+    // upstream that parses it reads addresses only), then the peer.
+    let chain = ''
+    for (const hop of hops) {
+      const ip = forwardedAddress(hop)
+      if (ip !== undefined) chain += `${ip}, `
+    }
+    ctx.forwardedFor = chain + peer
     let client = peer
     for (let i = hops.length - 1; i >= 0; i--) {
       const ip = forwardedAddress(hops[i]!)

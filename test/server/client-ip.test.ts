@@ -34,6 +34,9 @@ describe('trusted proxies', () => {
   it('stops at garbage: the last trusted hop is the best it knows', () => {
     expect(resolve(trusted, '10.0.0.2', 'evil, 10.1.1.1').clientIp).toBe('10.1.1.1')
     expect(resolve(trusted, '10.0.0.2', 'unknown').clientIp).toBe('10.0.0.2')
+    // Upstream, the chain holds addresses only: garbage, ports and zones are left out.
+    expect(resolve(trusted, '10.0.0.2', '6.6.6.6, garbage, 203.0.113.7:4711, [fe80::1%25eth0]:443').forwardedFor).toBe('6.6.6.6, 203.0.113.7, fe80::1, 10.0.0.2')
+    expect(resolve(trusted, '10.0.0.2', 'unknown').forwardedFor).toBe('10.0.0.2')
   })
 
   it('matches IPv6 blocks and IPv4-mapped peers', () => {

@@ -276,10 +276,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
       if (this.held !== undefined) return this.endHeld()
       this.commit()
     }
-    const tail = this.tap?.end()
+    const tap = this.tap
+    const tail = tap?.end()
     if (tail !== undefined && tail.length > 0) this.ctx.bytesOut += tail.length
-    if (this.tap instanceof ErrorEventTap) {
-      this.ctx.error = this.tap.error
+    if (tap instanceof SseUsageTap && !tap.finished && this.ctx.endpoint !== 'embeddings') {
+      // The body ended cleanly, but the answer did not (no [DONE], no finish_reason): it was cut.
+      if (tail !== undefined) this.ctx.res.write(tail)
+      return this.breakStream(new UpstreamStreamError(`Upstream ${this.upstream.publicName} ended the stream before the answer was complete.`), 'broken')
+    }
+    if (tap instanceof ErrorEventTap) {
+      this.ctx.error = tap.error
       this.ctx.outcome = 'error'
     }
     this.ctx.res.end(tail)

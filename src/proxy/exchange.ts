@@ -17,6 +17,7 @@ import type { AttemptOutcome, Upstream } from '../routing/upstream.js'
 import type { RequestContext } from '../server/context.js'
 import { retryAfterMs } from '../resilience/retry-after.js'
 import { sseErrorFrame } from '../server/reply.js'
+import { BodyDecoder, codingOf, type DecoderSink } from './body-decoder.js'
 import { clientResponseHeaders, keepaliveHeaders } from './headers.js'
 import { ErrorEventTap, JsonUsageTap, SseUsageTap, type ResponseTap } from './usage-tap.js'
 
@@ -73,7 +74,7 @@ class ClientClosed extends Error {}
 /** An SSE comment: ignored by every SSE parser, but it keeps idle-timing proxies from cutting. */
 const PING = Buffer.from(': ping\n\n')
 
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
   readonly result: Promise<AttemptResult>
   private resolve!: (r: AttemptResult) => void
   private controller: Controller | null = null
@@ -84,6 +85,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private finished = false
   private eventStream = false
   private tap: ResponseTap | undefined = undefined
+  /** Only for an answer compressed despite `accept-encoding: identity`. */
+  private decoder: BodyDecoder | undefined = undefined
   private timer: NodeJS.Timeout | undefined = undefined
   /** Between body chunks after the commit; not running while the client holds us paused. */
   private idleTimer: NodeJS.Timeout | undefined = undefined
@@ -209,6 +212,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.paused = false
       this.idleTimer?.refresh()
     }
+    // A decoder still full of input resumes the upstream when it drains.
+    if (this.decoder !== undefined && !this.decoder.resume()) return
     this.controller?.resume()
   }
 
@@ -235,7 +240,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
     const type = headers['content-type']
     this.eventStream = typeof type === 'string' && type.startsWith('text/event-stream')
-    if (this.pinged && (status >= 300 || !this.eventStream)) {
+    // Compressed despite our `accept-encoding: identity`: decoded on the way (body-decoder.ts).
+    const encoding = headers['content-encoding']
+    const coding = encoding === undefined ? undefined : codingOf(encoding)
+    // After pings the client has our identity headers: bytes we cannot decode would corrupt it.
+    if (this.pinged && (status >= 300 || !this.eventStream || coding === null)) {
       // The client already has a 200 event stream: the upstream's answer becomes an error event.
       this.eventStream = true
       const tap = new ErrorEventTap(status, this.upstream.publicName)
@@ -243,15 +252,18 @@ export class Exchange implements Dispatcher.DispatchHandler {
       // The client keeps the 200 already on the wire, but the request failed: access log,
       // metrics, usage and limits see the failure (nothing billed, reserved tokens refunded).
       this.ctx.status = tap.error.status
+      if (coding) this.decoder = new BodyDecoder(coding, this)
       return
     }
     this.eventStream ||= this.pinged
-    if (status < 300) {
+    // A coding we cannot decode: the bytes pass untouched and unread (usage is estimated).
+    if (status < 300 && coding !== null) {
       this.tap = this.eventStream
         ? new SseUsageTap(this.ctx.usageInjected)
         : typeof type === 'string' && type.includes('json')
           ? new JsonUsageTap()
           : undefined
+      if (coding !== undefined && this.tap !== undefined) this.decoder = new BodyDecoder(coding, this)
     }
   }
 
@@ -261,13 +273,43 @@ export class Exchange implements Dispatcher.DispatchHandler {
       if (this.held !== undefined) return this.holdChunk(chunk)
       this.commit()
     } else this.idleTimer?.refresh()
+    if (this.decoder !== undefined) {
+      if (!this.decoder.write(chunk)) controller.pause()
+      return
+    }
+    this.send(chunk)
+  }
+
+  /** Through the tap to the client; a full client buffer pauses the upstream (and decoder). */
+  private send(chunk: Buffer): void {
     const out = this.tap === undefined ? chunk : this.tap.chunk(chunk)
     if (out === undefined || out.length === 0) return
     this.ctx.bytesOut += out.length
     if (!this.ctx.res.write(out)) {
       this.paused = true
-      controller.pause()
+      this.controller!.pause()
+      this.decoder?.pause()
     }
+  }
+
+  onDecoded(chunk: Buffer): void {
+    if (!this.finished) this.send(chunk)
+  }
+
+  onDecoderDrain(): void {
+    if (!this.finished && !this.paused) this.controller?.resume()
+  }
+
+  onDecodedEnd(): void {
+    if (!this.finished) this.end()
+  }
+
+  /** A corrupt or truncated compressed body: broken, never a clean end. */
+  onDecodeError(err: Error): void {
+    if (this.finished) return
+    const error = new UpstreamStreamError(`Upstream ${this.upstream.publicName} sent a body that could not be decoded (${err.message}).`)
+    this.breakStream(error, 'broken')
+    this.abortUpstream(error)
   }
 
   onResponseEnd(): void {
@@ -276,10 +318,22 @@ export class Exchange implements Dispatcher.DispatchHandler {
       if (this.held !== undefined) return this.endHeld()
       this.commit()
     }
-    const tail = this.tap?.end()
+    if (this.decoder !== undefined) return this.decoder.end()
+    this.end()
+  }
+
+  /** The whole body went through the tap (decoded, if it was compressed). */
+  private end(): void {
+    const tap = this.tap
+    const tail = tap?.end()
     if (tail !== undefined && tail.length > 0) this.ctx.bytesOut += tail.length
-    if (this.tap instanceof ErrorEventTap) {
-      this.ctx.error = this.tap.error
+    if (tap instanceof SseUsageTap && !tap.finished && this.ctx.endpoint !== 'embeddings') {
+      // The body ended cleanly, but the answer did not (no [DONE], no finish_reason): it was cut.
+      if (tail !== undefined) this.ctx.res.write(tail)
+      return this.breakStream(new UpstreamStreamError(`Upstream ${this.upstream.publicName} ended the stream before the answer was complete.`), 'broken')
+    }
+    if (tap instanceof ErrorEventTap) {
+      this.ctx.error = tap.error
       this.ctx.outcome = 'error'
     }
     this.ctx.res.end(tail)
@@ -363,8 +417,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     clearInterval(this.pingTimer)
     if (this.limits.idle > 0 && ctx.stream) this.idleTimer = setTimeout(onIdle, this.limits.idle, this)
     if (ctx.res.headersSent) return
-    const dropLength = this.tap instanceof SseUsageTap && ctx.usageInjected
-    ctx.res.writeHead(this.status, clientResponseHeaders(ctx, upstream, this.headers!, this.eventStream, dropLength))
+    const decoded = this.decoder !== undefined
+    const dropLength = decoded || (this.tap instanceof SseUsageTap && ctx.usageInjected)
+    ctx.res.writeHead(this.status, clientResponseHeaders(ctx, upstream, this.headers!, this.eventStream, dropLength, decoded))
   }
 
   /** Failed before the first upstream byte: retryable, unless keep-alive pings committed. */
@@ -392,6 +447,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     clearTimeout(this.timer)
     clearTimeout(this.idleTimer)
     clearInterval(this.pingTimer)
+    this.decoder?.destroy()
     const ctx = this.ctx
     if (ctx.exchange === this) ctx.exchange = undefined
     if (result.committed && this.tap !== undefined) {

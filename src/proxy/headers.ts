@@ -93,14 +93,16 @@ function listsToken(header: string, name: string): boolean {
 
 /**
  * Headers sent to the client for a proxied response. `dropLength` when the body is
- * rewritten on the way (the length would lie).
+ * rewritten on the way (the length would lie); `decoded` when the gateway decompressed it
+ * (the client gets identity).
  */
 export function clientResponseHeaders(
   ctx: RequestContext,
   upstream: Upstream,
   headers: IncomingHttpHeaders,
   eventStream: boolean,
-  dropLength: boolean
+  dropLength: boolean,
+  decoded = false
 ): string[] {
   const out: string[] = []
   // The gateway's own rate-limit headers replace the upstream's (server/context.ts LateHeaders).
@@ -115,6 +117,7 @@ export function clientResponseHeaders(
     // CORS is the gateway's policy (server/cors.ts), never the upstream's.
     if (name.startsWith('access-control-')) continue
     if (dropLength && name === 'content-length') continue
+    if (decoded && name === 'content-encoding') continue
     if (eventStream && (name === 'cache-control' || name === 'x-accel-buffering')) continue
     const value = headers[name]
     if (value === undefined) continue

@@ -35,6 +35,11 @@ export class SseUsageTap implements ResponseTap {
   usage: Usage | undefined = undefined
   /** Events that carried generated text (about one token each on vLLM, llama.cpp, OpenAI). */
   countedTokens = 0
+  /**
+   * The upstream said its answer is over (`data: [DONE]`, or a choice's finish_reason): a body
+   * that ends without either was cut, however cleanly its HTTP framing ended.
+   */
+  finished = false
   private readonly acc = new SseAccumulator()
   /**
    * A removed event's terminator ended on a CR at the end of a read: the LF of a CRLF may
@@ -53,7 +58,10 @@ export class SseUsageTap implements ResponseTap {
       // An event too large to hold (never a usage event) starts here: counted, not read further.
       this.countedTokens += countContentEvents(after)
       this.owesLf = false
+      if (!this.finished) this.finished = saysFinished(after)
     }
+    // The rest of an oversized event, unread otherwise (rare: never on the per-chunk path).
+    if (acc.before !== undefined && !this.finished) this.finished = saysFinished(acc.before)
     if (!this.strip) {
       if (complete !== undefined) this.scan(complete, false)
       return data
@@ -80,6 +88,7 @@ export class SseUsageTap implements ResponseTap {
       if (events[0] === 0x0a) events = events.subarray(1)
     }
     this.countedTokens += countContentEvents(events)
+    if (!this.finished) this.finished = saysFinished(events)
     if (!hasUsageObject(events)) return events
     const kept: Buffer[] = []
     let changed = false
@@ -152,6 +161,31 @@ export function countContentEvents(buf: Buffer): number {
     i = j
   }
   return n
+}
+
+const DONE = Buffer.from('[DONE]')
+const FINISH_REASON = Buffer.from('"finish_reason"')
+
+/**
+ * Do these events end the answer: a `data: [DONE]` line, or a finish_reason that is a string
+ * (not null)? Native searches only. The bytes `"finish_reason"` cannot come from generated
+ * text (its quotes would be escaped), and `[DONE]` counts only as a whole data line.
+ */
+export function saysFinished(buf: Buffer): boolean {
+  let i = buf.indexOf(FINISH_REASON)
+  while (i !== -1) {
+    let v = i + FINISH_REASON.length
+    while (buf[v] === 0x20 || buf[v] === 0x3a) v++
+    if (buf[v] === 0x22) return true
+    i = buf.indexOf(FINISH_REASON, v)
+  }
+  for (let d = buf.indexOf(DONE); d !== -1; d = buf.indexOf(DONE, d + 6)) {
+    const s = buf[d - 1] === 0x20 ? d - 1 : d
+    const line = s === 5 || buf[s - 6] === 0x0a || buf[s - 6] === 0x0d
+    const end = buf[d + 6]
+    if (s >= 5 && line && buf.compare(DATA, 0, 5, s - 5, s) === 0 && (end === undefined || end === 0x0a || end === 0x0d)) return true
+  }
+  return false
 }
 
 /** Non-streaming JSON: keeps a bounded copy to read `usage` at the end. */

@@ -213,3 +213,58 @@ describe('stripping the usage the gateway asked for (the client did not)', () =>
     expect(await line('strip-inline')).toMatchObject({ prompt_tokens: 5, completion_tokens: 5, usage_estimated: false })
   })
 })
+
+describe('a stream whose body ends cleanly but whose answer did not', () => {
+  let upstream: Server
+  let gw3: GatewayProcess
+  const ev = (delta: object, finish: string | null = null) => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
+  const HEAD = ev({ role: 'assistant', content: '' }) + ev({ content: 'Hal' })
+
+  beforeAll(async () => {
+    upstream = createServer((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        const mode = req.headers['x-mode']
+        // A complete HTTP body (chunked terminator sent) in every case.
+        if (mode === 'cut') res.end(HEAD)
+        else if (mode === 'no-done') res.end(HEAD + ev({}, 'stop'))
+        else res.end(HEAD + ev({}, 'stop') + 'data: [DONE]\n\n')
+      })
+    })
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
+    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`
+    gw3 = await startGateway({ models: [{ name: 'cut', upstreams: [{ url, name: 'cut' }], retries: { attempts: 0 } }] })
+  })
+
+  afterAll(async () => {
+    await gw3?.stop()
+    upstream?.close()
+  })
+
+  const ask = async (mode: string, id: string) => {
+    const res = await fetch(`${gw3.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-mode': mode, 'x-request-id': id },
+      body: JSON.stringify({ model: 'cut', stream: true, messages: [{ role: 'user', content: 'q' }] }),
+    })
+    const text = await res.text()
+    await eventually(() => gw3.accessLines().some((l) => l.request_id === id))
+    return { text, line: gw3.accessLines().find((l) => l.request_id === id)! }
+  }
+
+  it('with neither [DONE] nor a finish_reason: ends with the error event, recorded as broken', async () => {
+    const { text, line } = await ask('cut', 'cut-1')
+    expect(text.startsWith(HEAD)).toBe(true)
+    const last = JSON.parse(text.slice(HEAD.length).replace(/^data: /, '')) as { error: { code: string } }
+    expect(last.error.code).toBe('upstream_stream_error')
+    expect(line).toMatchObject({ outcome: 'error', error: 'upstream_stream_error' })
+  })
+
+  it('with a finish_reason but no [DONE] (some servers omit it): a clean end', async () => {
+    const { text, line } = await ask('no-done', 'cut-2')
+    expect(text).toBe(HEAD + ev({}, 'stop'))
+    expect(line).toMatchObject({ outcome: 'ok', error: null })
+    expect((await ask('whole', 'cut-3')).text).toBe(HEAD + ev({}, 'stop') + 'data: [DONE]\n\n')
+  })
+})

@@ -160,3 +160,41 @@ describe('withoutUsageMember', () => {
     expect(cut('{"choices":[1],"usage":null}')).toBeUndefined()
   })
 })
+
+describe('SseUsageTap.finished: did the upstream say its answer is over?', () => {
+  function run(stream: string, size: number): SseUsageTap {
+    const bytes = Buffer.from(stream)
+    const tap = new SseUsageTap(true)
+    for (let i = 0; i < bytes.length; i += size) tap.chunk(bytes.subarray(i, i + size))
+    tap.end()
+    return tap
+  }
+  const content = chunk({ role: 'assistant', content: '' }) + chunk({ content: 'Hi' })
+
+  it('is set by a finish_reason (spaced or not) or a [DONE] line, however the stream is cut', () => {
+    for (const size of [1, 5, 1000]) {
+      expect(run(STREAM, size).finished).toBe(true)
+      expect(run(content + chunk({}, ',"finish_reason":"length"'), size).finished).toBe(true)
+      expect(run(content + 'data: {"choices":[{"index":0,"finish_reason": "stop"}]}\n\n', size).finished).toBe(true)
+      expect(run(content + 'data: [DONE]\n\n', size).finished).toBe(true)
+      expect(run(content + 'data:[DONE]\r\n\r\n', size).finished).toBe(true)
+      // The last event unterminated: still read at the end.
+      expect(run(content + 'data: [DONE]', size).finished).toBe(true)
+    }
+  })
+
+  it('is not set by null finish_reasons, or by [DONE] or finish_reason inside generated text', () => {
+    for (const size of [1, 5, 1000]) {
+      expect(run(content + chunk({}, ',"finish_reason":null'), size).finished).toBe(false)
+      expect(run(content + chunk({ content: 'say [DONE] or data: [DONE]' }), size).finished).toBe(false)
+      expect(run(content + chunk({ content: '"finish_reason":"stop"' }), size).finished).toBe(false)
+      expect(run('', size).finished).toBe(false)
+    }
+  })
+
+  it('is set by a finish_reason inside an event too large to hold', () => {
+    const huge = `data: {"choices":[{"index":0,"delta":{"content":"${'x'.repeat(1_100_000)}"},"finish_reason":"stop"}]}\n\n`
+    expect(run(content + huge, 64 << 10).finished).toBe(true)
+    expect(run(content + huge.replace('"stop"', 'null'), 64 << 10).finished).toBe(false)
+  })
+})

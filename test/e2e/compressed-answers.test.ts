@@ -5,10 +5,10 @@
 import { createServer, request, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
 import { brotliCompressSync, constants, createGzip, deflateRawSync, deflateSync, gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { listenLocal } from '../helpers/ports.js'
 import { eventually } from '../helpers/sim.js'
 
 const USAGE = { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 }
@@ -104,8 +104,7 @@ beforeAll(async () => {
       more()
     })
   })
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
-  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`
+  const url = `${await listenLocal(upstream)}/v1`
   gw = await startGateway({ models: [{ name: 'z', upstreams: [{ url, name: 'z' }], retries: { attempts: 0 } }] })
 })
 

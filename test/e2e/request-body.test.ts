@@ -2,9 +2,9 @@
 // the upstream's own model name): the client's other bytes, numbers included, as written;
 // the configured URL's query; hop-by-hop headers dropped on the way back.
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { listenLocal } from '../helpers/ports.js'
 
 let upstream: Server
 let gw: GatewayProcess
@@ -25,8 +25,7 @@ beforeAll(async () => {
       res.end('data: [DONE]\n\n')
     })
   })
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
-  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`
+  const url = `${await listenLocal(upstream)}/v1`
   gw = await startGateway({
     models: [
       { name: 'same', upstreams: [{ url, name: 'same' }] },

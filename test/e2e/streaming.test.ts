@@ -2,11 +2,11 @@
 // backpressure instead of growing memory, SIGTERM lets streams finish.
 import { createServer, request, type Server } from 'node:http'
 import { readFile } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SimServer } from '../../src/sim/server.js'
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { listenLocal } from '../helpers/ports.js'
 import { eventually, resetSim, setFault, simStats, startSims } from '../helpers/sim.js'
 
 let sim: SimServer
@@ -160,8 +160,7 @@ describe('stripping the usage the gateway asked for (the client did not)', () =>
         }
       })
     })
-    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
-    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`
+    const url = `${await listenLocal(upstream)}/v1`
     gw2 = await startGateway({ models: [{ name: 'raw', upstreams: [{ url, name: 'raw' }], retries: { attempts: 0 } }] })
   })
 
@@ -232,8 +231,7 @@ describe('a stream whose body ends cleanly but whose answer did not', () => {
         else res.end(HEAD + ev({}, 'stop') + 'data: [DONE]\n\n')
       })
     })
-    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
-    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`
+    const url = `${await listenLocal(upstream)}/v1`
     gw3 = await startGateway({ models: [{ name: 'cut', upstreams: [{ url, name: 'cut' }], retries: { attempts: 0 } }] })
   })
 

@@ -2,9 +2,9 @@
 // long after its headers, an error answer it may retry (read whole, so the connection is
 // reused; relayed as it came when no retry happens), and a redirect (never relayed).
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { listenLocal } from '../helpers/ports.js'
 import { post } from '../helpers/requests.js'
 import { eventually } from '../helpers/sim.js'
 
@@ -77,8 +77,7 @@ async function scripted(): Promise<Scripted> {
   })
   server.on('connection', () => s.connections++)
   server.keepAliveTimeout = 30_000
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  Object.assign(s, { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` })
+  Object.assign(s, { server, url: `${await listenLocal(server)}/v1` })
   return s
 }
 

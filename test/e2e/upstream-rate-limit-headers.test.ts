@@ -2,9 +2,9 @@
 // account behind them): where the gateway applies limits, its headers replace the upstream's;
 // where it applies none, the upstream's pass through unchanged.
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { listenLocal } from '../helpers/ports.js'
 import { testKey } from '../helpers/keys.js'
 
 const UPSTREAM_LIMITS: Record<string, string> = {
@@ -40,8 +40,7 @@ beforeAll(async () => {
       res.end('data: [DONE]\n\n')
     })
   })
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
-  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`
+  upstreamUrl = `${await listenLocal(upstream)}/v1`
 })
 
 afterAll(async () => {

@@ -1,10 +1,10 @@
 // An upstream that reports no usage at all: the gateway estimates the prompt and counts
 // the completion from the stream's content events, and marks the usage as estimated.
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { listenLocal } from '../helpers/ports.js'
 import { scrape, sum } from '../helpers/prometheus.js'
 import { eventually } from '../helpers/sim.js'
 
@@ -32,9 +32,7 @@ beforeAll(async () => {
       res.end('data: [DONE]\n\n')
     })
   })
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
-  const port = (upstream.address() as AddressInfo).port
-  gw = await startGateway({ models: [{ name: 'quiet', upstreams: [{ url: `http://127.0.0.1:${port}/v1`, name: 'q' }] }] })
+  gw = await startGateway({ models: [{ name: 'quiet', upstreams: [{ url: `${await listenLocal(upstream)}/v1`, name: 'q' }] }] })
 })
 
 afterAll(async () => {

@@ -78,6 +78,18 @@ export function pushFigures(f: RateLimitFigures, out: string[]): void {
   if (f.tokensLimit >= 0) push(out, TOKENS, f.tokensLimit, f.tokensRemaining, f.tokensResetMs)
 }
 
+/** The same headers as head lines (server/response-head.ts): names ours, values digits and durations. */
+export function figuresText(f: RateLimitFigures): string {
+  let text = ''
+  if (f.requestsLimit >= 0) {
+    text += `x-ratelimit-limit-requests: ${limitText(f.requestsLimit)}\r\nx-ratelimit-remaining-requests: ${f.requestsRemaining}\r\nx-ratelimit-reset-requests: ${formatReset(f.requestsResetMs)}\r\n`
+  }
+  if (f.tokensLimit >= 0) {
+    text += `x-ratelimit-limit-tokens: ${limitText(f.tokensLimit)}\r\nx-ratelimit-remaining-tokens: ${f.tokensRemaining}\r\nx-ratelimit-reset-tokens: ${formatReset(f.tokensResetMs)}\r\n`
+  }
+  return text
+}
+
 type Names = readonly [limit: string, remaining: string, reset: string]
 const REQUESTS: Names = ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests']
 const TOKENS: Names = ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens']

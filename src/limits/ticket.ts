@@ -2,7 +2,7 @@
 // with the memory store, the counters) of each scope: a key, a client IP, a model.
 import type { LimitSet } from '../config/limits-schema.js'
 import type { Holder, QuotaCounter, RateCounter } from './memory-store.js'
-import { pushFigures, type RateLimitFigures } from './rate-limit-headers.js'
+import { figuresText, pushFigures, type RateLimitFigures } from './rate-limit-headers.js'
 import type { ConcurrencyCheck, Lease, RateCheck } from './store.js'
 
 /**
@@ -48,6 +48,10 @@ export class Ticket implements RateLimitFigures {
   /** The rate-limit headers (the request's LateHeaders). */
   pushHeaders(out: string[]): void {
     pushFigures(this, out)
+  }
+
+  headText(): string {
+    return figuresText(this)
   }
 
   get writesRateLimits(): boolean {

@@ -19,6 +19,7 @@ import { retryAfterMs } from '../resilience/retry-after.js'
 import { sseErrorFrame } from '../server/reply.js'
 import { BodyDecoder, codingOf, type DecoderSink } from './body-decoder.js'
 import { clientResponseHeaders, keepaliveHeaders } from './headers.js'
+import { writeResponseHead } from '../server/response-head.js'
 import { ErrorEventTap, JsonUsageTap, SseUsageTap, type ResponseTap } from './usage-tap.js'
 
 type Controller = Dispatcher.DispatchController
@@ -191,7 +192,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
       this.eventStream = true
       ctx.status = 200
       ctx.upstream = this.upstream
-      ctx.res.writeHead(200, keepaliveHeaders(ctx, this.upstream))
+      writeResponseHead(ctx, 200, keepaliveHeaders(ctx, this.upstream))
     }
     ctx.bytesOut += PING.length
     ctx.res.write(PING)
@@ -419,7 +420,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
     if (ctx.res.headersSent) return
     const decoded = this.decoder !== undefined
     const dropLength = decoded || (this.tap instanceof SseUsageTap && ctx.usageInjected)
-    ctx.res.writeHead(this.status, clientResponseHeaders(ctx, upstream, this.headers!, this.eventStream, dropLength, decoded))
+    writeResponseHead(ctx, this.status, clientResponseHeaders(ctx, upstream, this.headers!, this.eventStream, dropLength, decoded))
   }
 
   /** Failed before the first upstream byte: retryable, unless keep-alive pings committed. */
@@ -492,6 +493,6 @@ export function relayAnswer(ctx: RequestContext, answer: HeldAnswer): void {
   ctx.status = answer.status
   ctx.upstream = answer.upstream
   ctx.bytesOut += answer.body.length
-  ctx.res.writeHead(answer.status, clientResponseHeaders(ctx, answer.upstream, answer.headers, false, false))
+  writeResponseHead(ctx, answer.status, clientResponseHeaders(ctx, answer.upstream, answer.headers, false, false))
   ctx.res.end(answer.body)
 }

@@ -44,6 +44,9 @@ const DROP_RESPONSE = new Set([
   'x-request-id',
   'set-cookie',
   'date',
+  // A request header (RFC 9110 §10.1.1); on a response it makes Node send the head at once,
+  // before the gateway's own headers are in it (server/response-head.ts).
+  'expect',
   // HTTP/1.1's upgrade offer: connection-specific, and an HTTP/2 response carrying it is malformed.
   'http2-settings',
 ])
@@ -92,7 +95,8 @@ function listsToken(header: string, name: string): boolean {
 }
 
 /**
- * Headers sent to the client for a proxied response. `dropLength` when the body is
+ * Headers sent to the client for a proxied response, but for the late ones
+ * (server/response-head.ts writes those). `dropLength` when the body is
  * rewritten on the way (the length would lie); `decoded` when the gateway decompressed it
  * (the client gets identity).
  */
@@ -128,13 +132,13 @@ export function clientResponseHeaders(
   if (ctx.servedModel !== undefined) out.push('x-switchyard-model', ctx.servedModel)
   // A buffering ingress in front would hold tokens back; both headers tell it not to.
   if (eventStream) out.push('cache-control', 'no-cache', 'x-accel-buffering', 'no')
-  ctx.pushResponseHeaders(out)
+  ctx.pushHookHeaders(out)
   return out
 }
 
 /**
  * Headers of the 200 event stream that keep-alive pings commit before the upstream has
- * answered: ours only, since the upstream's are not known yet.
+ * answered: ours only, since the upstream's are not known yet (the late ones aside, as above).
  */
 export function keepaliveHeaders(ctx: RequestContext, upstream: Upstream): string[] {
   const out = [
@@ -150,6 +154,6 @@ export function keepaliveHeaders(ctx: RequestContext, upstream: Upstream): strin
     upstream.publicName,
   ]
   if (ctx.servedModel !== undefined) out.push('x-switchyard-model', ctx.servedModel)
-  ctx.pushResponseHeaders(out)
+  ctx.pushHookHeaders(out)
   return out
 }

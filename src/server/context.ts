@@ -20,6 +20,11 @@ import type { VirtualKey } from '../auth/keys.js'
 export interface LateHeaders {
   pushHeaders(out: string[]): void
   /**
+   * The same headers as head lines ("name: value\r\n" each), for response-head.ts to append
+   * to a head Node has assembled: only names and values that need none of Node's checks.
+   */
+  headText(): string
+  /**
    * pushHeaders writes `x-ratelimit-*` headers. The upstream's are then dropped: they describe
    * the upstream account every key shares, and two sets would reach a client as one list
    * ("10000, 60").
@@ -142,9 +147,14 @@ export class RequestContext {
 
   /** The hooks' headers for the response head: responseHeaders, then the late ones. */
   pushResponseHeaders(out: string[]): void {
+    this.pushHookHeaders(out)
+    this.lateHeaders?.pushHeaders(out)
+  }
+
+  /** responseHeaders alone (server/response-head.ts adds the late ones). */
+  pushHookHeaders(out: string[]): void {
     const extra = this.responseHeaders
     for (let i = 0; i < extra.length; i++) out.push(extra[i]!)
-    this.lateHeaders?.pushHeaders(out)
   }
 
   elapsedMs(): number {

@@ -53,10 +53,11 @@ export function writeResponseHead(ctx: RequestContext, status: number, headers: 
     return
   }
   res.writeHead(status, headers)
+  const text = late.headText()
   const head = res as unknown as StoredHead
   // Still held (the upstream's headers cannot flush it: headers.ts drops Expect, the only one
   // that makes Node send the head at once).
-  if (head._headerSent || head._header === null) return
+  if (text === '' || head._headerSent || head._header === null) return
   // The head ends with its blank line: the late headers go before it.
-  head._header = head._header.slice(0, -2) + late.headText() + '\r\n'
+  head._header = head._header.slice(0, -2) + text + '\r\n'
 }

@@ -121,7 +121,7 @@ describe('the response head', () => {
         })
         stream.on('response', (h) => {
           stream.resume()
-          resolve(h as Record<string, unknown>)
+          resolve(h)
         })
         stream.on('error', reject)
         stream.end(BODY)

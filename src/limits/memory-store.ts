@@ -103,9 +103,18 @@ export interface MemoryStoreOptions {
   readonly now?: () => number
   /** How often idle counters are dropped. Defaults to 60 s; 0 = never (tests call sweep()). */
   readonly sweepMs?: number
+  /**
+   * Counters (rate buckets and lease holders) past which a sweep also runs as soon as the
+   * current call is done, not only on the timer: many distinct client IPs (or keys) in a
+   * minute would otherwise each leave theirs until the next timed sweep. After a sweep the
+   * bound is twice what it kept (at least this), so sweeps stay O(1) a new counter.
+   * Defaults to 10 000; 0 = only the timer's.
+   */
+  readonly sweepAbove?: number
 }
 
 const CONCURRENCY_RETRY_MS = 1000
+const SWEEP_ABOVE = 10_000
 
 export class MemoryStore implements RateLimitStore {
   private readonly rates = new Map<string, RateCounter>()
@@ -121,25 +130,37 @@ export class MemoryStore implements RateLimitStore {
   /** Lease sequence, 1 … SEQ_SPACE - 1 (0 never: a handle of 0 would read as a free slot). */
   private leaseSeq = 0
   private readonly sweeper: NodeJS.Timeout | undefined
+  /** The least of sweepAbove; 0: no sweeps by size. */
+  private readonly sweepFloor: number
+  /** Counters held past which a sweep is queued (Infinity: never, or one is queued). */
+  private sweepAt: number
 
   constructor(options: MemoryStoreOptions = {}) {
     this.now = options.now ?? (() => performance.now())
     this.callerClock = options.now === undefined
     const every = options.sweepMs ?? 60_000
     this.sweeper = every > 0 ? setInterval(() => this.sweep(), every).unref() : undefined
+    this.sweepFloor = options.sweepAbove ?? SWEEP_ABOVE
+    this.sweepAt = this.sweepFloor > 0 ? this.sweepFloor : Infinity
   }
 
   /** The rate counter `id` (made, full, if new). */
   rate(id: string): RateCounter {
     let c = this.rates.get(id)
-    if (c === undefined) this.rates.set(id, (c = new RateCounter()))
+    if (c === undefined) {
+      this.rates.set(id, (c = new RateCounter()))
+      if (this.rates.size + this.holders.size > this.sweepAt) this.queueSweep()
+    }
     return c
   }
 
   /** The leases on concurrency counter `id` (made, empty, if new). */
   holder(id: string): Holder {
     let h = this.holders.get(id)
-    if (h === undefined) this.holders.set(id, (h = new Holder()))
+    if (h === undefined) {
+      this.holders.set(id, (h = new Holder()))
+      if (this.rates.size + this.holders.size > this.sweepAt) this.queueSweep()
+    }
     return h
   }
 
@@ -227,6 +248,15 @@ export class MemoryStore implements RateLimitStore {
     }
   }
 
+  /**
+   * A sweep once the current call is done: never inside it, since a caller working on the
+   * counters directly (local-admission.ts) relies on those it just looked up staying live.
+   */
+  private queueSweep(): void {
+    this.sweepAt = Infinity
+    setImmediate(sweepStore, this).unref()
+  }
+
   /** Drops counters that are back to their initial state and leases past their TTL. */
   sweep(): void {
     const now = this.now()
@@ -241,6 +271,7 @@ export class MemoryStore implements RateLimitStore {
       holder.dropped = true
       this.holders.delete(id)
     }
+    if (this.sweepFloor > 0) this.sweepAt = Math.max(this.sweepFloor, 2 * (this.rates.size + this.holders.size))
   }
 
   async close(): Promise<void> {
@@ -265,6 +296,10 @@ export class MemoryStore implements RateLimitStore {
         return { ok, remaining: c.limit - Math.max((found as QuotaCounter).sum, c.floor), resetMs: 0 }
     }
   }
+}
+
+function sweepStore(store: MemoryStore): void {
+  store.sweep()
 }
 
 // The counters' semantics, shared by admit()/settle() and callers holding counters.

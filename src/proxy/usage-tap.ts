@@ -278,14 +278,29 @@ export class ErrorEventTap implements ResponseTap {
 /** The char-based estimate (OpenAI's rule of thumb for English text). */
 export const CHARS_PER_TOKEN = 4
 
-/** Characters of generated text in a non-streaming answer's choices. */
+interface AnswerChoice {
+  text?: unknown
+  message?: { content?: unknown; reasoning_content?: unknown; tool_calls?: unknown }
+}
+
+/**
+ * Characters of generated text in a non-streaming answer's choices: the same fields the
+ * stream counter reads (CONTENT_FIELDS): text, content, reasoning and tool call arguments.
+ */
 function generatedChars(choices: unknown): number {
   if (!Array.isArray(choices)) return 0
   let n = 0
-  for (const c of choices as { text?: unknown; message?: { content?: unknown } }[]) {
+  for (const c of choices as (AnswerChoice | null)[]) {
     if (typeof c?.text === 'string') n += c.text.length
-    const content = c?.message?.content
-    if (typeof content === 'string') n += content.length
+    const m = c?.message
+    if (m === undefined || m === null) continue
+    if (typeof m.content === 'string') n += m.content.length
+    if (typeof m.reasoning_content === 'string') n += m.reasoning_content.length
+    if (!Array.isArray(m.tool_calls)) continue
+    for (const call of m.tool_calls as ({ function?: { arguments?: unknown } } | null)[]) {
+      const args = call?.function?.arguments
+      if (typeof args === 'string') n += args.length
+    }
   }
   return n
 }

@@ -19,6 +19,32 @@ describe('MemoryStore housekeeping', () => {
     await store.close()
   })
 
+  it('many distinct ids between timed sweeps: idle counters are swept by count, not left for the timer', async () => {
+    const clock = testClock()
+    // No timer: only the sweep by count can run (the default: past 10 000 counters).
+    const store = new MemoryStore({ now: () => clock.now, sweepMs: 0 })
+    const counters = (): number => (store as any).rates.size + (store as any).holders.size
+    const first = store.rate('ip:first:rpm')
+    // 30 000 client IPs, one request each, a millisecond apart (as a trusted proxy's clients
+    // might come), each under 600 per minute and 4 at once; the request ends at once.
+    for (let i = 0; i < 30_000; i++) {
+      const r = store.admit([
+        { kind: 'rate', id: `ip:${i}:rpm`, dim: 'requests', limit: 600, periodMs: 60_000, cost: 1 },
+        { kind: 'concurrency', id: `ip:${i}:conc`, dim: 'concurrency', limit: 4, ttlMs: 60_000 },
+      ])
+      expect(r.allowed).toBe(true)
+      store.settle([{ kind: 'release', id: `ip:${i}:conc`, lease: r.results[1]!.lease }])
+      clock.advance(1)
+      if (i % 1000 === 999) await new Promise((resolve) => setImmediate(resolve))
+      expect(counters()).toBeLessThanOrEqual(12_000)
+    }
+    expect(first.dropped).toBe(true)
+    // What is live (the last 100 ms of buckets) is kept.
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(store.admit([{ kind: 'rate', id: 'ip:29999:rpm', dim: 'requests', limit: 1, periodMs: 60_000, cost: 1 }]).allowed).toBe(false)
+    await store.close()
+  })
+
   it('leases beyond the first slots: every one counts, stale handles free nothing, freed slots are reused', async () => {
     const clock = testClock()
     const store = new MemoryStore({ now: () => clock.now, sweepMs: 0 })

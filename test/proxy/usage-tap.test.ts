@@ -55,6 +55,24 @@ describe('JsonUsageTap without upstream usage', () => {
     expect(tap.usage).toBeUndefined()
     expect(tap.countedTokens).toBe(11)
   })
+
+  it('counts tool call arguments and reasoning too, as the stream counter does: a tool-call answer is not free', () => {
+    const tap = new JsonUsageTap()
+    const message = {
+      role: 'assistant',
+      content: null,
+      reasoning_content: 'r'.repeat(20),
+      tool_calls: [
+        { id: 'a', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+        { id: 'b', type: 'function', function: { name: 'get_time', arguments: '{"tz":"Europe/Paris"}' } },
+      ],
+    }
+    tap.chunk(Buffer.from(JSON.stringify({ choices: [{ message }, { message: { role: 'assistant', content: 'x'.repeat(8) } }] })))
+    tap.end()
+    expect(tap.usage).toBeUndefined()
+    // 20 reasoning + 16 + 21 arguments + 8 content = 65 characters.
+    expect(tap.countedTokens).toBe(Math.ceil(65 / 4))
+  })
 })
 
 describe('JsonUsageTap with upstream usage', () => {

@@ -4,6 +4,7 @@
 // With the memory store it works on the store's counters directly (local-admission.ts) and
 // goes through checks and results only to refuse.
 import { costUsd } from '../config/prices.js'
+import { clientGroup } from '../server/client-ip.js'
 import type { LimitSet } from '../config/limits-schema.js'
 import type { Config } from '../config/schema.js'
 import { LimitsUnavailableError, RateLimitedError } from '../errors.js'
@@ -52,6 +53,9 @@ export class RateLimiter {
   /** The per-IP and per-model limits of the config `limitsOf`, in the limiter's shape. */
   private configLimits = new ConfigLimits({ per_model: {} })
   private limitsOf: Config | undefined = undefined
+  private lastIp = ''
+  private lastPrefix = 0
+  private lastGroup = ''
 
   constructor(private readonly options: RateLimiterOptions) {
     this.local = options.store instanceof MemoryStore ? options.store : undefined
@@ -133,7 +137,7 @@ export class RateLimiter {
     const t = new Ticket(
       keyLimits !== undefined || budget ? ids.keys.of(key!.name) : undefined,
       keyLimits,
-      perIp !== undefined ? ids.ips.of(ctx.clientIp) : undefined,
+      perIp !== undefined ? ids.ips.of(this.ipGroup(ctx.clientIp, config.server.client_ipv6_prefix)) : undefined,
       perIp,
       perModel !== undefined ? ids.models.of(model) : undefined,
       perModel,
@@ -146,6 +150,16 @@ export class RateLimiter {
     t.ipCost = tokenCost(perIp, prompt, output)
     t.modelCost = tokenCost(perModel, prompt, output)
     return t
+  }
+
+  /** The client's per-IP identity (server/client-ip.ts clientGroup), the last one remembered: IPv4 costs one scan for ':'. */
+  private ipGroup(ip: string, prefix: number): string {
+    if (ip === this.lastIp && prefix === this.lastPrefix) return this.lastGroup
+    const group = clientGroup(ip, prefix)
+    this.lastIp = ip
+    this.lastPrefix = prefix
+    this.lastGroup = group
+    return group
   }
 
   private admitted(ctx: RequestContext, t: Ticket, checks: readonly Check[], r: AdmitResult): void {

@@ -89,3 +89,74 @@ export class TrustedProxies {
     ctx.clientIp = client
   }
 }
+
+/**
+ * The address per-client controls count `ip` under: an IPv4 address as it is; an IPv6 one by
+ * its first `prefix` bits, written as a network (`2001:db8:0:1::/64`). One host or subscriber
+ * is routinely given a whole /64 (often a /56) and can rotate through it at will, so a limit
+ * per IPv6 address limits nothing. 128: every address on its own. Anything that does not
+ * parse is returned unchanged.
+ */
+export function clientGroup(ip: string, prefix: number): string {
+  if (prefix >= 128 || ip.indexOf(':') === -1) return ip
+  const groups = ipv6Groups(ip)
+  if (groups === undefined) return ip
+  for (let i = 0; i < 8; i++) {
+    const bits = Math.min(16, Math.max(0, prefix - 16 * i))
+    groups[i] = groups[i]! & ((0xffff << (16 - bits)) & 0xffff)
+  }
+  return `${formatIpv6(groups)}/${prefix}`
+}
+
+/** An IPv6 address's eight 16-bit groups (`::` expanded, an IPv4 tail read), or undefined. */
+function ipv6Groups(ip: string): number[] | undefined {
+  let head = ip
+  const tail: number[] = []
+  const last = ip.lastIndexOf(':')
+  if (ip.indexOf('.', last) !== -1) {
+    const octets = ip.slice(last + 1).split('.')
+    if (octets.length !== 4) return undefined
+    const n = octets.map((o) => (/^\d{1,3}$/.test(o) ? Number(o) : 256))
+    if (n.some((o) => o > 255)) return undefined
+    tail.push((n[0]! << 8) | n[1]!, (n[2]! << 8) | n[3]!)
+    // Keep a "::" before the IPv4 part; drop a single ":".
+    head = ip.slice(0, last + 1)
+    if (!head.endsWith('::')) head = head.slice(0, -1)
+  }
+  const halves = head.split('::')
+  if (halves.length > 2) return undefined
+  const part = (s: string | undefined): string[] => (s === undefined || s === '' ? [] : s.split(':'))
+  const left = part(halves[0])
+  const right = part(halves[1])
+  const missing = 8 - left.length - right.length - tail.length
+  if (halves.length === 1 ? missing !== 0 : missing < 0) return undefined
+  const groups: number[] = []
+  for (const g of [...left, ...Array<string>(missing).fill('0'), ...right]) {
+    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined
+    groups.push(parseInt(g, 16))
+  }
+  groups.push(...tail)
+  return groups.length === 8 ? groups : undefined
+}
+
+/** Eight groups as RFC 5952 text: lowercase, the longest run of two or more zero groups as "::". */
+function formatIpv6(groups: readonly number[]): string {
+  let bestAt = -1
+  let bestLength = 1
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++
+      continue
+    }
+    let j = i
+    while (j < 8 && groups[j] === 0) j++
+    if (j - i > bestLength) {
+      bestAt = i
+      bestLength = j - i
+    }
+    i = j
+  }
+  const hex = groups.map((g) => g.toString(16))
+  if (bestAt === -1) return hex.join(':')
+  return `${hex.slice(0, bestAt).join(':')}::${hex.slice(bestAt + bestLength).join(':')}`
+}

@@ -87,6 +87,31 @@ describe('requests per minute', () => {
     const err = await c.chat.completions.create({ model: 'chat-small', max_tokens: 1, messages: HELLO }).catch((e: unknown) => e)
     expect((err as Error).message).toContain('client 127.0.0.1')
   })
+
+  it('counts IPv6 clients by their /64 (server.client_ipv6_prefix), so rotating addresses gains nothing', async () => {
+    const limits = { per_ip: { requests_per_minute: 2 } }
+    const ask = (gw: GatewayProcess, ip: string): Promise<Response> =>
+      fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
+        body: JSON.stringify({ model: 'chat-small', max_tokens: 1, messages: HELLO }),
+      })
+    const grouped = await gateway({ server: { trusted_proxies: ['127.0.0.1/32'] }, limits })
+    const statuses: number[] = []
+    for (const ip of ['2001:db8:1:2::a', '2001:db8:1:2:ffff::b', '2001:db8:1:2::c']) statuses.push((await ask(grouped, ip)).status)
+    expect(statuses).toEqual([200, 200, 429])
+    const refused = (await (await ask(grouped, '2001:db8:1:2:1:2:3:4')).json()) as { error: { message: string; code: string } }
+    expect(refused.error.code).toBe('rate_limit_exceeded')
+    expect(refused.error.message).toContain('client 2001:db8:1:2::/64')
+    // Another /64 is another client; IPv4 clients are counted by address as before.
+    expect((await ask(grouped, '2001:db8:1:3::a')).status).toBe(200)
+    expect((await ask(grouped, '203.0.113.7')).status).toBe(200)
+
+    const each = await gateway({ server: { trusted_proxies: ['127.0.0.1/32'], client_ipv6_prefix: 128 }, limits })
+    const one: number[] = []
+    for (const ip of ['2001:db8:1:2::a', '2001:db8:1:2::b', '2001:db8:1:2::c']) one.push((await ask(each, ip)).status)
+    expect(one).toEqual([200, 200, 200])
+  })
 })
 
 describe('tokens per minute', () => {

@@ -1,6 +1,6 @@
 // Trusted proxies: who the client is, and the X-Forwarded-For chain sent upstream.
 import { describe, expect, it } from 'vitest'
-import { forwardedAddress, forwardedProto, normalizeIp, TrustedProxies } from '../../src/server/client-ip.js'
+import { clientGroup, forwardedAddress, forwardedProto, normalizeIp, TrustedProxies } from '../../src/server/client-ip.js'
 import type { RequestContext } from '../../src/server/context.js'
 
 function resolve(trusted: string[], peer: string, xff?: string): { clientIp: string; forwardedFor: string } {
@@ -69,5 +69,35 @@ describe('forwardedProto', () => {
     expect(forwardedProto('wss')).toBeUndefined()
     expect(forwardedProto('')).toBeUndefined()
     expect(forwardedProto(undefined)).toBeUndefined()
+  })
+})
+
+describe('clientGroup', () => {
+  it('leaves IPv4 addresses, and IPv6 ones at /128, as they are', () => {
+    expect(clientGroup('203.0.113.7', 64)).toBe('203.0.113.7')
+    expect(clientGroup('2001:db8::1', 128)).toBe('2001:db8::1')
+  })
+
+  it('writes an IPv6 address as its network: masked, lowercase, the longest zero run as ::', () => {
+    expect(clientGroup('2001:db8:1:2:3:4:5:6', 64)).toBe('2001:db8:1:2::/64')
+    expect(clientGroup('2001:DB8::1', 64)).toBe('2001:db8::/64')
+    expect(clientGroup('2001:db8:abcd:12ff::1', 56)).toBe('2001:db8:abcd:1200::/56')
+    expect(clientGroup('2001:db8:abcd:12ff::1', 48)).toBe('2001:db8:abcd::/48')
+    expect(clientGroup('::1', 64)).toBe('::/64')
+    expect(clientGroup('1:0:0:1:0:0:0:1', 127)).toBe('1:0:0:1::/127')
+    expect(clientGroup('1:2:3:4:5:6:7:8', 64)).toBe('1:2:3:4::/64')
+    expect(clientGroup('1:2:3:4:5:6:7:ffff', 113)).toBe('1:2:3:4:5:6:7:8000/113')
+  })
+
+  it('reads an IPv4 tail', () => {
+    expect(clientGroup('64:ff9b::192.0.2.33', 96)).toBe('64:ff9b::/96')
+    expect(clientGroup('64:ff9b::192.0.2.33', 120)).toBe('64:ff9b::c000:200/120')
+    expect(clientGroup('1:2:3:4:5:6:192.0.2.33', 112)).toBe('1:2:3:4:5:6:c000:0/112')
+  })
+
+  it('returns what does not parse unchanged', () => {
+    for (const bad of ['1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3', 'fe80::1%eth0', '::1.2.3.400', '12345::1', 'garbage:']) {
+      expect(clientGroup(bad, 64)).toBe(bad)
+    }
   })
 })

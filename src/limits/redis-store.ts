@@ -42,6 +42,7 @@ const RETRY_MS = 1000
 const MAX_BATCH = 128
 
 export class RedisStore implements RateLimitStore {
+  readonly shared = true
   private readonly prefix: string
   private readonly settleDelayMs: number
   /** Made by connect(): ioredis is loaded only by gateways that use Redis. */

@@ -173,3 +173,47 @@ describe('two replicas sharing one Redis, each with its own store file', () => {
     for (const r of [r1, r2]) expect(await listedSpend(r, 'own-files-budget')).toBeCloseTo(spent, 6)
   })
 })
+
+describe('a limit reloaded on one replica only', () => {
+  it('both keep counting one bucket: the units used stay, each replica reads them at its own limit', async () => {
+    const k = testKey('reloaded-rpm')
+    const cfg = (rpm: number) => ({
+      admin: { token: ADMIN_TOKEN },
+      logging: { access_log: 'off' },
+      models: [{ name: 'chat-small', upstreams: [{ url: `${sim.url}/v1`, model: 'sim-model' }] }],
+      auth: { keys: [{ ...k.entry, limits: { requests_per_minute: rpm } }] },
+      state: { redis: redis.url },
+    })
+    const g1 = await startGateway(cfg(6), {}, ['--no-watch'])
+    const g2 = await startGateway(cfg(6), {}, ['--no-watch'])
+    gateways.push(g1, g2)
+    const c1 = new OpenAI({ baseURL: `${g1.url}/v1`, apiKey: k.key, maxRetries: 0 })
+    const c2 = new OpenAI({ baseURL: `${g2.url}/v1`, apiKey: k.key, maxRetries: 0 })
+    const bucket = async () => String(await redis.command('GET', 'switchyard:k:reloaded-rpm:rpm'))
+    const t0 = Date.now()
+    for (let i = 0; i < 3; i++) await small(i % 2 === 0 ? c1 : c2)
+    await writeFile(g1.configFile, configText(cfg(60)))
+    g1.proc.kill('SIGHUP')
+    await g1.waitForLog(/config reloaded/)
+
+    // g1 (60 a minute) sees the 3 used: 57 left before its request, 56 after.
+    const { response } = await c1.chat.completions.create({ model: 'chat-small', max_tokens: 1, messages: HELLO }).withResponse()
+    expect(response.headers.get('x-ratelimit-limit-requests')).toBe('60')
+    expect(Number(response.headers.get('x-ratelimit-remaining-requests'))).toBe(56)
+    expect(await bucket()).toMatch(/^\d+(\.\d+)? 1000$/)
+    // g2 (still 6 a minute) sees 4 used: 2 more, then refused, however the two alternate.
+    let admitted = 0
+    for (let i = 0; i < 4; i++) {
+      if ((await status(small(c2))) === 200) admitted++
+      expect(await bucket()).toMatch(/^\d+(\.\d+)? (1000|10000)$/)
+    }
+    // One request refills every 10 s at 6 a minute: a slow machine may rightly admit one more.
+    const refills = Math.floor((Date.now() - t0) / 10_000)
+    expect(admitted).toBeGreaterThanOrEqual(2)
+    expect(admitted).toBeLessThanOrEqual(2 + refills)
+    await expect(small(c2)).rejects.toMatchObject({ status: 429, code: 'rate_limit_exceeded' })
+    // And g1 reads the same units: 6 used (and never less), at its 60.
+    const again = await c1.chat.completions.create({ model: 'chat-small', max_tokens: 1, messages: HELLO }).withResponse()
+    expect(Number(again.response.headers.get('x-ratelimit-remaining-requests'))).toBeLessThanOrEqual(53 + refills)
+  })
+})

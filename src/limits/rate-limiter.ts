@@ -167,6 +167,9 @@ export class RateLimiter {
       this.degraded = false
       this.options.log.info('rate limit store answering again; limits enforced')
     }
+    // The budget's check comes first; a shared store's sum is every replica's spend, whatever
+    // file each writes: kept, so a Redis that restarts empty gets it back as the floor.
+    if (t.budget && this.options.store.shared === true) this.options.ledger.observe(ctx.key!.name, t.budgetUsd - r.results[0]!.remaining)
     if (!r.allowed) {
       pushRateLimitHeaders(ctx.responseHeaders, checks, r.results)
       throw this.refusal(checks, r)

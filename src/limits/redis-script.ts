@@ -14,7 +14,8 @@
 //   check:      ["r", limit, period, cost]   GCRA rate
 //               ["c", limit, ttl]            concurrency lease
 //               ["q", limit, floor]          quota
-// Returns, per request: allowed, retryAfterMs, then ok, remaining, reset per check.
+// Returns, per request: allowed, retryAfterMs, then ok, remaining, reset per check (a quota's
+// remaining as a decimal string: a Lua number would reach the client truncated to an integer).
 // A GCRA key holds "tat interval": the spacing (ms per unit) the TAT was computed with, so a
 // reloaded limit keeps the units used (memory-store.ts's rateAfter). A key written before
 // that holds the TAT alone and is read at the spacing of whoever reads it, as it was then.
@@ -113,7 +114,8 @@ for _, req in ipairs(d.r) do
     elseif w[1] == 'q' then
       local sum = math.max(num(redis.call('GET', key)), p2)
       if sum >= p1 then ok = 0 end
-      rem[i] = p1 - sum
+      -- As text: Redis turns a Lua number into an integer reply, and spend is in cents.
+      rem[i] = string.format('%.17g', p1 - sum)
     end
     oks[i] = ok
     if ok == 0 then allowed = 0 end

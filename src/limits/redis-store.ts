@@ -24,7 +24,9 @@ export interface RedisStoreOptions {
   readonly onSettleError?: (err: unknown) => void
 }
 
-type LimitsCommand = (numKeys: number, ...args: string[]) => Promise<number[]>
+/** The script's reply: numbers, and a quota's remaining as a decimal string. */
+type LimitsReply = (number | string)[]
+type LimitsCommand = (numKeys: number, ...args: string[]) => Promise<LimitsReply>
 
 /** An admission waiting for this turn's call. */
 interface Pending {
@@ -40,6 +42,7 @@ const RETRY_MS = 1000
 const MAX_BATCH = 128
 
 export class RedisStore implements RateLimitStore {
+  readonly shared = true
   private readonly prefix: string
   private readonly settleDelayMs: number
   /** Made by connect(): ioredis is loaded only by gateways that use Redis. */
@@ -178,7 +181,7 @@ export class RedisStore implements RateLimitStore {
     this.client?.disconnect()
   }
 
-  private run(keys: string[], args: string[]): Promise<number[]> {
+  private run(keys: string[], args: string[]): Promise<LimitsReply> {
     if (this.client === undefined) return Promise.reject(new Error('the Redis store is not connected'))
     return (this.client as unknown as { switchyardLimits: LimitsCommand }).switchyardLimits(keys.length, ...keys, ...args)
   }
@@ -233,7 +236,7 @@ function sendBatch(store: RedisStore): void {
 }
 
 /** Reads one request's answer from `out` at `at`, settles its promise; returns where the next starts. */
-function resolveOne(out: number[], at: number, p: Pending, lease: string): number {
+function resolveOne(out: LimitsReply, at: number, p: Pending, lease: string): number {
   const allowed = out[at] === 1
   const results: CheckResult[] = []
   for (let i = 0; i < p.checks.length; i++) {

@@ -1,6 +1,8 @@
 // SpendLedger: USD spent per key, from `prices` and each response's usage. Requests record
 // into memory; a timer writes the deltas to the KeyStore (SQLite) and reads back the totals
-// every process sharing the file has written. With no store it is memory only.
+// every process sharing the file has written. With no store it is memory only. With Redis it
+// also keeps the key's total as Redis last reported it (every replica's spend, whatever file
+// each writes), so a Redis that restarts empty is handed that back as the floor.
 import type { KeyStore } from '../auth/key-store.js'
 import type { Logger } from '../observability/logger.js'
 
@@ -8,6 +10,8 @@ import type { Logger } from '../observability/logger.js'
 interface Spend {
   total: number
   pending: number
+  /** The shared limit store's total as last read (admissions), plus what was recorded here since. */
+  shared: number
 }
 
 export class SpendLedger {
@@ -21,18 +25,34 @@ export class SpendLedger {
     private readonly store: KeyStore | undefined,
     private readonly log: Logger
   ) {
-    if (store !== undefined) for (const [name, total] of store.spend()) this.byName.set(name, { total, pending: 0 })
+    if (store !== undefined) for (const [name, total] of store.spend()) this.byName.set(name, { total, pending: 0, shared: 0 })
   }
 
-  /** USD spent by a key as far as this process knows (its file's totals plus what is unflushed). */
+  /**
+   * USD spent by a key as far as this process knows: its file's totals plus what is unflushed,
+   * or what the shared limit store last reported (plus what was recorded since), if more.
+   */
   spent(name: string): number {
     const e = this.entry(name)
-    return e.total + e.pending
+    const own = e.total + e.pending
+    return own > e.shared ? own : e.shared
   }
 
   record(name: string, usd: number): void {
     if (!(usd > 0)) return
-    this.entry(name).pending += usd
+    const e = this.entry(name)
+    e.pending += usd
+    e.shared += usd
+  }
+
+  /**
+   * The key's spend as the shared limit store (Redis) reported it at an admission: every
+   * replica's, including those that write other files. Kept as a floor (never lowered: a
+   * store that restarted empty reports less than was spent).
+   */
+  observe(name: string, usd: number): void {
+    const e = this.entry(name)
+    if (usd > e.shared) e.shared = usd
   }
 
   /** Writes what was recorded and reads the totals back; a busy or broken store keeps it for next time. */
@@ -51,7 +71,7 @@ export class SpendLedger {
       for (const e of this.byName.values()) e.pending = 0
       const totals = this.store.spend()
       for (const [name, e] of this.byName) e.total = totals.get(name) ?? 0
-      for (const [name, total] of totals) if (!this.byName.has(name)) this.byName.set(name, { total, pending: 0 })
+      for (const [name, total] of totals) if (!this.byName.has(name)) this.byName.set(name, { total, pending: 0, shared: 0 })
       if (this.failing) this.log.info('spend store writable again')
       this.failing = false
     } catch (err) {
@@ -64,7 +84,7 @@ export class SpendLedger {
   private entry(name: string): Spend {
     if (name === this.lastName) return this.lastSpend!
     let e = this.byName.get(name)
-    if (e === undefined) this.byName.set(name, (e = { total: 0, pending: 0 }))
+    if (e === undefined) this.byName.set(name, (e = { total: 0, pending: 0, shared: 0 }))
     this.lastName = name
     this.lastSpend = e
     return e

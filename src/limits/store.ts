@@ -72,6 +72,11 @@ export type SettleOp =
 
 export interface RateLimitStore {
   /**
+   * The store counts for other processes too (Redis): a quota's sum then holds every
+   * replica's spend, which the limiter keeps as a floor. Absent: this process alone.
+   */
+  readonly shared?: boolean
+  /**
    * Checks every limit of a request and takes them all, or none. Rejects only when the
    * store is unreachable.
    */

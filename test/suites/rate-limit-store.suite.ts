@@ -201,6 +201,21 @@ export function rateLimitStoreSuite(name: string, create: (clock: TestClock) => 
       expect((await store.admit([quota('q3', 1)])).allowed).toBe(false)
     })
 
+    it('quota: remaining is the limit minus the sum, to the cent and below (spend is in fractions of a dollar)', async () => {
+      await fresh()
+      store.settle([{ kind: 'add', id: 'qr', amount: 0.0123, floor: 0 }])
+      const open = await store.admit([quota('qr', 0.05)])
+      expect(open.allowed).toBe(true)
+      expect(open.results[0]!.remaining).toBeCloseTo(0.05 - 0.0123, 12)
+      store.settle([{ kind: 'add', id: 'qr', amount: 0.04, floor: 0 }])
+      const spent = await store.admit([quota('qr', 0.05)])
+      expect(spent.allowed).toBe(false)
+      // Overspent: negative, so limit − remaining is the sum the store holds.
+      expect(spent.results[0]!.remaining).toBeCloseTo(0.05 - 0.0523, 12)
+      // The floor counts here too.
+      expect((await store.admit([quota('qr2', 3, 1.25)])).results[0]!.remaining).toBeCloseTo(1.75, 12)
+    })
+
     it('all or nothing: a refused check leaves the others untaken', async () => {
       await fresh()
       expect((await store.admit([rate('x', 5), conc('xc', 1)])).allowed).toBe(true)

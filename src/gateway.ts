@@ -120,6 +120,7 @@ export class Gateway implements HandlerState {
         usage: () => this.usage,
         traces: () => this.traceExporter,
         accessLogDropped: () => this.accessLogWriter?.dropped,
+        http2PrematureResetCloses: () => this.listener.prematureResetCloses,
       })
       this.metrics = metrics
       this.hooks.onResponse.push(new RequestMetrics(metrics).record)
@@ -149,6 +150,7 @@ export class Gateway implements HandlerState {
       port: s.port,
       tls: s.tls === undefined ? undefined : readTlsMaterial(s.tls),
       limits,
+      log: this.log,
     })
     this.redirect =
       s.redirect_http_port === undefined ? undefined : new RedirectListener({ host: s.host, port: s.redirect_http_port, limits })
@@ -323,6 +325,8 @@ function edgeLimits(snapshot: Snapshot): EdgeLimits {
     maxConnections: s.max_connections,
     maxConnectionsPerIp: s.max_connections_per_ip,
     http2MaxStreams: s.http2_max_streams,
+    http2PrematureResetStreams: s.http2_premature_reset_streams,
+    http2PrematureResetLifetime: s.http2_premature_reset_lifetime,
     exempt: (ip) => edge.isTrusted(ip),
   }
 }

@@ -177,6 +177,17 @@ export const serverSchema = z
     client_ipv6_prefix: z.number().int().min(1).max(128).default(64),
     /** Concurrent streams one HTTP/2 connection may open (nginx: 128, Go: 250). Read at start. */
     http2_max_streams: z.number().int().min(1).max(2 ** 31 - 1).default(128),
+    /**
+     * Rapid-reset guard (Envoy's premature_reset_total_stream_count): an HTTP/2 connection is
+     * closed once half this many streams were reset before their answer, or after this many
+     * streams at a 50% share or more (0 = off).
+     */
+    http2_premature_reset_streams: z.number().int().min(0).max(1_000_000).default(200),
+    /** Streams that lived this long are never premature (Envoy's premature_reset_min_stream_lifetime_seconds). */
+    http2_premature_reset_lifetime: duration()
+      .refine((ms) => ms > 0, { message: POSITIVE })
+      .refine((ms) => ms <= 3_600_000, { message: 'must be at most 1h' })
+      .default(1_000),
     /** HTTPS (HTTP/2 by ALPN, HTTP/1.1 fallback) with these PEM files. */
     tls: tlsSchema.optional(),
     /** A plain-HTTP listener on this port that redirects (308) to the HTTPS one. */

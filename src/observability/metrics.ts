@@ -43,6 +43,8 @@ export interface MetricsSources {
   traces?(): TraceExporterStats | undefined
   /** Access log lines dropped because the destination could not keep up. */
   accessLogDropped?(): number | undefined
+  /** HTTP/2 connections closed for too many premature stream resets. */
+  http2PrematureResetCloses?(): number | undefined
 }
 
 /** A counter whose value lives elsewhere (a component's own count), copied in at scrape time. */
@@ -218,6 +220,12 @@ export class Metrics {
     mirroredCounter(registry, 'switchyard_usage_records_dropped_total', 'Usage rows dropped because the buffer was full (the store was down or slow too long)', () => sources.usage?.()?.dropped)
     mirroredCounter(registry, 'switchyard_usage_write_failures_total', 'Usage store writes that failed (the rows stay buffered and are retried)', () => sources.usage?.()?.failedWrites)
     mirroredCounter(registry, 'switchyard_access_log_lines_dropped_total', 'Access log lines dropped because the file or pipe could not keep up', () => sources.accessLogDropped?.())
+    mirroredCounter(
+      registry,
+      'switchyard_http2_premature_reset_closes_total',
+      'HTTP/2 connections closed with GOAWAY because their client reset too many streams before an answer (rapid reset, CVE-2023-44487)',
+      () => sources.http2PrematureResetCloses?.()
+    )
     mirroredCounter(registry, 'switchyard_trace_spans_exported_total', 'Spans delivered to the OTLP endpoint', () => sources.traces?.()?.exported)
     mirroredCounter(registry, 'switchyard_trace_spans_dropped_total', 'Spans dropped because the export queue was full', () => sources.traces?.()?.dropped)
     mirroredCounter(registry, 'switchyard_trace_export_failures_total', 'OTLP export batches that failed', () => sources.traces?.()?.failedExports)

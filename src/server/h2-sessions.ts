@@ -3,11 +3,16 @@
 // headers timeout and is closed after the keep-alive timeout without one (a peer trickling
 // a HEADERS frame byte by byte opens none), and a request body must arrive within the
 // request timeout. The header size limit is checked per stream too, since nghttp2 applies
-// SETTINGS_MAX_HEADER_LIST_SIZE only once the client has acknowledged it. Drain closes
-// every session with GOAWAY, letting open streams finish.
+// SETTINGS_MAX_HEADER_LIST_SIZE only once the client has acknowledged it. A session whose
+// client resets too many streams before their answer ("rapid reset", CVE-2023-44487) is
+// closed with GOAWAY (premature-resets.ts). Drain closes every session with GOAWAY, letting
+// open streams finish.
 import { constants, type Http2SecureServer, type Http2ServerRequest, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
+import { performance } from 'node:perf_hooks'
+import type { Logger } from '../observability/logger.js'
+import { isPremature, tooManyPremature, type PrematureResetLimits } from './premature-resets.js'
 
-export interface SessionLimits {
+export interface SessionLimits extends PrematureResetLimits {
   readonly headersTimeout: number
   readonly keepAliveTimeout: number
   /** 0 = no limit. */
@@ -24,17 +29,34 @@ export function headerListSize(raw: readonly string[]): number {
 }
 
 interface SessionState {
+  readonly owner: Http2Sessions
+  readonly session: ServerHttp2Session
   open: number
   timer: NodeJS.Timeout | undefined
+  /** Streams closed so far, and how many of them the client reset before an answer. */
+  closed: number
+  premature: number
+}
+
+const kSession = Symbol('switchyard.h2session')
+const kOpenedAt = Symbol('switchyard.openedAt')
+type TrackedStream = ServerHttp2Stream & { [kSession]?: SessionState; [kOpenedAt]?: number }
+
+/** One 'close' listener for every stream (`this` is the stream): no closure per stream. */
+function onStreamClose(this: TrackedStream): void {
+  this[kSession]!.owner.streamClosed(this)
 }
 
 export class Http2Sessions {
   private readonly sessions = new Map<ServerHttp2Session, SessionState>()
   private draining = false
+  /** Sessions closed for too many premature resets (a counter for /metrics). */
+  prematureResetCloses = 0
 
   constructor(
     server: Http2SecureServer,
-    private limits: SessionLimits
+    private limits: SessionLimits,
+    private readonly log?: Logger
   ) {
     server.on('session', (session) => this.add(session))
   }
@@ -66,7 +88,7 @@ export class Http2Sessions {
   }
 
   private add(session: ServerHttp2Session): void {
-    const state: SessionState = { open: 0, timer: undefined }
+    const state: SessionState = { owner: this, session, open: 0, timer: undefined, closed: 0, premature: 0 }
     this.sessions.set(session, state)
     session.once('close', () => {
       clearTimeout(state.timer)
@@ -77,17 +99,46 @@ export class Http2Sessions {
       return
     }
     this.idle(session, state, this.limits.headersTimeout)
-    session.on('stream', (stream: ServerHttp2Stream) => {
+    session.on('stream', (stream: TrackedStream) => {
       state.open++
       clearTimeout(state.timer)
       state.timer = undefined
+      stream[kSession] = state
+      stream[kOpenedAt] = performance.now()
       this.guardBody(stream)
-      stream.once('close', () => {
-        if (--state.open === 0 && !session.closed && !session.destroyed) {
-          this.idle(session, state, this.limits.keepAliveTimeout)
-        }
-      })
+      stream.once('close', onStreamClose)
     })
+  }
+
+  /** A stream of one of our sessions closed: the idle timer, and the premature-reset count. */
+  streamClosed(stream: TrackedStream): void {
+    const state = stream[kSession]!
+    const session = state.session
+    state.open--
+    state.closed++
+    if (isPremature(stream, stream[kOpenedAt]!, this.limits)) {
+      state.premature++
+      if (tooManyPremature(state.closed, state.premature, this.limits)) return this.closeAbusive(state)
+    }
+    if (state.open === 0 && !session.closed && !session.destroyed) {
+      this.idle(session, state, this.limits.keepAliveTimeout)
+    }
+  }
+
+  /**
+   * GOAWAY ENHANCE_YOUR_CALM and the connection closed at once, as Envoy does for
+   * "too_many_premature_resets": the session's open streams (the client's own) are reset,
+   * which cancels their upstream requests. Logged once per session (its address, no headers).
+   */
+  private closeAbusive(state: SessionState): void {
+    const session = state.session
+    if (session.destroyed) return
+    this.prematureResetCloses++
+    this.log?.warn(
+      { client: session.socket?.remoteAddress, streams: state.closed, premature_resets: state.premature },
+      'HTTP/2 connection closed: its client reset too many streams before their answer (rapid reset)'
+    )
+    session.destroy(new Error('too many premature stream resets'), constants.NGHTTP2_ENHANCE_YOUR_CALM)
   }
 
   /** Closes the session unless a stream opens within `ms`. */

@@ -10,6 +10,8 @@ import { onClientError } from './client-error.js'
 import { ConnectionGuard } from './connection-guard.js'
 import { Http2Sessions } from './h2-sessions.js'
 import { listen } from './listen.js'
+import type { PrematureResetLimits } from './premature-resets.js'
+import type { Logger } from '../observability/logger.js'
 import type { TlsMaterial } from './tls.js'
 
 const kBusy = Symbol('switchyard.busy')
@@ -35,7 +37,7 @@ interface Http1Settings {
 }
 
 /** Limits that a config reload may change; they apply to connections accepted afterwards. */
-export interface EdgeLimits {
+export interface EdgeLimits extends PrematureResetLimits {
   readonly keepAliveTimeout: number
   /** Time allowed to receive the request headers (and finish a TLS handshake): slowloris guard. */
   readonly headersTimeout: number
@@ -58,6 +60,8 @@ export interface ListenerOptions {
   /** HTTPS with HTTP/2 when set. */
   readonly tls?: TlsMaterial
   readonly limits: EdgeLimits
+  /** Where HTTP/2 abuse is reported (once per connection closed for it). */
+  readonly log?: Logger
 }
 
 /**
@@ -105,7 +109,7 @@ export class Listener {
       server.on('secureConnection', (socket: TLSSocket) => {
         if (socket.alpnProtocol !== 'h2') this.trackH1(socket)
       })
-      this.sessions = new Http2Sessions(server, limits)
+      this.sessions = new Http2Sessions(server, limits, options.log)
       this.server = server
     } else {
       const server = createServer({ noDelay: true }, track)
@@ -147,6 +151,11 @@ export class Listener {
       ;(this.server as Http2SecureServer).updateSettings({ maxHeaderListSize: limits.maxHeaderSize })
       this.sessions.update(limits)
     }
+  }
+
+  /** HTTP/2 connections closed for too many premature stream resets (rapid reset). */
+  get prematureResetCloses(): number {
+    return this.sessions?.prematureResetCloses ?? 0
   }
 
   /** Swaps the certificate and key for new handshakes (open connections keep theirs). */

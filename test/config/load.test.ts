@@ -259,6 +259,20 @@ describe('edge and filter settings', () => {
     expect(c.filters).toEqual({ validate: true, max_messages: 2048, max_json_depth: 64, deny: [], redact_pii: [] })
   })
 
+  it('fills the HTTP/2 rapid-reset guard defaults and names bad values by path', () => {
+    expect(parseConfig(minimal).server).toMatchObject({ http2_premature_reset_streams: 200, http2_premature_reset_lifetime: 1000 })
+    expect(parseConfig({ ...minimal, server: { http2_premature_reset_streams: 0, http2_premature_reset_lifetime: '250ms' } }).server).toMatchObject({
+      http2_premature_reset_streams: 0,
+      http2_premature_reset_lifetime: 250,
+    })
+    const issues = issuesOf(() => parseConfig({ ...minimal, server: { http2_premature_reset_streams: -1, http2_premature_reset_lifetime: 0 } }))
+    expect(issues.some((i) => i.startsWith('server.http2_premature_reset_streams:'))).toBe(true)
+    expect(issues).toContain('server.http2_premature_reset_lifetime: must be more than 0')
+    expect(issuesOf(() => parseConfig({ ...minimal, server: { http2_premature_reset_lifetime: 'soon' } }))).toContain(
+      'server.http2_premature_reset_lifetime: must be a duration like 250ms, 5s or 2m'
+    )
+  })
+
   it('takes the issue example as written', () => {
     const c = parseConfig({
       ...minimal,

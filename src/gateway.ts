@@ -31,6 +31,7 @@ import type { Upstream } from './routing/upstream.js'
 import { createHandler, type HandlerState } from './server/handler.js'
 import { emptyHooks, type Hooks } from './server/hooks.js'
 import { Listener, type EdgeLimits } from './server/listener.js'
+import { LiveRequests } from './server/live-requests.js'
 import { RedirectListener } from './server/redirect.js'
 import { listenAs } from './server/listen-error.js'
 import { readTlsMaterial } from './server/tls.js'
@@ -56,6 +57,8 @@ export class Gateway implements HandlerState {
   snapshot: Snapshot
   readonly hooks: Hooks = emptyHooks()
   draining = false
+  /** Requests in progress (the handler keeps it), for the drain deadline. */
+  readonly live = new LiveRequests()
   readonly log: Logger
   private readonly accessLog: AccessLogSink | null
   private readonly accessLogWriter: LineWriter | undefined
@@ -298,7 +301,12 @@ export class Gateway implements HandlerState {
     this.log.info({ drain_ms: drainMs }, 'draining')
     this.reloader?.close()
     this.discovery.stop()
+    // A moment before the listener cuts what is left, requests still running end in words: an
+    // SSE error event or a 503, never a connection reset the client cannot tell from a fault.
+    const lead = Math.min(DRAIN_NOTICE_MS, drainMs / 10)
+    const notice = setTimeout(endLive, Math.max(0, drainMs - lead), this)
     const { cut } = await this.listener.close(drainMs)
+    clearTimeout(notice)
     await this.redirect?.close()
     await this.health.stop()
     clearInterval(this.flushTimer)
@@ -311,6 +319,14 @@ export class Gateway implements HandlerState {
     await Promise.all(all.map((u) => u.destroy().catch(() => undefined)))
     flushLogger(this.log)
   }
+}
+
+/** How long before the drain deadline's cut the requests still running are told (at most). */
+const DRAIN_NOTICE_MS = 100
+
+function endLive(gateway: Gateway): void {
+  const ended = gateway.live.shutdown()
+  if (ended > 0) gateway.log.warn({ requests: ended }, 'drain timeout reached; requests still running were ended')
 }
 
 /** The listener limits a snapshot asks for. */

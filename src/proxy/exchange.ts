@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks'
 import type { Dispatcher } from 'undici'
 import {
   GatewayError,
+  ShuttingDownError,
   UpstreamAuthError,
   UpstreamConnectionError,
   UpstreamHttpError,
@@ -143,6 +144,22 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
     if (this.finished) return
     this.abortUpstream(new ClientClosed('client closed the connection'))
     this.finish('cancelled', COMMITTED)
+  }
+
+  /**
+   * The gateway's drain deadline passed: end the attempt in words before its connection is
+   * cut. A committed stream gets the SSE error event (a cut non-streaming answer is cut);
+   * before the commit the request is answered 503 `shutting_down` (the error is not
+   * retryable). Not the upstream's fault: the attempt counts as cancelled. False when it was over.
+   */
+  shutdown(): boolean {
+    if (this.finished) return false
+    const err = new ShuttingDownError()
+    // Finish first: abort() re-enters onResponseError synchronously.
+    if (this.committed || this.pinged) this.breakStream(err, 'cancelled')
+    else this.finish('cancelled', { committed: false, error: err, outcome: 'cancelled' })
+    this.abortUpstream(err)
+    return true
   }
 
   /** The timer fired: the first-token deadline before the first byte, the total one after. */

@@ -72,6 +72,9 @@ export class RequestContext {
   upstream: Upstream | undefined = undefined
   /** The attempt in progress, so a client disconnect can abort it. */
   exchange: Exchange | undefined = undefined
+  /** Links in the gateway's list of requests in progress (server/live-requests.ts). */
+  livePrev: RequestContext | undefined = undefined
+  liveNext: RequestContext | undefined = undefined
   attempts = 0
   retries = 0
   status = 0

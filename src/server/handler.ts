@@ -8,6 +8,7 @@ import type { Snapshot } from '../config/snapshot.js'
 import { forward } from '../proxy/forward.js'
 import { parseJsonObject, readBody } from './body.js'
 import { RequestContext } from './context.js'
+import type { LiveRequests } from './live-requests.js'
 import { checkRequiredFields, matchEndpoint, type EndpointDef } from './endpoints.js'
 import { runHooks, type Hooks } from './hooks.js'
 import { writeError, writeJson } from './reply.js'
@@ -17,6 +18,8 @@ export interface HandlerState {
   readonly snapshot: Snapshot
   readonly hooks: Hooks
   readonly draining: boolean
+  /** Requests in progress, for the drain deadline (gateway.stop). */
+  readonly live: LiveRequests
 }
 
 const kCtx = Symbol('switchyard.ctx')
@@ -51,6 +54,7 @@ export function createHandler(state: () => HandlerState): (req: IncomingMessage,
     res.on('close', onResponseClose)
     res.on('drain', onResponseDrain)
     if (s.draining) res.shouldKeepAlive = false
+    s.live.add(ctx)
     void run(ctx, s)
   }
 }
@@ -103,6 +107,7 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
   } catch (err) {
     if (!ctx.cancelled) writeError(ctx, toGatewayError(err))
   } finally {
+    s.live.delete(ctx)
     ctx.durationMs = ctx.elapsedMs()
     const done = s.hooks.onResponse
     for (let i = 0; i < done.length; i++) {

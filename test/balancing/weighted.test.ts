@@ -5,6 +5,7 @@ import {
   acceptAll,
   acceptWhere,
   makeTargets,
+  seededRandom,
   tally,
   type TestTarget,
 } from '../suites/balance-fixtures.js'
@@ -22,7 +23,8 @@ function withWeights(weights: Record<string, number>): TestTarget[] {
 
 describe('weighted', () => {
   it("interleaves smoothly: nginx's a a b a c a a for 5:1:1", () => {
-    const b = weighted(withWeights({ a: 5, b: 1, c: 1 }))
+    // random 0: no tie-break offsets, so b and c tie in list order as in nginx.
+    const b = weighted(withWeights({ a: 5, b: 1, c: 1 }), { random: () => 0 })
     const seq = Array.from({ length: 14 }, () => b.pick(acceptAll())?.id).join(' ')
     expect(seq).toBe('a a b a c a a a a b a c a a')
   })
@@ -53,6 +55,15 @@ describe('weighted', () => {
       300
     )
     expect(Object.fromEntries(counts)).toEqual({ b: 100, c: 200 })
+  })
+
+  it('breaks ties at random, not by list order: fresh balancers over equal weights start at different members', () => {
+    // Pools are rebuilt on every membership change and gateways run as replicas: starting
+    // every fresh rotation at the first member would send each one's first request there.
+    const random = seededRandom(11)
+    const firsts = new Set<string>()
+    for (let i = 0; i < 40; i++) firsts.add(weighted(makeTargets(['a', 'b', 'c', 'd']), { random }).pick(acceptAll())!.id)
+    expect([...firsts].sort()).toEqual(['a', 'b', 'c', 'd'])
   })
 
   it('spreads equal weights evenly', () => {

@@ -3,7 +3,8 @@ import OpenAI from 'openai'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { SimServer } from '../../src/sim/server.js'
 import { startGateway } from '../helpers/gateway-process.js'
-import { startSims } from '../helpers/sim.js'
+import { post } from '../helpers/requests.js'
+import { eventually, setFault, simStats, startSims } from '../helpers/sim.js'
 
 let sims: SimServer[] = []
 
@@ -41,5 +42,53 @@ describe('SIGTERM', () => {
     )
     for (const r of results) expect(r).toEqual({ n: 60, finish: 'length' })
     expect(await exit).toBe(0)
+  })
+})
+
+describe('SIGTERM past server.drain_timeout', () => {
+  it('ends a live stream with an SSE error event and answers a request still waiting 503, then exits 0', async () => {
+    const [slow, silent] = await startSims(2, { ttftMs: 20, tokensPerSecond: 20 })
+    sims.push(slow, silent)
+    await setFault(silent, { mode: 'hang' })
+    const gw = await startGateway({
+      server: { drain_timeout: '1s' },
+      models: [
+        { name: 'slow', upstreams: [{ url: `${slow.url}/v1` }] },
+        { name: 'silent', upstreams: [{ url: `${silent.url}/v1` }], timeouts: { first_token: '60s' } },
+      ],
+    })
+    // A stream that needs about 5 s, and a request whose upstream never sends a byte.
+    const stream = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'slow', stream: true, max_tokens: 100, ignore_eos: true, messages: [{ role: 'user', content: 'long' }] }),
+    })
+    expect(stream.status).toBe(200)
+    const waiting = post(gw.url, { model: 'silent', messages: [{ role: 'user', content: 'never' }] })
+    // Awaited below; without the answer it rejects (connection cut) before that.
+    waiting.catch(() => undefined)
+    await eventually(async () => (await simStats(silent)).received === 1)
+    const started = Date.now()
+    const exit = gw.stop('SIGTERM')
+
+    const text = await stream.text()
+    const events = text.split('\n\n').filter((e) => e.startsWith('data: '))
+    expect(events.length).toBeGreaterThan(1)
+    expect(events.at(-1)).not.toBe('data: [DONE]')
+    expect(JSON.parse(events.at(-1)!.slice(6))).toMatchObject({ error: { code: 'shutting_down', type: 'server_error' } })
+    const answer = await waiting
+    expect(answer.status).toBe(503)
+    expect(answer.json).toMatchObject({ error: { code: 'shutting_down', type: 'server_error', param: null } })
+    expect(answer.headers.get('retry-after')).toBe('1')
+    expect(await exit).toBe(0)
+    expect(Date.now() - started).toBeLessThan(4_000)
+    // Both upstream requests were aborted, not left to run on.
+    expect((await simStats(slow)).cancelled).toBe(1)
+    expect((await simStats(silent)).cancelled).toBe(1)
+    const lines = gw.accessLines()
+    expect(lines.map((l) => [l.model, l.outcome, l.error]).sort()).toEqual([
+      ['silent', 'error', 'shutting_down'],
+      ['slow', 'error', 'shutting_down'],
+    ])
   })
 })

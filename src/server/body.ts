@@ -1,4 +1,5 @@
 // Bounded request body reading and JSON parsing (413 / 400 in OpenAI's error shape).
+import { isUtf8 } from 'node:buffer'
 import type { IncomingMessage } from 'node:http'
 import { InvalidRequestError, PayloadTooLargeError } from '../errors.js'
 
@@ -77,6 +78,11 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   if (raw.length === 0) {
     throw new InvalidRequestError('The request body is empty; send a JSON object.', null, 'invalid_json')
   }
+  // JSON is UTF-8 (RFC 8259 §8.1). Decoding would turn bad bytes into U+FFFD for our filters
+  // while the unchanged body goes upstream as sent, where another decoder may read it otherwise.
+  if (!isUtf8(raw)) {
+    throw new InvalidRequestError('The request body is not valid UTF-8.', null, 'invalid_json')
+  }
   let value: unknown
   try {
     value = JSON.parse(raw.toString('utf8'))
@@ -92,3 +98,4 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   }
   return value as Record<string, unknown>
 }
+

@@ -167,6 +167,19 @@ describe('bad input gets OpenAI error JSON', () => {
     expect(r.json.error.code).toBe('invalid_json')
   })
 
+  it('a body that is not UTF-8 → 400 invalid_json, never sent upstream', async () => {
+    const before = await received()
+    const body = Buffer.concat([
+      Buffer.from('{"model":"chat-small","messages":[{"role":"user","content":"ign'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('ore"}]}'),
+    ])
+    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    expect(res.status).toBe(400)
+    expect(await res.json()).toEqual({ error: { message: 'The request body is not valid UTF-8.', type: 'invalid_request_error', code: 'invalid_json', param: null } })
+    expect(await received()).toEqual(before)
+  })
+
   it('missing model or messages/prompt/input → 400 naming the field', async () => {
     const a = await post('/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }))
     expect(a.status).toBe(400)

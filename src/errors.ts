@@ -59,6 +59,13 @@ export class PayloadTooLargeError extends GatewayError {
   }
 }
 
+export class UnsupportedMediaTypeError extends GatewayError {
+  readonly status = 415
+  readonly type = 'invalid_request_error'
+  readonly code = 'unsupported_media_type'
+  override readonly source = 'client'
+}
+
 export class ModelNotFoundError extends GatewayError {
   readonly status = 404
   readonly type = 'invalid_request_error'

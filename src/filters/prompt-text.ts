@@ -1,6 +1,7 @@
 // Every piece of prompt text a body carries, visited in place, so deny and redaction see the
-// same text: chat message contents (plain, `text`, `refusal` and `thinking` parts), `refusal`,
-// `name`, tool-call and function-call arguments, `prediction`; completion prompts and
+// same text: chat message contents (plain, `text`, `refusal` and `thinking` parts, and what
+// vLLM also reads as text: bare strings, `input_text` / `output_text` parts), `refusal`,
+// `name`, `reasoning`, tool-call and function-call arguments, `prediction`; completion prompts and
 // `suffix`; embedding inputs. Token-id prompts are not text.
 import type { Endpoint } from '../types.js'
 
@@ -8,10 +9,12 @@ import type { Endpoint } from '../types.js'
 export type TextKind =
   | 'content' // messages[i].content (a string)
   | 'text_part' // messages[i].content[j].text
+  | 'string_part' // messages[i].content[j] (a string)
   | 'refusal_part' // messages[i].content[j].refusal
   | 'thinking_part' // messages[i].content[j].thinking
   | 'refusal' // messages[i].refusal
   | 'name' // messages[i].name
+  | 'reasoning' // messages[i].reasoning
   | 'tool_arguments' // messages[i].tool_calls[j].function.arguments
   | 'tool_input' // messages[i].tool_calls[j].custom.input
   | 'function_arguments' // messages[i].function_call.arguments
@@ -36,6 +39,8 @@ export function paramOf(loc: TextLocation): string {
       return `${m}.content`
     case 'text_part':
       return `${m}.content[${loc.part}].text`
+    case 'string_part':
+      return `${m}.content[${loc.part}]`
     case 'refusal_part':
       return `${m}.content[${loc.part}].refusal`
     case 'thinking_part':
@@ -44,6 +49,8 @@ export function paramOf(loc: TextLocation): string {
       return `${m}.refusal`
     case 'name':
       return `${m}.name`
+    case 'reasoning':
+      return `${m}.reasoning`
     case 'tool_arguments':
       return `${m}.tool_calls[${loc.part}].function.arguments`
     case 'tool_input':
@@ -111,9 +118,15 @@ function visitPrompt(body: Record<string, unknown>, field: 'prompt' | 'input', w
   return changed
 }
 
-/** The text field of each content-part type that carries prompt text. */
+/**
+ * The text field of each content-part type that carries prompt text. vLLM also reads
+ * `input_text` and `output_text` parts (the Responses API's names) as text, so they are
+ * prompt text when validation, which refuses them, is off.
+ */
 const PART_TEXT: Readonly<Record<string, readonly [key: string, kind: TextKind]>> = {
   text: ['text', 'text_part'],
+  input_text: ['text', 'text_part'],
+  output_text: ['text', 'text_part'],
   refusal: ['refusal', 'refusal_part'],
   thinking: ['thinking', 'thinking_part'],
 }
@@ -125,7 +138,19 @@ function visitContent(holder: Record<string, unknown>, where: TextLocation, visi
   if (!Array.isArray(content)) return visitField(holder, 'content', where, visit)
   let changed = false
   for (let j = 0; j < content.length; j++) {
-    const part = content[j] as Record<string, unknown> | null
+    const part = content[j] as Record<string, unknown> | string | null
+    if (typeof part === 'string') {
+      // vLLM takes a bare string in a content list as text (validation refuses it).
+      if (partKind === 'prediction_part') continue
+      where.kind = 'string_part'
+      where.part = j
+      const out = visit(part, where)
+      if (out !== part) {
+        content[j] = out
+        changed = true
+      }
+      continue
+    }
     if (typeof part !== 'object' || part === null || typeof part.type !== 'string') continue
     const text = PART_TEXT[part.type]
     // Prediction content only has text parts.
@@ -150,6 +175,9 @@ function visitMessages(messages: unknown, where: TextLocation, visit: TextVisito
     if (visitField(m, 'refusal', where, visit)) changed = true
     where.kind = 'name'
     if (visitField(m, 'name', where, visit)) changed = true
+    // vLLM passes an assistant turn's `reasoning` to the chat template (interleaved thinking).
+    where.kind = 'reasoning'
+    if (visitField(m, 'reasoning', where, visit)) changed = true
     if (m.tool_calls !== undefined && visitToolCalls(m.tool_calls, where, visit)) changed = true
     const fn = m.function_call as Record<string, unknown> | null | undefined
     if (typeof fn === 'object' && fn !== null) {

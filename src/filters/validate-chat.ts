@@ -17,12 +17,14 @@ import {
   onlyWith,
   optional,
   patternMismatch,
+  quote,
   required,
   string,
   stringTooLong,
   type FieldCheck,
 } from './checks.js'
 import { checkStreamOptions, COMMON_PARAMS } from './validate-params.js'
+import { InvalidRequestError } from '../errors.js'
 
 export const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const
 
@@ -201,6 +203,33 @@ const toolChoice: FieldCheck = function checkToolChoice(v, param) {
   }
 }
 
+/**
+ * A tool_choice that names a tool must name one in `tools` (OpenAI and vLLM both refuse it
+ * otherwise; a model server may instead force a call of a tool it was never described).
+ * Runs after the field checks, so both fields have their shapes.
+ */
+function checkNamedToolChoice(choice: Record<string, unknown>, tools: unknown): void {
+  const type = choice.type
+  if (type !== 'function' && type !== 'custom') return
+  if (!Array.isArray(tools)) {
+    throw new InvalidRequestError(
+      "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+      'tool_choice',
+      'invalid_value'
+    )
+  }
+  const name = (choice[type] as Record<string, unknown>).name
+  for (let i = 0; i < tools.length; i++) {
+    const t = tools[i] as Record<string, unknown>
+    if (t.type === type && (t[type] as Record<string, unknown>).name === name) return
+  }
+  throw new InvalidRequestError(
+    `Invalid value for 'tool_choice.${type}.name': '${quote(name)}' is not the name of a ${type} tool in 'tools'.`,
+    `tool_choice.${type}.name`,
+    'invalid_value'
+  )
+}
+
 const legacyFunctionCall: FieldCheck = function checkLegacyFunctionCall(v, param) {
   if (typeof v === 'string') {
     if (v !== 'none' && v !== 'auto') invalidValue(param, v, ['none', 'auto'])
@@ -250,6 +279,7 @@ export function validateChat(body: Record<string, unknown>): void {
   for (let i = 0; i < messages.length; i++) checkMessage(messages[i], i)
   checkFields(body, CHAT_PARAMS)
   checkStreamOptions(body)
+  if (isObject(body.tool_choice)) checkNamedToolChoice(body.tool_choice, body.tools)
   // top_logprobs 0 asks for nothing, so it passes alone (Swagger-made clients send it).
   if (typeof body.top_logprobs === 'number' && body.top_logprobs > 0 && body.logprobs !== true) {
     onlyWith('top_logprobs', "'logprobs' is true")

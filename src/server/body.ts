@@ -1,6 +1,7 @@
 // Bounded request body reading and JSON parsing (413 / 400 in OpenAI's error shape).
+import { isUtf8 } from 'node:buffer'
 import type { IncomingMessage } from 'node:http'
-import { InvalidRequestError, PayloadTooLargeError } from '../errors.js'
+import { InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors.js'
 
 interface BodyRead {
   first: Buffer | undefined
@@ -77,6 +78,11 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   if (raw.length === 0) {
     throw new InvalidRequestError('The request body is empty; send a JSON object.', null, 'invalid_json')
   }
+  // JSON is UTF-8 (RFC 8259 §8.1). Decoding would turn bad bytes into U+FFFD for our filters
+  // while the unchanged body goes upstream as sent, where another decoder may read it otherwise.
+  if (!isUtf8(raw)) {
+    throw new InvalidRequestError('The request body is not valid UTF-8.', null, 'invalid_json')
+  }
   let value: unknown
   try {
     value = JSON.parse(raw.toString('utf8'))
@@ -91,4 +97,20 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
     throw new InvalidRequestError('The request body must be a JSON object.', null, 'invalid_json')
   }
   return value as Record<string, unknown>
+}
+
+/**
+ * Refuses a body declared as anything but JSON (`application/json` or a `+json` type), before it is
+ * read: text/plain, form and multipart bodies are what a browser page may send cross-origin
+ * without a preflight, so an open gateway on loopback must not act on them. No Content-Type
+ * at all is accepted (scripts that forget it).
+ */
+export function checkJsonContentType(type: string | undefined): void {
+  if (type === undefined || type === 'application/json') return
+  const semi = type.indexOf(';')
+  const media = (semi === -1 ? type : type.slice(0, semi)).trim().toLowerCase()
+  if (media === 'application/json' || media.endsWith('+json')) return
+  throw new UnsupportedMediaTypeError(
+    `Unsupported Content-Type '${media.slice(0, 64)}': send the body as application/json.`
+  )
 }

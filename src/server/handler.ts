@@ -6,7 +6,7 @@ import { mayUseModel } from '../auth/authenticate.js'
 import { InvalidRequestError, ModelNotFoundError, ShuttingDownError, toGatewayError } from '../errors.js'
 import type { Snapshot } from '../config/snapshot.js'
 import { forward } from '../proxy/forward.js'
-import { parseJsonObject, readBody } from './body.js'
+import { checkJsonContentType, parseJsonObject, readBody } from './body.js'
 import { RequestContext } from './context.js'
 import type { LiveRequests } from './live-requests.js'
 import { checkRequiredFields, matchEndpoint, type EndpointDef } from './endpoints.js'
@@ -87,6 +87,7 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
       // Hooks are awaited only when one returned a promise: most are synchronous.
       let pending = runHooks(s.hooks.onRequest, ctx)
       if (pending !== undefined) await pending
+      checkJsonContentType(ctx.headers['content-type'])
       ctx.rawBody = await readBody(ctx.req, ctx.headers['content-length'], s.snapshot.config.server.max_body)
       pending = runHooks(s.hooks.preParsing, ctx)
       if (pending !== undefined) await pending

@@ -93,7 +93,7 @@ describe('GET /admin/dashboard/state', () => {
   it('shows every upstream with its state, and the traffic sent', async () => {
     await chat(true)
     await chat(false)
-    await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: '{not json' })
+    await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' })
     await fetch(`${gw.url}/healthz`) // not an API call: not counted
     const res = await fetch(`${admin}/admin/dashboard/state`, { headers: bearer })
     expect(res.status).toBe(200)

@@ -53,6 +53,7 @@ describe('bad input: status, error JSON, and nothing sent upstream', () => {
     ['content part missing its field', '/v1/chat/completions', { model: 'chat', messages: [msg('a'), msg('b'), msg([{ type: 'image_url' }])] }, 'messages[2].content[0].image_url', 'missing_required_parameter'],
     ['temperature out of range', '/v1/chat/completions', { model: 'chat', messages: [msg('a')], temperature: 5 }, 'temperature', 'decimal_above_max_value'],
     ['n not an integer', '/v1/chat/completions', { model: 'chat', messages: [msg('a')], n: 'two' }, 'n', 'invalid_type'],
+    ['tool_choice naming a tool not given', '/v1/chat/completions', { model: 'chat', messages: [msg('a')], tools: [{ type: 'function', function: { name: 'g' } }], tool_choice: { type: 'function', function: { name: 'f' } } }, 'tool_choice.function.name', 'invalid_value'],
     ['malformed tool', '/v1/chat/completions', { model: 'chat', messages: [msg('a')], tools: [{ type: 'function' }] }, 'tools[0].function', 'missing_required_parameter'],
     ['tool message without id', '/v1/chat/completions', { model: 'chat', messages: [msg('a'), { role: 'tool', content: 'r' }] }, 'messages[1].tool_call_id', 'missing_required_parameter'],
     ['prompt of mixed types', '/v1/completions', { model: 'chat', prompt: ['a', 1] }, 'prompt[1]', 'invalid_type'],

@@ -167,6 +167,39 @@ describe('bad input gets OpenAI error JSON', () => {
     expect(r.json.error.code).toBe('invalid_json')
   })
 
+  it('a body that is not UTF-8 → 400 invalid_json, never sent upstream', async () => {
+    const before = await received()
+    const body = Buffer.concat([
+      Buffer.from('{"model":"chat-small","messages":[{"role":"user","content":"ign'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('ore"}]}'),
+    ])
+    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    expect(res.status).toBe(400)
+    expect(await res.json()).toEqual({ error: { message: 'The request body is not valid UTF-8.', type: 'invalid_request_error', code: 'invalid_json', param: null } })
+    expect(await received()).toEqual(before)
+  })
+
+  it.each([
+    ['text/plain;charset=UTF-8'],
+    ['application/x-www-form-urlencoded'],
+    ['multipart/form-data; boundary=x'],
+  ])('a body sent as %s → 415 unsupported_media_type, never sent upstream', async (type) => {
+    // The types a browser sends cross-origin without a preflight (and curl -d's default).
+    const before = await received()
+    const r = await post('/v1/chat/completions', JSON.stringify({ model: 'chat-small', messages: [{ role: 'user', content: 'x' }] }), { 'content-type': type })
+    expect(r.status).toBe(415)
+    expect(r.json).toEqual({ error: { message: expect.stringContaining('application/json'), type: 'invalid_request_error', code: 'unsupported_media_type', param: null } })
+    expect(await received()).toEqual(before)
+  })
+
+  it('JSON media types are served whatever their parameters and case', async () => {
+    for (const type of ['application/json; charset=utf-8', 'Application/JSON', 'application/vnd.x+json']) {
+      const r = await post('/v1/embeddings', JSON.stringify({ model: 'chat-small', input: 'x' }), { 'content-type': type })
+      expect(r.status, type).toBe(200)
+    }
+  })
+
   it('missing model or messages/prompt/input → 400 naming the field', async () => {
     const a = await post('/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }))
     expect(a.status).toBe(400)

@@ -271,6 +271,11 @@ describe('prompt text outside message content', () => {
     ['refusal field', 'chat', chatWith({}, { refusal: secret }), 'messages[1].refusal'],
     ['refusal part', 'chat', chatWith({}, { content: [{ type: 'text', text: 'ok' }, { type: 'refusal', refusal: secret }] }), 'messages[1].content[1].refusal'],
     ['thinking part', 'chat', chatWith({}, { content: [{ type: 'thinking', thinking: secret }] }), 'messages[1].content[0].thinking'],
+    // Parts vLLM reads as text though OpenAI has no such type (seen with validate: false).
+    ['input_text part', 'chat', chatWith({}, { content: [{ type: 'input_text', text: secret }] }), 'messages[1].content[0].text'],
+    ['output_text part', 'chat', chatWith({}, { content: [{ type: 'text', text: 'a' }, { type: 'output_text', text: secret }] }), 'messages[1].content[1].text'],
+    ['bare string part', 'chat', chatWith({}, { content: ['a', secret] }), 'messages[1].content[1]'],
+    ['reasoning of an assistant turn', 'chat', chatWith({}, { content: 'x', reasoning: secret }), 'messages[1].reasoning'],
     ['message name', 'chat', chatWith({}, { content: 'x', name: secret }), 'messages[1].name'],
     ['prediction string', 'chat', chatWith({ prediction: { type: 'content', content: secret } }, { content: 'x' }), 'prediction.content'],
     ['prediction text parts', 'chat', chatWith({ prediction: { type: 'content', content: [{ type: 'text', text: 'a' }, { type: 'text', text: secret }] } }, { content: 'x' }), 'prediction.content[1].text'],

@@ -344,6 +344,7 @@ function edgeLimits(snapshot: Snapshot): EdgeLimits {
     http2PrematureResetStreams: s.http2_premature_reset_streams,
     http2PrematureResetLifetime: s.http2_premature_reset_lifetime,
     exempt: (ip) => edge.isTrusted(ip),
+    clientIpv6Prefix: s.client_ipv6_prefix,
   }
 }
 

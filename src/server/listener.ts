@@ -50,6 +50,8 @@ export interface EdgeLimits extends PrematureResetLimits {
   readonly maxConnectionsPerIp: number
   /** Addresses exempt from the per-address cap (trusted proxies). */
   readonly exempt: (ip: string) => boolean
+  /** IPv6 clients count by this many leading bits in the per-address cap. */
+  readonly clientIpv6Prefix: number
   /** Concurrent streams one HTTP/2 connection may open. */
   readonly http2MaxStreams: number
 }
@@ -126,7 +128,7 @@ export class Listener {
     // in OpenAI's error shape: node:http's own is a bare 400.
     http1.insecureHTTPParser = false
     http1.requireHostHeader = false
-    this.guard = new ConnectionGuard(limits.maxConnectionsPerIp, limits.exempt)
+    this.guard = new ConnectionGuard(limits.maxConnectionsPerIp, limits.exempt, limits.clientIpv6Prefix)
     this.server.on('connection', (socket: Socket) => {
       this.accepted.add(socket)
       socket.once('close', () => this.accepted.delete(socket))
@@ -145,7 +147,7 @@ export class Listener {
     http1.headersTimeout = limits.headersTimeout // ≤ requestTimeout: the config schema checks it
     http1.maxHeaderSize = limits.maxHeaderSize
     this.server.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : Infinity
-    this.guard.update(limits.maxConnectionsPerIp, limits.exempt)
+    this.guard.update(limits.maxConnectionsPerIp, limits.exempt, limits.clientIpv6Prefix)
     if (this.sessions !== undefined) {
       // The SETTINGS new HTTP/2 sessions announce (nghttp2 enforces them once acknowledged).
       ;(this.server as Http2SecureServer).updateSettings({ maxHeaderListSize: limits.maxHeaderSize })

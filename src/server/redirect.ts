@@ -28,7 +28,7 @@ export class RedirectListener {
   constructor(private readonly options: RedirectOptions) {
     const { limits } = options
     this.server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => this.redirect(req, res))
-    this.guard = new ConnectionGuard(limits.maxConnectionsPerIp, limits.exempt)
+    this.guard = new ConnectionGuard(limits.maxConnectionsPerIp, limits.exempt, limits.clientIpv6Prefix)
     this.server.on('connection', this.guard.onConnection)
     this.server.on('clientError', onClientError)
     this.update(limits)
@@ -44,7 +44,7 @@ export class RedirectListener {
     // Read per connection, like the timeouts; @types/node lists it only as an option.
     ;(server as Server & { maxHeaderSize: number }).maxHeaderSize = limits.maxHeaderSize
     server.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : Infinity
-    this.guard.update(limits.maxConnectionsPerIp, limits.exempt)
+    this.guard.update(limits.maxConnectionsPerIp, limits.exempt, limits.clientIpv6Prefix)
   }
 
   /** http://127.0.0.1:8079 once listening. */

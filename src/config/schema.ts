@@ -171,9 +171,9 @@ export const serverSchema = z
     /** Open connections per client address; trusted proxies are exempt (0 = no limit). */
     max_connections_per_ip: z.number().int().min(0).default(0),
     /**
-     * IPv6 clients are counted by this many leading bits in per-client-IP controls (limits.per_ip,
-     * max_connections_per_ip):
-     * one subscriber is given a whole /64 or more. 128 = each address on its own.
+     * IPv6 clients are counted by this many leading bits in per-client-IP controls
+     * (limits.per_ip, max_connections_per_ip): one subscriber is given a whole /64 or more.
+     * 128 = each address on its own.
      */
     client_ipv6_prefix: z.number().int().min(1).max(128).default(64),
     /** Concurrent streams one HTTP/2 connection may open (nginx: 128, Go: 250). Read at start. */

@@ -11,6 +11,7 @@ import { openAiProvider } from '../providers/openai.js'
 import type { Route } from '../routing/route-table.js'
 import type { Upstream } from '../routing/upstream.js'
 import type { RequestContext } from '../server/context.js'
+import { mayUseModel } from '../auth/authenticate.js'
 import { affinityKey } from './affinity-key.js'
 import { Exchange, relayAnswer, type HeldAnswer } from './exchange.js'
 
@@ -20,6 +21,18 @@ interface Choice {
   readonly panic: boolean
   /** It waited in the admission queue and was woken. */
   readonly queued: boolean
+}
+
+/**
+ * The fallback models this request may be served by: those its key's allow-list names (a key
+ * kept to a small model is not served by a large one when the small one fails). A new list
+ * only when the key's allow-list leaves one out.
+ */
+function fallbacksFor(ctx: RequestContext, first: Route): readonly Route[] {
+  const all = first.fallbacks
+  if (all.length === 0 || ctx.key?.models === undefined) return all
+  for (const r of all) if (!mayUseModel(ctx, r.name)) return all.filter((f) => mayUseModel(ctx, f.name))
+  return all
 }
 
 /** Forwards ctx (body parsed, route resolved) and relays the response; throws only before commit. */
@@ -33,9 +46,10 @@ export async function forward(ctx: RequestContext): Promise<void> {
   let panicFailed = false
   first.budget.recordRequest()
 
-  for (let i = -1; i < first.fallbacks.length; i++) {
-    const route: Route = i < 0 ? first : first.fallbacks[i]!
-    const isLast = i === first.fallbacks.length - 1
+  const fallbacks = fallbacksFor(ctx, first)
+  for (let i = -1; i < fallbacks.length; i++) {
+    const route: Route = i < 0 ? first : fallbacks[i]!
+    const isLast = i === fallbacks.length - 1
     const key = route.config.strategy === 'affinity' ? affinityKey(ctx, route.config.affinity.header) : undefined
     let retriesLeft = route.config.retries.attempts
     // Counted when the retry attempt starts, not when it is decided: the pick may find nothing.

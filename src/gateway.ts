@@ -325,7 +325,11 @@ export class Gateway implements HandlerState {
 const DRAIN_NOTICE_MS = 100
 
 function endLive(gateway: Gateway): void {
-  const ended = gateway.live.shutdown()
+  // Queued requests first (they have no attempt to end): ending an attempt frees a slot,
+  // which would wake a waiter into a new attempt past this point.
+  let ended = 0
+  for (const route of gateway.snapshot.routes.routes) ended += route.queue.shutdown()
+  ended += gateway.live.shutdown()
   if (ended > 0) gateway.log.warn({ requests: ended }, 'drain timeout reached; requests still running were ended')
 }
 

@@ -1,6 +1,6 @@
 // Admission queue: when every usable upstream of a pool is at max_concurrency, requests
 // wait here in arrival order until a member frees a slot, within a length and a time bound.
-import { NoHealthyUpstreamError } from '../errors.js'
+import { NoHealthyUpstreamError, ShuttingDownError } from '../errors.js'
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js'
 
 export interface QueueLimits {
@@ -14,7 +14,7 @@ interface Waiter {
   prev: Waiter | undefined
   next: Waiter | undefined
   resolve: (woken: boolean) => void
-  reject: (err: NoHealthyUpstreamError) => void
+  reject: (err: NoHealthyUpstreamError | ShuttingDownError) => void
   timer: TimerHandle | undefined
   signal: AbortSignal
   onAbort: () => void
@@ -119,6 +119,17 @@ export class AdmissionQueue<P = unknown> {
   /** A woken waiter now holds its slot: during a wake(), the next waiter tries. */
   passOn(): void {
     if (this.cascading) this.release()
+  }
+
+  /** The gateway's drain deadline: every waiter is answered 503 `shutting_down`; returns how many. */
+  shutdown(): number {
+    let n = 0
+    for (let w = this.head; w !== undefined; w = this.head) {
+      this.unlink(w)
+      w.reject(new ShuttingDownError())
+      n++
+    }
+    return n
   }
 
   private pushBack(w: Waiter): void {

@@ -46,7 +46,7 @@ describe('SIGTERM', () => {
 })
 
 describe('SIGTERM past server.drain_timeout', () => {
-  it('ends a live stream with an SSE error event and answers a request still waiting 503, then exits 0', async () => {
+  it('ends a live stream with an SSE error event and answers requests still waiting (upstream or queue) 503, then exits 0', async () => {
     const [slow, silent] = await startSims(2, { ttftMs: 20, tokensPerSecond: 20 })
     sims.push(slow, silent)
     await setFault(silent, { mode: 'hang' })
@@ -54,7 +54,7 @@ describe('SIGTERM past server.drain_timeout', () => {
       server: { drain_timeout: '1s' },
       models: [
         { name: 'slow', upstreams: [{ url: `${slow.url}/v1` }] },
-        { name: 'silent', upstreams: [{ url: `${silent.url}/v1` }], timeouts: { first_token: '60s' } },
+        { name: 'silent', upstreams: [{ url: `${silent.url}/v1`, max_concurrency: 1 }], timeouts: { first_token: '60s' }, queue: { max: 10, timeout: '60s' } },
       ],
     })
     // A stream that needs about 5 s, and a request whose upstream never sends a byte.
@@ -68,6 +68,10 @@ describe('SIGTERM past server.drain_timeout', () => {
     // Awaited below; without the answer it rejects (connection cut) before that.
     waiting.catch(() => undefined)
     await eventually(async () => (await simStats(silent)).received === 1)
+    // The upstream's one slot is taken: this one waits in the admission queue.
+    const queued = post(gw.url, { model: 'silent', messages: [{ role: 'user', content: 'queued' }] })
+    queued.catch(() => undefined)
+    await new Promise((r) => setTimeout(r, 200))
     const started = Date.now()
     const exit = gw.stop('SIGTERM')
 
@@ -80,6 +84,9 @@ describe('SIGTERM past server.drain_timeout', () => {
     expect(answer.status).toBe(503)
     expect(answer.json).toMatchObject({ error: { code: 'shutting_down', type: 'server_error', param: null } })
     expect(answer.headers.get('retry-after')).toBe('1')
+    const fromQueue = await queued
+    expect(fromQueue.status).toBe(503)
+    expect(fromQueue.json).toMatchObject({ error: { code: 'shutting_down', type: 'server_error' } })
     expect(await exit).toBe(0)
     expect(Date.now() - started).toBeLessThan(4_000)
     // Both upstream requests were aborted, not left to run on.
@@ -88,7 +95,10 @@ describe('SIGTERM past server.drain_timeout', () => {
     const lines = gw.accessLines()
     expect(lines.map((l) => [l.model, l.outcome, l.error]).sort()).toEqual([
       ['silent', 'error', 'shutting_down'],
+      ['silent', 'error', 'shutting_down'],
       ['slow', 'error', 'shutting_down'],
     ])
+    // The queued request never reached the upstream.
+    expect((await simStats(silent)).received).toBe(1)
   })
 })

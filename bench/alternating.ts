@@ -10,8 +10,8 @@
 // cancels. Two passes: A started first and run first, then B started first and run first
 // (its A windows are then the ones between Bs). The answer is the mean of every pair's B/A
 // with a 95% interval by bootstrap (pairs resampled), for CPU per request and for requests/s.
-import { cpuMs, load, median, startGatewayProc, type LoadResult, type Proc } from './lib.js'
-import type { Side, SideBySideOptions } from './side-by-side.js'
+import { cpuMs, load, median, type LoadResult, type Proc } from './lib.js'
+import { startSides, type Side, type SideBySideOptions } from './side-by-side.js'
 
 export interface Estimate {
   readonly mean: number
@@ -61,15 +61,8 @@ export async function alternating(a: Side, b: Side, o: SideBySideOptions, driver
 async function pass(a: Side, b: Side, o: SideBySideOptions, bFirst: boolean, drive: Driver): Promise<AlternatingPass> {
   const procs: Proc[] = []
   try {
-    const start = async (s: Side): Promise<Proc> => {
-      const p = await startGatewayProc(s.config, 0, s.options)
-      procs.push(p)
-      return p
-    }
-    const [first, second] = bFirst ? [b, a] : [a, b]
-    const g1 = await start(first)
-    const g2 = await start(second)
-    const [ga, gb] = bFirst ? [g2, g1] : [g1, g2]
+    const [ga, gb] = await startSides(a, b, bFirst, procs)
+    const [g1, g2] = bFirst ? [gb, ga] : [ga, gb]
     const window = async (g: Proc): Promise<Window> => {
       await drive(`${g.url}${o.path}`, WARM_SECONDS)
       const c0 = cpuMs(g.child.pid!)

@@ -53,20 +53,7 @@ export async function sideBySide(a: Side, b: Side, o: SideBySideOptions): Promis
 async function pass(a: Side, b: Side, o: SideBySideOptions, bFirst: boolean): Promise<Pass> {
   const procs: Proc[] = []
   try {
-    const start = async (s: Side): Promise<Proc> => {
-      const p = await startGatewayProc(s.config, 0, s.options)
-      procs.push(p)
-      return p
-    }
-    let ga: Proc
-    let gb: Proc
-    if (bFirst) {
-      gb = await start(b)
-      ga = await start(a)
-    } else {
-      ga = await start(a)
-      gb = await start(b)
-    }
+    const [ga, gb] = await startSides(a, b, bFirst, procs)
     const both = (seconds: number): Promise<[LoadResult, LoadResult]> =>
       Promise.all([
         load(`${ga.url}${o.path}`, o.body, o.concurrency, seconds, Number.POSITIVE_INFINITY, o.headers),
@@ -91,6 +78,21 @@ async function pass(a: Side, b: Side, o: SideBySideOptions, bFirst: boolean): Pr
   } finally {
     for (const p of procs) await p.stop()
   }
+}
+
+/** Both gateways on core 0, B first when `bFirst` (each pushed onto `procs` as it starts, for stopping); [A, B]. */
+export async function startSides(a: Side, b: Side, bFirst: boolean, procs: Proc[]): Promise<[Proc, Proc]> {
+  const start = async (s: Side): Promise<Proc> => {
+    const p = await startGatewayProc(s.config, 0, s.options)
+    procs.push(p)
+    return p
+  }
+  if (bFirst) {
+    const gb = await start(b)
+    return [await start(a), gb]
+  }
+  const ga = await start(a)
+  return [ga, await start(b)]
 }
 
 /** The passes: "B/A 104.5% (A started first; A at 186.7 µs of CPU per request) and 110.9% (B first; A at 114.7 µs)". */

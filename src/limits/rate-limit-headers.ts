@@ -81,13 +81,13 @@ export function pushFigures(f: RateLimitFigures, out: string[]): void {
 /** The same headers as head lines (server/response-head.ts): names ours, values digits and durations. */
 export function figuresText(f: RateLimitFigures): string {
   let text = ''
-  if (f.requestsLimit >= 0) {
-    text += `x-ratelimit-limit-requests: ${limitText(f.requestsLimit)}\r\nx-ratelimit-remaining-requests: ${f.requestsRemaining}\r\nx-ratelimit-reset-requests: ${formatReset(f.requestsResetMs)}\r\n`
-  }
-  if (f.tokensLimit >= 0) {
-    text += `x-ratelimit-limit-tokens: ${limitText(f.tokensLimit)}\r\nx-ratelimit-remaining-tokens: ${f.tokensRemaining}\r\nx-ratelimit-reset-tokens: ${formatReset(f.tokensResetMs)}\r\n`
-  }
+  if (f.requestsLimit >= 0) text += lines(REQUESTS, f.requestsLimit, f.requestsRemaining, f.requestsResetMs)
+  if (f.tokensLimit >= 0) text += lines(TOKENS, f.tokensLimit, f.tokensRemaining, f.tokensResetMs)
   return text
+}
+
+function lines(names: Names, limit: number, remaining: number, resetMs: number): string {
+  return `${names[0]}: ${limitText(limit)}\r\n${names[1]}: ${remaining}\r\n${names[2]}: ${formatReset(resetMs)}\r\n`
 }
 
 type Names = readonly [limit: string, remaining: string, reset: string]

@@ -40,6 +40,11 @@ export class CorsPolicy {
     this.maxAge = String(Math.floor(options.max_age / 1000))
   }
 
+  /** Is `origin` one the config allows? */
+  allows(origin: string): boolean {
+    return this.any || this.origins.has(origin)
+  }
+
   /** The Access-Control-Allow-Origin value for `origin`, or undefined when it is not allowed. */
   private allowOrigin(origin: string): string | undefined {
     if (this.any) return '*'

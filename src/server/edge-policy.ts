@@ -1,7 +1,7 @@
 // The first step of every request, before routing: who the client is (trusted proxies), the
 // Host checks llhttp leaves to us, and CORS. Built once per config snapshot.
 import type { Config } from '../config/schema.js'
-import { InvalidRequestError } from '../errors.js'
+import { InvalidRequestError, PermissionDeniedError } from '../errors.js'
 import { TrustedProxies } from './client-ip.js'
 import type { RequestContext } from './context.js'
 import { CorsPolicy } from './cors.js'
@@ -20,6 +20,21 @@ export class EdgePolicy {
   /** Is `ip` a trusted proxy (exempt from per-address connection limits)? */
   isTrusted(ip: string): boolean {
     return this.trusted?.trusts(ip) ?? false
+  }
+
+  /**
+   * A body with no Content-Type from a browser page (it sent Origin) of an origin CORS does not
+   * allow: a request no preflight vetted (a Blob body), which a page on any site can make an
+   * open gateway run, spending its upstream keys. JSON bodies from such pages need a
+   * preflight, which CORS refuses; other types get 415 (body.ts checkJsonContentType).
+   */
+  refuseUnvetted(ctx: RequestContext): void {
+    const origin = ctx.headers.origin
+    if (origin === undefined || ctx.headers['content-type'] !== undefined || this.cors?.allows(origin) === true) return
+    throw new PermissionDeniedError(
+      `A browser request from ${origin.slice(0, 100)} without Content-Type: application/json is refused (no CORS preflight vetted it).`,
+      'cors_origin_not_allowed'
+    )
   }
 
   /** Runs first for every request; true when the request has been answered here. */

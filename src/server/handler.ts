@@ -88,6 +88,7 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
       let pending = runHooks(s.hooks.onRequest, ctx)
       if (pending !== undefined) await pending
       checkJsonContentType(ctx.headers['content-type'])
+      ctx.snapshot.edge.refuseUnvetted(ctx)
       ctx.rawBody = await readBody(ctx.req, ctx.headers['content-length'], s.snapshot.config.server.max_body)
       pending = runHooks(s.hooks.preParsing, ctx)
       if (pending !== undefined) await pending

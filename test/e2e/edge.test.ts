@@ -247,6 +247,30 @@ describe('CORS', () => {
     expect((await post(gw.url)).headers['access-control-allow-origin']).toBeUndefined()
   })
 
+  it('refuses a body with no Content-Type from a page of another origin (no preflight vetted it), CORS on or off', async () => {
+    const noType = (base: string, headers: Record<string, string>): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = request(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-length': Buffer.byteLength(CHAT), ...headers } })
+        req.on('response', (res) => {
+          let text = ''
+          res.setEncoding('utf8').on('data', (d: string) => (text += d))
+          res.on('end', () => resolve({ status: res.statusCode!, body: text }))
+        })
+        req.on('error', reject)
+        req.end(CHAT)
+      })
+    const before = (await simStats(sim)).received
+    for (const base of [gw.url, plain.url]) {
+      const r = await noType(base, { origin: 'https://evil.example' })
+      expect(r.status).toBe(403)
+      expect(JSON.parse(r.body).error).toMatchObject({ type: 'permission_error', code: 'cors_origin_not_allowed' })
+    }
+    expect((await simStats(sim)).received).toBe(before)
+    // An allowed origin, and a client that is no browser (no Origin), may leave it out.
+    expect((await noType(gw.url, { origin: ORIGIN })).status).toBe(200)
+    expect((await noType(plain.url, {})).status).toBe(200)
+  })
+
   it('is off when not configured: OPTIONS → 405, no CORS headers', async () => {
     const pre = await post(plain.url, { origin: ORIGIN, 'access-control-request-method': 'POST' }, { method: 'OPTIONS' })
     expect(pre.status).toBe(405)

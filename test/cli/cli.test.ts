@@ -1,5 +1,6 @@
 // The command line end to end: real `switchyard` processes.
 import { execFile, spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { createServer, type AddressInfo } from 'node:net'
@@ -33,7 +34,8 @@ function spawnUntil(
   pattern: RegExp,
   env: NodeJS.ProcessEnv = process.env
 ): Promise<{ match: RegExpExecArray; stop: () => Promise<number | null> }> {
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
+  // In a directory of its own: the demo writes its store (./switchyard.db) where it runs.
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: mkdtempSync(join(tmpdir(), 'switchyard-cli-')) })
   started.push({ kill: () => proc.exitCode === null && proc.kill('SIGKILL') })
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
   let text = ''

@@ -105,7 +105,9 @@ describe('switchyard keys', () => {
 
 describe('switchyard demo --keys', () => {
   it('turns keys on and prints a ready-to-paste key in its curl line', { timeout: 60_000 }, async () => {
-    const proc = spawn(process.execPath, [CLI, 'demo', '--keys', '--port', '0', '--sim-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    // In a directory of its own: the demo writes its store (./switchyard.db) where it runs.
+    const cwd = await mkdtemp(join(tmpdir(), 'switchyard-demo-'))
+    const proc = spawn(process.execPath, [CLI, 'demo', '--keys', '--port', '0', '--sim-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], cwd })
     try {
       let out = ''
       proc.stdout.on('data', (d: Buffer) => (out += d.toString()))

@@ -19,6 +19,8 @@ beforeAll(async () => {
     server: { port: 0 },
     admin: { port: 0, token: TOKEN },
     logging: { access_log: 'off' },
+    // No usage store: rendering needs none, and the default would write ./switchyard.db.
+    usage: { enabled: false },
     models: [
       { name: 'chat', upstreams: ['a', 'b', 'c', 'd'].map((name, i) => ({ url: `http://127.0.0.1:${9 + i}/v1`, name })), retries: { attempts: 0 } },
       { name: 'embed', upstreams: [{ url: 'http://127.0.0.1:13/v1', name: 'solo' }] },

@@ -21,10 +21,12 @@ let logFile: string
 
 beforeAll(async () => {
   sims = await startSims(3)
-  logFile = join(await mkdtemp(join(tmpdir(), 'switchyard-dash-')), 'gateway.log')
+  const dir = await mkdtemp(join(tmpdir(), 'switchyard-dash-'))
+  logFile = join(dir, 'gateway.log')
   const config = parseConfig({
     server: { port: 0 },
     admin: { port: 0, token: ADMIN_TOKEN },
+    usage: { sqlite: join(dir, 'usage.db') },
     models: [{ name: 'chat', upstreams: sims.map((s, i) => ({ url: `${s.url}/v1`, name: `u${i}`, api_key: 'sk-upstream-secret' })) }],
   })
   const log = createLogger({ destination: logFile, level: 'debug' })

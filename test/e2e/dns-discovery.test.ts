@@ -35,6 +35,8 @@ beforeAll(async () => {
   const config = parseConfig({
     admin: { port: 0, token: TOKEN },
     server: { port: 0 },
+    // No usage store: this file is about membership, and the default would write ./switchyard.db.
+    usage: { enabled: false },
     models: [
       {
         name: 'm',

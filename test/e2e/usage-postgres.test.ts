@@ -34,7 +34,7 @@ afterAll(async () => {
 })
 
 async function report(): Promise<{ group: string; requests: number; prompt_tokens: number; completion_tokens: number; ttft_p50_ms: number | null }[]> {
-  const { stdout } = await run(process.execPath, [CLI, 'usage', '--config', gw.configFile, '--by', 'model', '--format', 'json'])
+  const { stdout } = await run(process.execPath, [CLI, 'usage', '--config', gw.configFile, '--by', 'model', '--format', 'json'], { cwd: gw.dir })
   return JSON.parse(stdout)
 }
 

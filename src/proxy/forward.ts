@@ -68,10 +68,13 @@ export async function forward(ctx: RequestContext): Promise<void> {
         lastAnswer = undefined
         break
       }
-      if (ctx.cancelled) return
+      if (ctx.cancelled) return passTurn(route, choice)
       if (choice === undefined) break
       const { upstream } = choice
-      if (ctx.attempts > 0 && !first.budget.tryRetry()) return fail(ctx, lastError, lastAnswer, route, panicFailed)
+      if (ctx.attempts > 0 && !first.budget.tryRetry()) {
+        passTurn(route, choice)
+        return fail(ctx, lastError, lastAnswer, route, panicFailed)
+      }
       if (retrying) {
         ctx.retries++
         retrying = false
@@ -142,12 +145,26 @@ async function choose(
     if (upstream !== undefined) return { upstream, panic: false, queued: woken }
     if (!pool.isSaturated()) {
       const panic = isLast ? pool.pickPanic(tried, key) : undefined
-      return panic === undefined ? undefined : { upstream: panic, panic: true, queued: woken }
+      if (panic !== undefined) return { upstream: panic, panic: true, queued: woken }
+      // Woken, but nothing here is usable now (members ejected or removed meanwhile): the
+      // waiters behind learn the same at once instead of at their timeout.
+      if (woken) route.queue.release()
+      return undefined
     }
     // A woken waiter that lost the slot to someone else goes back to the head of the line.
     woken = await route.queue.wait(ctx.signal, woken)
     if (!woken) return undefined
   }
+}
+
+/**
+ * A waiter woken for a freed slot that will not take it (its client left, or the retry
+ * budget is spent) hands the turn to the next waiter: else, with nothing else in flight to
+ * free another slot, the rest of the queue would wait out its timeout in front of an idle
+ * upstream.
+ */
+function passTurn(route: Route, choice: Choice | undefined): void {
+  if (choice?.queued === true) route.queue.release()
 }
 
 /** Nothing answered: the failure says the upstream is gone, not that it said no. */

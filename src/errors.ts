@@ -66,6 +66,19 @@ export class UnsupportedMediaTypeError extends GatewayError {
   override readonly source = 'client'
 }
 
+/** RFC 9112 §6.1: a transfer coding other than chunked (`gzip, chunked`) is not implemented: 501. */
+export class UnsupportedTransferCodingError extends GatewayError {
+  readonly status = 501
+  readonly type = 'invalid_request_error'
+  readonly code = 'unsupported_transfer_encoding'
+  override readonly source = 'client'
+  constructor(message: string) {
+    super(message)
+    // What the body is, past the chunked framing, is unknown: nothing after it on the connection is read.
+    this.headers = { connection: 'close' }
+  }
+}
+
 export class ModelNotFoundError extends GatewayError {
   readonly status = 404
   readonly type = 'invalid_request_error'
@@ -107,6 +120,8 @@ export class AuthenticationError extends GatewayError {
     readonly code: string = 'invalid_api_key'
   ) {
     super(message)
+    // RFC 9110 §15.5.2: a 401 says which scheme it wants.
+    this.headers = { 'www-authenticate': 'Bearer realm="switchyard"' }
   }
 }
 

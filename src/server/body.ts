@@ -17,12 +17,18 @@ type Reading = IncomingMessage & { [kBody]?: BodyRead }
 
 /**
  * Reads the whole body, refusing more than `limit` bytes (checked before, against the
- * declared Content-Length, and while reading).
+ * declared Content-Length, and while reading). A client that asked `Expect: 100-continue`
+ * is told to send only now (`res`): after the key, the content type and the declared size
+ * passed, so a body that would be refused is never uploaded (listener.ts keeps Node from
+ * answering 100 by itself).
  */
-export function readBody(req: IncomingMessage, declared: string | undefined, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, declared: string | undefined, limit: number, res?: { writeContinue(): void }): Promise<Buffer> {
   if (declared !== undefined && Number(declared) > limit) {
     return Promise.reject(tooLarge(limit))
   }
+  // Node routes only HTTP/1.1 (and HTTP/2) requests that expect 100-continue through
+  // checkContinue; an HTTP/1.0 client must never be sent a 100 (RFC 9110 §10.1.1).
+  if (res !== undefined && req.headers.expect !== undefined && req.httpVersion !== '1.0') res.writeContinue()
   return new Promise((resolve, reject) => {
     ;(req as Reading)[kBody] = { first: undefined, more: undefined, size: 0, limit, resolve, reject }
     // Shared listeners (no closures per request); they stay attached once the read is settled
@@ -105,6 +111,18 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
  * without a preflight, so an open gateway on loopback must not act on them. No Content-Type
  * at all is accepted (scripts that forget it).
  */
+/**
+ * A request body with a content coding (`Content-Encoding: gzip`) is refused, 415 (RFC 9110
+ * §15.5.16): the filters read the body as it is, and passing the header on would tell the
+ * upstream that a body the gateway may have rewritten is compressed.
+ */
+export function checkIdentityEncoding(coding: string | undefined): void {
+  if (coding === undefined) return
+  const c = coding.trim().toLowerCase()
+  if (c === '' || c === 'identity') return
+  throw new UnsupportedMediaTypeError(`Content-Encoding '${coding.slice(0, 64)}' is not supported on requests: send the body uncompressed.`)
+}
+
 export function checkJsonContentType(type: string | undefined): void {
   if (type === undefined || type === 'application/json') return
   const semi = type.indexOf(';')

@@ -11,6 +11,7 @@ import { constants, type Http2SecureServer, type Http2ServerRequest, type Server
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../observability/logger.js'
 import { isPremature, tooManyPremature, type PrematureResetLimits } from './premature-resets.js'
+import { edgeErrorBody } from './reply.js'
 
 export interface SessionLimits extends PrematureResetLimits {
   readonly headersTimeout: number
@@ -150,7 +151,11 @@ export class Http2Sessions {
     state.timer.unref()
   }
 
-  /** Resets a stream whose request body is still arriving after the request timeout. */
+  /**
+   * A stream whose request body is still arriving after the request timeout: answered 408
+   * (as HTTP/1.1 is) when nothing was sent on it yet, then reset with NO_ERROR so the client
+   * stops sending (RFC 9113 §8.1); reset with CANCEL when a response is already under way.
+   */
   private guardBody(stream: ServerHttp2Stream): void {
     const ms = this.limits.requestTimeout
     if (ms <= 0 || stream.endAfterHeaders) return
@@ -159,7 +164,14 @@ export class Http2Sessions {
       ended = true
     })
     const timer = setTimeout(() => {
-      if (!ended && !stream.closed) stream.close(constants.NGHTTP2_CANCEL)
+      if (ended || stream.closed) return
+      if (stream.headersSent) {
+        stream.close(constants.NGHTTP2_CANCEL)
+        return
+      }
+      const body = edgeErrorBody('request_timeout', 'The request was not received in time.')
+      stream.respond({ ':status': 408, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+      stream.end(body, () => stream.close(constants.NGHTTP2_NO_ERROR))
     }, ms)
     timer.unref()
     stream.once('close', () => clearTimeout(timer))

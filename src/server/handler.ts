@@ -6,7 +6,7 @@ import { mayUseModel } from '../auth/authenticate.js'
 import { InvalidRequestError, ModelNotFoundError, ShuttingDownError, toGatewayError } from '../errors.js'
 import type { Snapshot } from '../config/snapshot.js'
 import { forward } from '../proxy/forward.js'
-import { checkJsonContentType, parseJsonObject, readBody } from './body.js'
+import { checkIdentityEncoding, checkJsonContentType, parseJsonObject, readBody } from './body.js'
 import { RequestContext } from './context.js'
 import type { LiveRequests } from './live-requests.js'
 import { checkRequiredFields, matchEndpoint, type EndpointDef } from './endpoints.js'
@@ -38,10 +38,27 @@ function onResponseDrain(this: WithCtx): void {
   this[kCtx]?.exchange?.resume()
 }
 
+const SLASH = 0x2f
+const ABSOLUTE_FORM = /^https?:\/\/[^/?#]*/i
+
+/**
+ * RFC 9112 §3.2.2: a server must accept a request target in absolute form
+ * (`POST http://gw:8080/v1/chat/completions`, as proxies send it); its path and query are
+ * what the origin form would carry. Anything else (`*`, junk) stays as it is and matches no
+ * endpoint.
+ */
+function originForm(target: string): string {
+  const authority = ABSOLUTE_FORM.exec(target)
+  if (authority === null) return target
+  const rest = target.slice(authority[0].length)
+  return rest === '' || rest.charCodeAt(0) !== SLASH ? `/${rest}` : rest
+}
+
 export function createHandler(state: () => HandlerState): (req: IncomingMessage, res: ServerResponse) => void {
   return function handle(req: IncomingMessage, res: ServerResponse): void {
     const s = state()
-    const url = req.url ?? '/'
+    let url = req.url ?? '/'
+    if (url.charCodeAt(0) !== SLASH) url = originForm(url)
     const q = url.indexOf('?')
     const ctx = new RequestContext(
       req,
@@ -88,8 +105,9 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
       let pending = runHooks(s.hooks.onRequest, ctx)
       if (pending !== undefined) await pending
       checkJsonContentType(ctx.headers['content-type'])
+      checkIdentityEncoding(ctx.headers['content-encoding'])
       ctx.snapshot.edge.refuseUnvetted(ctx)
-      ctx.rawBody = await readBody(ctx.req, ctx.headers['content-length'], s.snapshot.config.server.max_body)
+      ctx.rawBody = await readBody(ctx.req, ctx.headers['content-length'], s.snapshot.config.server.max_body, ctx.res)
       pending = runHooks(s.hooks.preParsing, ctx)
       if (pending !== undefined) await pending
       const body = parseJsonObject(ctx.rawBody)

@@ -5,8 +5,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest } from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import { onClientError } from './client-error.js'
+import { edgeErrorBody, rawErrorResponse } from './reply.js'
 import { ConnectionGuard } from './connection-guard.js'
 import { Http2Sessions } from './h2-sessions.js'
 import { listen } from './listen.js'
@@ -20,6 +22,31 @@ type TrackedSocket = Socket & { [kBusy]?: number }
 function onResponseClose(this: ServerResponse): void {
   const socket = this.req.socket as TrackedSocket
   socket[kBusy] = (socket[kBusy] ?? 1) - 1
+}
+
+/**
+ * llhttp parses any `HTTP/d.d` request line, so `HTTP/2.0` or `HTTP/0.9` arrive on an
+ * HTTP/1.1 connection as requests of that version: 505, and the connection is closed (only
+ * HTTP/2 over TLS by ALPN is HTTP/2 here; nothing else on the connection can be trusted).
+ */
+function refuseVersion(req: IncomingMessage, res: ServerResponse): void {
+  // Through the response, not the socket: a pipelined request before it may still be answering.
+  const body = edgeErrorBody('http_version_not_supported', `HTTP/${req.httpVersion} is not supported: send HTTP/1.1 (or HTTP/2 over TLS).`)
+  res.shouldKeepAlive = false
+  res.writeHead(505, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' })
+  res.end(body)
+}
+
+/** An Expect other than 100-continue: 417, in OpenAI's shape (Node's own has no body). */
+function refuseExpectation(req: IncomingMessage, res: ServerResponse): void {
+  const body = edgeErrorBody('expectation_failed', `Expect '${String(req.headers.expect).slice(0, 64)}' is not supported (only 100-continue is).`)
+  res.writeHead(417, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+/** CONNECT: this is not a forward proxy (Node's default closes the connection without a word). */
+function refuseConnect(_req: IncomingMessage, socket: Duplex): void {
+  socket.end(rawErrorResponse(405, 'method_not_allowed', 'CONNECT is not supported: Switchyard is a reverse proxy.'), () => socket.destroy())
 }
 
 /** How often Node looks for connections past their header / request deadline. */
@@ -91,11 +118,14 @@ export class Listener {
   ) {
     const limits = options.limits
     const track = (req: IncomingMessage, res: ServerResponse): void => {
-      if (req.httpVersionMajor < 2) {
+      const major = req.httpVersionMajor
+      if (major === 1) {
         const socket = req.socket as TrackedSocket
         socket[kBusy] = (socket[kBusy] ?? 0) + 1
         res.once('close', onResponseClose)
-      } else if (!this.sessions!.admit(req as unknown as Http2ServerRequest)) return
+      } else if (major === 2 && (req as { stream?: unknown }).stream !== undefined) {
+        if (!this.sessions!.admit(req as unknown as Http2ServerRequest)) return
+      } else return refuseVersion(req, res)
       handler(req, res)
     }
     this.secure = options.tls !== undefined
@@ -135,6 +165,11 @@ export class Listener {
       this.guard.onConnection(socket)
     })
     this.server.on('clientError', onClientError)
+    // Expect: 100-continue reaches the handler without Node's automatic 100: the body reader
+    // sends it once the request may upload (server/body.ts readBody).
+    this.server.on('checkContinue', track)
+    this.server.on('checkExpectation', refuseExpectation)
+    this.server.on('connect', refuseConnect)
     this.update(limits)
   }
 

@@ -36,12 +36,17 @@ export function writeNoContent(ctx: RequestContext): void {
  * before any request object exists (malformed framing, header timeouts); the connection closes.
  */
 export function rawErrorResponse(status: number, code: string, message: string): string {
-  const body = JSON.stringify({ error: { message, type: 'invalid_request_error', code, param: null } })
+  const body = edgeErrorBody(code, message)
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
     `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
     `connection: close\r\n\r\n${body}`
   )
+}
+
+/** The body of an error the edge answers before a request context exists. */
+export function edgeErrorBody(code: string, message: string): string {
+  return JSON.stringify({ error: { message, type: 'invalid_request_error', code, param: null } })
 }
 
 /** `data: {"error":{…}}` with no event field: the shape openai-node raises as APIError. */

@@ -134,6 +134,79 @@ describe('request smuggling and malformed framing', () => {
     expect(r.json.error.code).toBe('headers_too_large')
   })
 
+  it('a request line of another HTTP version → 505 JSON, connection closed, and the gateway lives on', async () => {
+    // (llhttp itself refuses versions it does not know, 3.0 say: 400 malformed_request.)
+    for (const version of ['2.0', '0.9']) {
+      const r = await rawRequest(gw.url, `GET /healthz HTTP/${version}\r\nHost: a\r\nHost: b\r\n\r\n`)
+      expect(r.status, version).toBe(505)
+      expect(r.json.error).toMatchObject({ type: 'invalid_request_error', code: 'http_version_not_supported', param: null })
+      expect(r.closedAfterMs).toBeLessThan(2000)
+    }
+    // Pipelined after a normal request: that one is answered first, then the 505.
+    const both = await rawRequest(gw.url, 'GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/2.0\r\nHost: a\r\n\r\n')
+    expect(both.text.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 505'])
+    expect((await post(gw.url)).status).toBe(200)
+  })
+
+  it.each([
+    ['a coding before chunked', 'Transfer-Encoding: gzip, chunked'],
+    ['two Transfer-Encoding lines', 'Transfer-Encoding: identity\r\nTransfer-Encoding: chunked'],
+  ])('%s → 501 unsupported_transfer_encoding, connection closed, nothing reaches upstream', async (_name, te) => {
+    const before = (await simStats(sim)).received
+    const chunk = `${CHAT.length.toString(16)}\r\n${CHAT}\r\n0\r\n\r\n`
+    const r = await rawRequest(gw.url, `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${te}\r\n\r\n${chunk}`)
+    expect(r.status).toBe(501)
+    expect(r.json.error).toMatchObject({ type: 'invalid_request_error', code: 'unsupported_transfer_encoding' })
+    expect(r.closedAfterMs).toBeLessThan(2000)
+    expect((await simStats(sim)).received).toBe(before)
+  })
+
+  it('a compressed request body (Content-Encoding) → 415 before it is read; identity is fine', async () => {
+    const before = (await simStats(sim)).received
+    const r = await post(gw.url, { 'content-encoding': 'gzip' })
+    expect(r.status).toBe(415)
+    expect(JSON.parse(r.body).error).toMatchObject({ code: 'unsupported_media_type' })
+    expect((await simStats(sim)).received).toBe(before)
+    expect((await post(gw.url, { 'content-encoding': 'identity' })).status).toBe(200)
+  })
+
+  it('Expect: 100-continue: a body too large, or a refused request, is answered without 100; a good one gets 100, then its answer', async () => {
+    const big = await rawRequest(gw.url, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n')
+    expect(big.status).toBe(413)
+    expect(big.text).not.toContain('100 Continue')
+    const text = await rawRequest(gw.url, `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 4\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`)
+    expect(text.status).toBe(415)
+    expect(text.text).not.toContain('100 Continue')
+    // A good one: 100 first, the body only then (as curl does), then the answer.
+    const answer = await new Promise<string>((resolve) => {
+      let got = ''
+      let sent = false
+      const socket = connect(Number(new URL(gw.url).port), '127.0.0.1', () =>
+        socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${CHAT.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`)
+      )
+      socket.setEncoding('utf8')
+      socket.on('data', (d: string) => {
+        got += d
+        if (!sent && got.includes('100 Continue\r\n\r\n')) {
+          sent = true
+          socket.write(CHAT)
+        }
+      })
+      socket.on('close', () => resolve(got))
+    })
+    expect(answer).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /)
+  })
+
+  it('Expect other than 100-continue → 417 JSON; CONNECT → 405 JSON, connection closed', async () => {
+    const r = await rawRequest(gw.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nConnection: close\r\n\r\n')
+    expect(r.status).toBe(417)
+    expect(r.json.error).toMatchObject({ code: 'expectation_failed', type: 'invalid_request_error' })
+    const c = await rawRequest(gw.url, `CONNECT ${new URL(sim.url).host} HTTP/1.1\r\nHost: ${new URL(sim.url).host}\r\n\r\n`)
+    expect(c.status).toBe(405)
+    expect(c.json.error).toMatchObject({ code: 'method_not_allowed' })
+    expect(c.closedAfterMs).toBeLessThan(2000)
+  })
+
   it('a clean keep-alive request after a rejected one still works on a new connection', async () => {
     expect((await post(gw.url)).status).toBe(200)
   })

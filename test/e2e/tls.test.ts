@@ -271,16 +271,24 @@ describe('edge timeouts over TLS', () => {
     expect(r.closedAfterMs).toBeLessThan(5000)
   })
 
-  it('HTTP/2: a request body still arriving after request_timeout gets its stream reset', async () => {
+  it('HTTP/2: a request body still arriving after request_timeout gets 408 JSON, then its stream is reset (NO_ERROR)', async () => {
     const session = await h2Session()
     const req = session.request({ ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json' })
     req.on('error', () => {})
+    let status = 0
+    let text = ''
+    req.on('response', (h) => (status = Number(h[':status'])))
+    req.setEncoding('utf8').on('data', (d: string) => (text += d))
     req.write('{"model":"chat",')
     const t0 = Date.now()
     await new Promise((resolve) => req.once('close', resolve))
     expect(Date.now() - t0).toBeGreaterThanOrEqual(2500)
     expect(Date.now() - t0).toBeLessThan(5000)
-    expect(req.rstCode).toBe(constants.NGHTTP2_CANCEL)
+    expect(status).toBe(408)
+    expect(JSON.parse(text).error).toMatchObject({ code: 'request_timeout', type: 'invalid_request_error' })
+    expect(req.rstCode).toBe(constants.NGHTTP2_NO_ERROR)
+    // The gateway carries on, on the same connection.
+    expect((await h2Request(session, '/healthz')).status).toBe(200)
     session.close()
   })
 
@@ -319,6 +327,8 @@ describe('hostile connections to the HTTPS port', () => {
     const badH1 = await rawRequest(gw.url, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', { tls: { alpn: ['http/1.1'] } })
     expect(badH1.status).toBe(400)
     expect(badH1.json.error.code).toBe('invalid_framing')
+    const h2Line = await rawRequest(gw.url, 'GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n', { tls: { alpn: ['http/1.1'] } })
+    expect(h2Line.status).toBe(505)
     const noHost = await rawRequest(gw.url, 'GET /v1/models HTTP/1.1\r\n\r\n', { tls: { alpn: ['http/1.1'] } })
     expect(noHost.status).toBe(400)
     expect(noHost.json.error.code).toBe('invalid_host')

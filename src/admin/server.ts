@@ -62,6 +62,9 @@ export interface AdminServerOptions {
   readonly maxBody?: number
 }
 
+/** Below this many characters the admin token draws a warning. */
+const MIN_TOKEN_LENGTH = 16
+
 export class AdminServer {
   private readonly routes: RouteEntry[] = []
   private readonly server: Server
@@ -70,6 +73,7 @@ export class AdminServer {
 
   constructor(private readonly options: AdminServerOptions) {
     this.tokenHash = options.token === undefined ? undefined : sha256(options.token)
+    this.warnIfWeak(options.token)
     this.server = createServer({ keepAliveTimeout: 5_000, headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
       void this.handle(req, res)
     })
@@ -83,6 +87,16 @@ export class AdminServer {
   /** Changes the admin token live (a config reload); undefined disables the protected routes. */
   setToken(token: string | undefined): void {
     this.tokenHash = token === undefined ? undefined : sha256(token)
+    this.warnIfWeak(token)
+  }
+
+  /** The token guards key creation and every upstream: a short one can be guessed. */
+  private warnIfWeak(token: string | undefined): void {
+    if (token === undefined || token.length >= MIN_TOKEN_LENGTH) return
+    this.options.log.warn(
+      { length: token.length },
+      `admin.token is shorter than ${MIN_TOKEN_LENGTH} characters: anyone who can reach the admin port could guess it (use 32 or more random characters)`
+    )
   }
 
   get url(): string {
@@ -104,6 +118,8 @@ export class AdminServer {
   /** Does the request carry the admin token? (Routes registered public may still ask.) */
   authorized(req: IncomingMessage): boolean {
     if (this.tokenHash === undefined) return false
+    // Two Authorization headers: Node keeps the first; neither is taken.
+    if ((req.headersDistinct.authorization?.length ?? 0) > 1) return false
     // "Bearer" in any case, as on the data plane.
     const token = bearerKey(req.headers.authorization)
     if (token === undefined) return false
@@ -127,7 +143,9 @@ export class AdminServer {
           this.tokenHash === undefined
             ? 'The admin API is disabled: set admin.token in the config.'
             : 'Missing or wrong admin token: send Authorization: Bearer <admin.token>.',
-          'invalid_admin_token'
+          'invalid_admin_token',
+          {},
+          { 'www-authenticate': 'Bearer realm="switchyard-admin"' }
         )
       }
       const body = method === 'GET' || method === 'HEAD' ? undefined : await readJson(req, this.options.maxBody ?? 1 << 20)

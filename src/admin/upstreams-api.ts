@@ -2,7 +2,7 @@
 // Every change goes through Membership and a pool rebuild, the same path a config reload
 // takes, so run-time changes and reloads cannot disagree (rules in routing/membership.ts).
 import { z } from 'zod'
-import { formatIssue, formatPath } from '../config/load.js'
+import { formatIssue, issueParam } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { upstreamSchema } from '../config/schema.js'
 import type { Snapshot } from '../config/snapshot.js'
@@ -117,7 +117,7 @@ function modelView(fleet: FleetControl, route: Route): Record<string, unknown> {
 function invalidBody(error: z.ZodError, code: string): AdminError {
   const issues = error.issues.map(formatIssue)
   return new AdminError(400, `Invalid request body: ${issues.join('; ')}`, code, {
-    param: error.issues[0]?.path.length ? formatPath(error.issues[0].path) : undefined,
+    param: error.issues[0] === undefined ? undefined : issueParam(error.issues[0]),
     issues,
   })
 }

@@ -20,7 +20,9 @@ export const authenticate = (ring: KeyRing) =>
       const presented = bearer ?? apiKey(headers)
       if (presented === undefined) {
         throw new AuthenticationError(
-          'You did not provide an API key. Send it as Authorization: Bearer <key> (or an api-key or x-api-key header).',
+          auth === undefined || auth.trim() === ''
+            ? 'You did not provide an API key. Send it as Authorization: Bearer <key> (or an api-key or x-api-key header).'
+            : 'The Authorization header does not use the Bearer scheme. Send the key as Authorization: Bearer <key> (or in an api-key or x-api-key header).',
           'missing_api_key'
         )
       }

@@ -124,10 +124,16 @@ export class Gatekeeper {
       return { status: 201, body: { ...created.info, key: created.key ?? null } }
     })
     admin.route('DELETE', '/admin/keys/:name', ({ params }) => {
-      adminCall(() => revokeKey(this.keyStore, config(), params.name!))
+      const configKeyStays = adminCall(() => revokeKey(this.keyStore, config(), params.name!))
       this.ring.refresh()
       this.log.info({ key_name: params.name }, 'key revoked through the admin API')
-      return { body: { name: params.name, status: 'revoked' } }
+      return {
+        body: {
+          name: params.name,
+          status: 'revoked',
+          ...(configKeyStays && { note: 'The stored key is revoked; the config key of the same name stays in force: remove it there and reload.' }),
+        },
+      }
     })
     admin.route('GET', '/admin/limits', () => ({
       body: {
@@ -182,7 +188,7 @@ function warnIfOpen(config: Config, log: Logger): void {
   } else {
     log.error(
       { host },
-      `AUTH IS OFF ON A PUBLIC LISTENER: anyone who can reach ${host}:${config.server.port} can use every model. Add "auth: { mode: keys, keys: [...] }" (see README, Authentication)`
+      `AUTH IS OFF ON A PUBLIC LISTENER: anyone who can reach ${host}:${config.server.port} can use every model. Add "auth: { mode: keys, keys: [...] }" (see README, Virtual keys)`
     )
   }
 }

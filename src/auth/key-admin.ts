@@ -2,11 +2,11 @@
 // create (checked against the config), list (never a key or a hash), revoke.
 import { z } from 'zod'
 import { expirySchema, keyName } from '../config/auth-schema.js'
-import { formatIssue, formatPath } from '../config/load.js'
+import { formatIssue, issueParam } from '../config/load.js'
 import { limitSetSchema } from '../config/limits-schema.js'
 import type { Config } from '../config/schema.js'
 import { KeyExistsError, type KeyStore, type StoredKey } from './key-store.js'
-import { formatKeyHash, generateKey } from './keys.js'
+import { formatKeyHash, generateKey, hashHex } from './keys.js'
 
 /** What a new key may say; `hash` registers a key made elsewhere (then no key is returned). */
 export const newKeySchema = z.strictObject({
@@ -41,7 +41,8 @@ function invalid(param: string, message: string): KeyAdminError {
 export interface KeyInfo {
   readonly name: string
   readonly source: 'config' | 'store'
-  readonly status: 'active' | 'revoked' | 'expired'
+  /** shadowed: a stored key whose name or hash a config key also has (the config key is the one in force). */
+  readonly status: 'active' | 'revoked' | 'expired' | 'shadowed'
   readonly models: readonly string[] | null
   readonly limits: z.output<typeof limitSetSchema> | null
   readonly budget_usd: number | null
@@ -63,7 +64,7 @@ export function createKey(store: KeyStore | undefined, config: Config, input: un
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => formatIssue({ ...i, path: i.path.length === 0 ? ['body'] : i.path }))
     const first = parsed.error.issues[0]!
-    throw new KeyAdminError(400, issues.join('; '), { param: first.path.length === 0 ? undefined : formatPath(first.path), issues })
+    throw new KeyAdminError(400, issues.join('; '), { param: issueParam(first), issues })
   }
   const spec = parsed.data
   if (config.auth?.keys.some((k) => k.name === spec.name)) {
@@ -95,11 +96,16 @@ export function createKey(store: KeyStore | undefined, config: Config, input: un
   }
 }
 
-export function revokeKey(store: KeyStore | undefined, config: Config, name: string): void {
-  if (config.auth?.keys.some((k) => k.name === name)) {
-    throw new KeyAdminError(409, `The key '${name}' is defined in the config: remove it there and reload.`)
-  }
-  if (store === undefined || !store.revoke(name)) throw new KeyAdminError(404, `No active key named '${name}'.`)
+/**
+ * Revokes the stored key `name`. Returns true when a config key of the same name stays in
+ * force: a stored key it shadowed is revoked all the same (else removing the config entry
+ * later would bring the stored key back, with its own grants).
+ */
+export function revokeKey(store: KeyStore | undefined, config: Config, name: string): boolean {
+  const inConfig = config.auth?.keys.some((k) => k.name === name) === true
+  if (store !== undefined && store.revoke(name)) return inConfig
+  if (inConfig) throw new KeyAdminError(409, `The key '${name}' is defined in the config: remove it there and reload.`)
+  throw new KeyAdminError(404, `No active key named '${name}'.`)
 }
 
 /** Config keys, then stored ones (revoked included), with what each has spent. */
@@ -117,15 +123,28 @@ export function listKeys(config: Config, stored: readonly StoredKey[], spent: (n
     created: null,
     revoked: null,
   }))
-  for (const k of stored) rows.push(storedInfo(k, spent(k.name), now))
+  // The key ring skips a stored key whose name or hash a config key has (the config key wins).
+  const configNames = new Set(config.auth?.keys.map((k) => k.name))
+  const configHashes = new Set(config.auth?.keys.map((k) => hashHex(k.hash)))
+  for (const k of stored) {
+    const shadowed = configNames.has(k.name) || configHashes.has(hashHex(k.hash))
+    rows.push(storedInfo(k, spent(k.name), now, shadowed))
+  }
   return rows
 }
 
-function storedInfo(k: StoredKey, spent: number, now = Date.now()): KeyInfo {
+function storedInfo(k: StoredKey, spent: number, now = Date.now(), shadowed = false): KeyInfo {
   return {
     name: k.name,
     source: 'store',
-    status: k.revoked_at !== undefined ? 'revoked' : k.expires !== undefined && k.expires <= now ? 'expired' : 'active',
+    status:
+      k.revoked_at !== undefined
+        ? 'revoked'
+        : shadowed
+          ? 'shadowed'
+          : k.expires !== undefined && k.expires <= now
+            ? 'expired'
+            : 'active',
     models: k.models ?? null,
     limits: k.limits ?? null,
     budget_usd: k.budget_usd ?? null,

@@ -125,7 +125,11 @@ export class KeyStore {
       })()
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
-        throw new KeyExistsError(`a key named '${key.name}' (or with that hash) exists already`)
+        // Names are unique among active keys, hashes among all (a revoked key's stays taken).
+        const taken = this.keys().some((k) => k.name === key.name && k.revoked_at === undefined)
+        throw new KeyExistsError(
+          taken ? `a key named '${key.name}' exists already` : 'a key with that hash exists already (a revoked key keeps its hash: make a new key)'
+        )
       }
       throw err
     }

@@ -50,8 +50,9 @@ export function keysCommand(defaultConfig: string): Command {
     .option('-c, --config <file>', 'config file', defaultConfig)
     .action((name: string, opts: { config: string }) =>
       withStore(opts.config, (store, config) => {
-        revokeKey(store, config, name)
+        const configKeyStays = revokeKey(store, config, name)
         console.log(`revoked key '${name}'`)
+        if (configKeyStays) console.error(`the config key '${name}' stays in force: remove it from the config and reload`)
       })
     )
   return keys
@@ -130,9 +131,16 @@ function print(rows: KeyInfo[], json: boolean): void {
       String(k.limits?.concurrency ?? '-'),
       k.budget_usd === null ? '-' : `$${k.budget_usd}`,
       `$${k.spent_usd.toFixed(4)}`,
-      k.expires?.slice(0, 10) ?? '-',
+      expiryText(k.expires),
     ]),
   ]
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)))
   for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd())
+}
+
+/** A bare date (valid through that day, UTC: stored as its last millisecond) as the date; any other time in full. */
+function expiryText(iso: string | null): string {
+  if (iso === null) return '-'
+  if (iso.endsWith('T23:59:59.999Z')) return iso.slice(0, 10)
+  return iso.replace('.000Z', 'Z')
 }

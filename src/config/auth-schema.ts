@@ -42,10 +42,12 @@ function utc(y: number, mo: number, d: number, h: number, mi: number, s: number,
   return Date.UTC(y, mo - 1, d, h, mi, s, ms)
 }
 
-export const expirySchema = z.union([z.string(), z.date()]).transform((v, ctx) => {
+const EXPIRY_FORMAT = 'must be a real date like 2027-06-30 or an ISO 8601 timestamp (2027-06-30T18:00:00Z)'
+
+export const expirySchema = z.union([z.string(), z.date()], { error: EXPIRY_FORMAT }).transform((v, ctx) => {
   const at = parseExpiry(v)
   if (Number.isNaN(at)) {
-    ctx.issues.push({ code: 'custom', input: v, message: 'must be a real date like 2027-06-30 or an ISO 8601 timestamp (2027-06-30T18:00:00Z)' })
+    ctx.issues.push({ code: 'custom', input: v, message: EXPIRY_FORMAT })
     return z.NEVER
   }
   return at

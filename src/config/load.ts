@@ -31,6 +31,8 @@ function kindOf(value: unknown): string {
   if (value instanceof Date) return 'a date'
   const type = typeof value
   if (type === 'object') return 'a mapping'
+  // JSON's 1e400 parses as Infinity: say so rather than "a number" (a number is what was expected).
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
   return `${type === 'undefined' ? 'nothing' : /^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`
 }
 
@@ -46,7 +48,7 @@ function gotOf(issue: z.core.$ZodIssueInvalidType): string | undefined {
   return RECEIVED[received] ?? `a ${received}`
 }
 
-const RECEIVED: Record<string, string> = { array: 'a list', object: 'a mapping', null: 'null', integer: 'an integer', nan: 'NaN' }
+const RECEIVED: Record<string, string> = { array: 'a list', object: 'a mapping', null: 'null', integer: 'an integer', nan: 'NaN', Infinity: 'Infinity' }
 
 const EXPECTED: Record<string, string> = { array: 'a list', object: 'a mapping', int: 'an integer', bigint: 'an integer' }
 
@@ -64,6 +66,15 @@ export function formatIssue(issue: z.core.$ZodIssue): string {
     message = `must be one of: ${issue.values.map(String).join(', ')}`
   }
   return `${formatPath(issue.path)}: ${message}`
+}
+
+/**
+ * The field an issue is about, as OpenAI's `param` names it (`limits.rpm` for an unknown
+ * field `rpm` under `limits`, `models[0]`); undefined for the body as a whole.
+ */
+export function issueParam(issue: z.core.$ZodIssue): string | undefined {
+  const path = issue.code === 'unrecognized_keys' && issue.keys.length > 0 ? [...issue.path, issue.keys[0]!] : issue.path
+  return path.length === 0 ? undefined : formatPath(path)
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g

@@ -212,7 +212,12 @@ export const serverSchema = z
 export const adminSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: port.default(8081),
-  token: z.string().min(1).optional(),
+  token: z
+    .string()
+    .min(1)
+    // Node trims a header value's ends: a token that starts or ends with whitespace never matches.
+    .refine((t) => t.trim() === t, { message: 'must not start or end with whitespace (it could never match a request)' })
+    .optional(),
 })
 
 export const loggingSchema = z.strictObject({

@@ -1,7 +1,7 @@
 // Every piece of prompt text a body carries, visited in place, so deny and redaction see the
 // same text: chat message contents (plain, `text`, `refusal` and `thinking` parts, and what
 // vLLM also reads as text: bare strings, `input_text` / `output_text` parts), `refusal`,
-// `name`, `reasoning`, tool-call and function-call arguments, `prediction`; completion prompts and
+// `name`, `reasoning`, `reasoning_content`, tool-call and function-call arguments, `prediction`; completion prompts and
 // `suffix`; embedding inputs. Token-id prompts are not text.
 import type { Endpoint } from '../types.js'
 
@@ -15,6 +15,7 @@ export type TextKind =
   | 'refusal' // messages[i].refusal
   | 'name' // messages[i].name
   | 'reasoning' // messages[i].reasoning
+  | 'reasoning_content' // messages[i].reasoning_content
   | 'tool_arguments' // messages[i].tool_calls[j].function.arguments
   | 'tool_input' // messages[i].tool_calls[j].custom.input
   | 'function_arguments' // messages[i].function_call.arguments
@@ -51,6 +52,8 @@ export function paramOf(loc: TextLocation): string {
       return `${m}.name`
     case 'reasoning':
       return `${m}.reasoning`
+    case 'reasoning_content':
+      return `${m}.reasoning_content`
     case 'tool_arguments':
       return `${m}.tool_calls[${loc.part}].function.arguments`
     case 'tool_input':
@@ -175,9 +178,12 @@ function visitMessages(messages: unknown, where: TextLocation, visit: TextVisito
     if (visitField(m, 'refusal', where, visit)) changed = true
     where.kind = 'name'
     if (visitField(m, 'name', where, visit)) changed = true
-    // vLLM passes an assistant turn's `reasoning` to the chat template (interleaved thinking).
+    // vLLM passes an assistant turn's `reasoning` (and `reasoning_content`, its older name,
+    // which chat templates such as Qwen3's render) to the chat template (interleaved thinking).
     where.kind = 'reasoning'
     if (visitField(m, 'reasoning', where, visit)) changed = true
+    where.kind = 'reasoning_content'
+    if (visitField(m, 'reasoning_content', where, visit)) changed = true
     if (m.tool_calls !== undefined && visitToolCalls(m.tool_calls, where, visit)) changed = true
     const fn = m.function_call as Record<string, unknown> | null | undefined
     if (typeof fn === 'object' && fn !== null) {

@@ -51,9 +51,10 @@ for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.
 /**
  * A run of digit groups joined by a dash, a dot or one or two spaces: where card numbers
  * are looked for (cardRun picks them out). Not started inside a number or its grouping;
- * at most 19 groups, a card's most digits.
+ * at most 19 groups, a card's most digits. Not glued to a word either (`0x4111…`,
+ * `deadbeef4111…`, `var_4111…`, `4111…abc`): hex digests and identifiers stay whole.
  */
-const CARD_RUN = /(?<!\d)(?<!\d[.-])\d+(?:(?:[.-]| {1,2})\d+){0,18}/g
+const CARD_RUN = /(?<!\w)(?<!\d[.-])\d+(?:(?:[.-]| {1,2})\d+){0,18}(?!\w)/g
 /** Splits a run into groups and, between them, their separators. */
 const CARD_SPLIT = /([.-]| {1,2})/
 /**

@@ -93,6 +93,12 @@ describe('switchyard keys', () => {
     expect(model.stderr).toContain("unknown model 'nope'")
     const date = await cli(['keys', 'create', '--name', 'x3', '--expires', 'soon', '--config', configFile])
     expect(date.stderr).toContain('expires')
+    // The listing shows a bare date as the date (valid through that day) and any other expiry in full.
+    expect((await cli(['keys', 'create', '--name', 'x4', '--expires', '2099-06-30T18:05:00Z', '--config', configFile])).code).toBe(0)
+    expect((await cli(['keys', 'create', '--name', 'x5', '--expires', '2099-06-30', '--config', configFile])).code).toBe(0)
+    const listed = (await cli(['keys', 'list', '--config', configFile])).stdout
+    expect(listed).toMatch(/^x4 .*2099-06-30T18:05:00Z$/m)
+    expect(listed).toMatch(/^x5 .*2099-06-30$/m)
     const gone = await cli(['keys', 'revoke', 'nobody', '--config', configFile])
     expect(gone).toMatchObject({ code: 1 })
     const noStore = join(await mkdtemp(join(tmpdir(), 'switchyard-keys-cli-')), 'plain.yaml')

@@ -74,6 +74,15 @@ describe('config validation', () => {
     expect(bare.error?.issues.map(formatIssue)).toEqual(['weight: expected a number, got a string'])
   })
 
+  it('refuses an admin token that could never match (whitespace at either end)', () => {
+    for (const token of ['   ', ' tok-0123456789abcdef', 'tok-0123456789abcdef\t']) {
+      expect(issuesOf(() => parseConfig({ ...minimal, admin: { token } })), JSON.stringify(token)).toEqual([
+        'admin.token: must not start or end with whitespace (it could never match a request)',
+      ])
+    }
+    expect(parseConfig({ ...minimal, admin: { token: 'tok 0123456789abcdef' } }).admin.token).toBe('tok 0123456789abcdef')
+  })
+
   it('rejects unknown fields, duplicate names, bad fallbacks and missing models', () => {
     expect(issuesOf(() => parseConfig({ ...minimal, sever: {} }))).toContain('(root): unknown field(s): sever')
     expect(issuesOf(() => parseConfig({}))).toContain('models: is required')

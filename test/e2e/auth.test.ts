@@ -1,12 +1,13 @@
 // Virtual keys end to end: a real gateway process, a simulator, the openai SDK as the client.
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { formatKeyHash, generateKey } from '../../src/auth/keys.js'
 import type { SimServer } from '../../src/sim/server.js'
-import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { configText, startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { rawRequest } from '../helpers/raw-http.js'
 import { simStats, startSims } from '../helpers/sim.js'
 
 const ADMIN_TOKEN = 'admin-token-for-auth-tests'
@@ -17,12 +18,13 @@ const UNKNOWN = generateKey()
 
 let sim: SimServer
 let gw: GatewayProcess
+let config: { auth: { mode: string; keys: Record<string, unknown>[] } } & Record<string, unknown>
 
 beforeAll(async () => {
   sim = (await startSims(1))[0]!
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-auth-'))
   const upstreams = [{ url: `${sim!.url}/v1`, model: 'sim-model' }]
-  gw = await startGateway({
+  config = {
     admin: { token: ADMIN_TOKEN },
     models: [
       { name: 'chat-small', upstreams },
@@ -37,7 +39,8 @@ beforeAll(async () => {
         { name: 'any', hash: formatKeyHash(ANY) },
       ],
     },
-  })
+  }
+  gw = await startGateway(config)
 })
 
 afterAll(async () => {
@@ -83,7 +86,44 @@ describe('virtual keys with the openai SDK', () => {
       body: JSON.stringify({ model: 'chat-small', messages: [{ role: 'user', content: 'x' }] }),
     })
     expect(res.status).toBe(401)
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="switchyard"')
     expect(((await res.json())).error).toMatchObject({ type: 'authentication_error', code: 'missing_api_key' })
+  })
+
+  it('a key sent without the Bearer scheme → 401 saying to use it', async () => {
+    for (const authorization of [TEAM_A, `Basic ${TEAM_A}`, `Token ${TEAM_A}`]) {
+      const res = await fetch(`${gw.url}/v1/models`, { headers: { authorization } })
+      expect(res.status).toBe(401)
+      const { error } = await res.json()
+      expect(error).toMatchObject({ code: 'missing_api_key' })
+      expect(error.message).toContain('Bearer scheme')
+      expect(error.message).not.toContain(TEAM_A)
+    }
+  })
+
+  it('two Authorization headers → 400, whichever comes first (no key is picked silently)', async () => {
+    for (const [a, b] of [
+      [ANY, UNKNOWN],
+      [UNKNOWN, ANY],
+    ]) {
+      const r = await rawRequest(gw.url, `GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${a}\r\nAuthorization: Bearer ${b}\r\n\r\n`)
+      expect(r.status).toBe(400)
+      expect(r.json.error).toMatchObject({ code: 'invalid_authorization', type: 'invalid_request_error' })
+    }
+    // On the admin port neither is taken.
+    const admin = await rawRequest(gw.adminUrl, `GET /admin/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nAuthorization: Bearer nope\r\nConnection: close\r\n\r\n`)
+    expect(admin.status).toBe(401)
+  })
+
+  it('serves a request whose target is in absolute form (RFC 9112 §3.2.2)', async () => {
+    const body = JSON.stringify({ model: 'chat-small', max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] })
+    const r = await rawRequest(
+      gw.url,
+      `POST ${gw.url}/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEAM_A}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+    )
+    expect(r.status).toBe(200)
+    expect(r.json.object).toBe('chat.completion')
   })
 
   it('an expired key → 401 saying so', async () => {
@@ -171,6 +211,57 @@ describe('keys through the admin API', () => {
     expect((await admin('DELETE', '/admin/keys/nobody')).status).toBe(404)
     const unauth = await fetch(`${gw.adminUrl}/admin/keys`)
     expect(unauth.status).toBe(401)
+    expect(unauth.headers.get('www-authenticate')).toBe('Bearer realm="switchyard-admin"')
+  })
+
+  it('names the exact field: an unknown one, one under limits, an expiry of the wrong type, a number too large', async () => {
+    expect((await admin('POST', '/admin/keys', { name: 'typo1', Models: ['chat-small'] })).json.error).toMatchObject({ param: 'Models', code: 'invalid_request' })
+    expect((await admin('POST', '/admin/keys', { name: 'typo2', limits: { rpm: 5 } })).json.error).toMatchObject({ param: 'limits.rpm' })
+    for (const expires of [true, 12345, null]) {
+      const r = await admin('POST', '/admin/keys', { name: 'typo3', expires })
+      expect(r.json.error.param, String(expires)).toBe('expires')
+      expect(r.json.error.message, String(expires)).toMatch(/^expires: (must be a real date like 2027-06-30|expected)/)
+    }
+    const res = await fetch(`${gw.adminUrl}/admin/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: '{"name":"typo4","budget_usd":1e400}',
+    })
+    expect(res.status).toBe(400)
+    expect((await res.json()).error).toMatchObject({ param: 'budget_usd', message: 'budget_usd: expected a number, got Infinity' })
+  })
+
+  it("a stored key that a config key came to shadow is listed so, can be revoked, and does not come back when the config's goes", async () => {
+    const created = await admin('POST', '/admin/keys', { name: 'shadow-me' })
+    expect(created.status).toBe(201)
+    const stored = created.json.key as string
+    expect((await ask(client(stored), 'chat-large')).object).toBe('chat.completion')
+    // The config takes the name (another key, kept to the small model).
+    const configKeys = config.auth.keys
+    config.auth.keys = [...configKeys, { name: 'shadow-me', hash: formatKeyHash(generateKey()), models: ['chat-small'] }]
+    await writeFile(gw.configFile, configText(config))
+    expect((await admin('POST', '/admin/config/reload')).status).toBe(200)
+    const rows = (await admin('GET', '/admin/keys')).json.data.filter((k: { name: string }) => k.name === 'shadow-me')
+    expect(rows.map((k: { source: string; status: string }) => [k.source, k.status])).toEqual([
+      ['config', 'active'],
+      ['store', 'shadowed'],
+    ])
+    expect(await ask(client(stored)).catch((e: unknown) => e)).toMatchObject({ status: 401 })
+    // The stored one is revoked; the config's stays.
+    const revoked = await admin('DELETE', '/admin/keys/shadow-me')
+    expect(revoked).toMatchObject({ status: 200, json: { name: 'shadow-me', status: 'revoked' } })
+    expect(revoked.json.note).toContain('config key')
+    // With the config entry gone again, the stored key stays revoked.
+    config.auth.keys = configKeys
+    await writeFile(gw.configFile, configText(config))
+    expect((await admin('POST', '/admin/config/reload')).status).toBe(200)
+    const err = await ask(client(stored), 'chat-large').catch((e: unknown) => e)
+    expect(err).toMatchObject({ status: 401 })
+    expect((err as Error).message).toContain('revoked')
+    // Its hash stays taken: the 409 says so rather than naming a key that does not exist.
+    const again = await admin('POST', '/admin/keys', { name: 'reborn', hash: formatKeyHash(stored) })
+    expect(again).toMatchObject({ status: 409 })
+    expect(again.json.error.message).toContain('with that hash')
   })
 
   it("names every bad field, refuses a config key's hash, impossible or past expiries", async () => {

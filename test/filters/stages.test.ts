@@ -209,7 +209,7 @@ describe('PII redaction', () => {
     expect(redactText(text, ['card'])).toBe(out)
   })
 
-  it.each(['pi 3.14159265358979', 'ref-4111111111111112', '4111.1111.1111.1112', 'id 12345678901234567890123', 'x = 4.111111111111111', 'v4111.111111111111'])(
+  it.each(['pi 3.14159265358979', 'ref-4111111111111112', '4111.1111.1111.1112', 'id 12345678901234567890123', 'x = 4.111111111111111', 'v4111.111111111111', 'commit deadbeef4111111111111111', 'addr 0x4111111111111111', 'var_4111111111111111', '4111111111111111abc'])(
     'leaves the non-card %j alone',
     (text) => {
       expect(redactText(text, ['card'])).toBe(text)
@@ -276,6 +276,7 @@ describe('prompt text outside message content', () => {
     ['output_text part', 'chat', chatWith({}, { content: [{ type: 'text', text: 'a' }, { type: 'output_text', text: secret }] }), 'messages[1].content[1].text'],
     ['bare string part', 'chat', chatWith({}, { content: ['a', secret] }), 'messages[1].content[1]'],
     ['reasoning of an assistant turn', 'chat', chatWith({}, { content: 'x', reasoning: secret }), 'messages[1].reasoning'],
+    ['reasoning_content of an assistant turn', 'chat', chatWith({}, { content: 'x', reasoning_content: secret }), 'messages[1].reasoning_content'],
     ['message name', 'chat', chatWith({}, { content: 'x', name: secret }), 'messages[1].name'],
     ['prediction string', 'chat', chatWith({ prediction: { type: 'content', content: secret } }, { content: 'x' }), 'prediction.content'],
     ['prediction text parts', 'chat', chatWith({ prediction: { type: 'content', content: [{ type: 'text', text: 'a' }, { type: 'text', text: secret }] } }, { content: 'x' }), 'prediction.content[1].text'],

@@ -346,9 +346,13 @@ export function rateRefund(b: RateCounter, now: number, limit: number, periodMs:
   b.tat -= amount * b.interval
 }
 
-/** Whether a quota is still open: its sum (at least `floor`) below `limit`. */
+/**
+ * Whether a quota is still open: its sum (at least `floor`) below `limit`. The floor is kept
+ * (as the Redis script keeps it): spend the caller knows of counts from then on.
+ */
 export function quotaFits(q: QuotaCounter, limit: number, floor: number): boolean {
-  return Math.max(q.sum, floor) < limit
+  if (floor > q.sum) q.sum = floor
+  return q.sum < limit
 }
 
 export function quotaAdd(q: QuotaCounter, amount: number, floor: number): void {

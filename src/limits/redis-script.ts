@@ -13,7 +13,7 @@
 //               ["a", amount, floor]      add to a quota sum
 //   check:      ["r", limit, period, cost]   GCRA rate
 //               ["c", limit, ttl]            concurrency lease
-//               ["q", limit, floor]          quota
+//               ["q", limit, floor]          quota (the sum is raised to the floor, kept)
 // Returns, per request: allowed, retryAfterMs, then ok, remaining, reset per check (a quota's
 // remaining as a decimal string: a Lua number would reach the client truncated to an integer).
 // A GCRA key holds "tat interval": the spacing (ms per unit) the TAT was computed with, so a
@@ -112,7 +112,11 @@ for _, req in ipairs(d.r) do
         rem[i] = p1 - held - 1
       end
     elseif w[1] == 'q' then
-      local sum = math.max(num(redis.call('GET', key)), p2)
+      local stored = num(redis.call('GET', key))
+      local sum = math.max(stored, p2)
+      -- The floor (what the asking replica knows was spent) is kept, refused or not: spend
+      -- it recorded while Redis was away would otherwise never reach the other replicas.
+      if sum > stored then redis.call('SET', key, string.format('%.17g', sum)) end
       if sum >= p1 then ok = 0 end
       -- As text: Redis turns a Lua number into an integer reply, and spend is in cents.
       rem[i] = string.format('%.17g', p1 - sum)

@@ -13,7 +13,11 @@ export interface RedisStoreOptions {
   readonly url: string
   /** Prefix of every key. Defaults to `switchyard:`. */
   readonly prefix?: string
-  /** Longest wait for one call (and for connecting) before it fails. Defaults to 250 ms. */
+  /**
+   * Longest wait for an admission (and for connecting) before it fails. Defaults to 250 ms.
+   * A call that answers later still counts: what it took for admissions already failed is
+   * given back.
+   */
   readonly timeoutMs?: number
   /** Time source in ms; defaults to Redis' own clock (TIME), so replicas share one clock. */
   readonly now?: () => number
@@ -40,9 +44,18 @@ const MAX_PENDING = 10_000
 const RETRY_MS = 1000
 /** Admissions per script call at most. */
 const MAX_BATCH = 128
+/**
+ * How long a call may stay unanswered before ioredis gives up on it, as a multiple of the
+ * admission timeout (at least LATE_MIN_MS): a late answer within it is known, and what it
+ * took is given back; past it the call's fate is unknown.
+ */
+const LATE_FACTOR = 20
+const LATE_MIN_MS = 5000
 
 export class RedisStore implements RateLimitStore {
   readonly shared = true
+  /** Settlements made to give back what calls that answered too late took. */
+  readonly stats = { undone: 0 }
   private readonly prefix: string
   private readonly settleDelayMs: number
   /** Made by connect(): ioredis is loaded only by gateways that use Redis. */
@@ -57,24 +70,28 @@ export class RedisStore implements RateLimitStore {
   /** Lease ids: unique across replicas (random prefix) and within this one (sequence). */
   private readonly leasePrefix = randomBytes(6).toString('hex')
   private leaseSeq = 0
+  private readonly timeoutMs: number
 
   constructor(private readonly options: RedisStoreOptions) {
     this.prefix = options.prefix ?? 'switchyard:'
     this.settleDelayMs = options.settleDelayMs ?? 5
+    this.timeoutMs = options.timeoutMs ?? 250
   }
 
   /** Connects, waiting at most `waitMs`; false if Redis is not there (it keeps trying). */
   async connect(waitMs = 2000): Promise<boolean> {
     const { Redis } = await import('ioredis')
     const { options } = this
-    const timeout = options.timeoutMs ?? 250
+    const timeout = this.timeoutMs
     const client = new Redis(options.url, {
       lazyConnect: true,
       // Fail at once while disconnected instead of queueing: on_error decides, nothing hangs.
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: timeout,
+      // Admissions wait `timeout` (sendBatch); the call itself is given longer, so that an
+      // answer that comes late (Redis paused, a slow fork) is seen and what it took undone.
+      commandTimeout: Math.max(LATE_MIN_MS, LATE_FACTOR * timeout),
       connectTimeout: Math.max(1000, timeout * 4),
       // ioredis reconnects by itself, backing off up to 2 s between tries.
       retryStrategy: (times) => Math.min(100 * times, 2000),
@@ -138,20 +155,53 @@ export class RedisStore implements RateLimitStore {
       requests.push([lease, encoded])
     }
     const args = [this.nowArg(), JSON.stringify({ s: settlements, r: requests })]
+    // One timer per call (not per request): past it the admissions fail (on_error decides),
+    // and the call goes on; when it answers, what it admitted for them is given back.
+    let late = false
+    const timer = setTimeout(() => {
+      late = true
+      const err = new Error(`Redis did not answer within ${this.timeoutMs} ms`)
+      for (const p of batch) p.reject(err)
+    }, this.timeoutMs)
     this.run(keys, args).then(
       (out) => {
+        clearTimeout(timer)
+        if (late) return this.undo(out, batch, leases)
         let at = 0
         for (let i = 0; i < batch.length; i++) at = resolveOne(out, at, batch[i]!, leases[i]!)
       },
       (err: unknown) => {
+        clearTimeout(timer)
         this.requeue(carried)
-        // The call may have run after all (a timeout): free any lease it took.
+        // The call may have run after all (no answer, not a refusal): free any lease it took.
         batch.forEach(({ checks }, i) => {
           for (const c of checks) if (c.kind === 'concurrency') this.requeue([{ kind: 'release', id: c.id, lease: leases[i] }])
         })
-        for (const p of batch) p.reject(err)
+        if (!late) for (const p of batch) p.reject(err)
       }
     )
+  }
+
+  /**
+   * A call answered after its admissions had failed: each request it admitted was refused or
+   * let in unchecked meanwhile, so what it took goes back (tokens and requests refunded,
+   * leases freed), as if it had never been asked. Its settlements did apply.
+   */
+  private undo(out: LimitsReply, batch: readonly Pending[], leases: readonly string[]): void {
+    const ops: SettleOp[] = []
+    let at = 0
+    for (let i = 0; i < batch.length; i++) {
+      const { checks } = batch[i]!
+      if (out[at] === 1) {
+        for (const c of checks) {
+          if (c.kind === 'rate') ops.push({ kind: 'refund', id: c.id, limit: c.limit, periodMs: c.periodMs, amount: c.cost })
+          else if (c.kind === 'concurrency') ops.push({ kind: 'release', id: c.id, lease: leases[i] })
+        }
+      }
+      at += 2 + checks.length * 3
+    }
+    this.settle(ops)
+    this.stats.undone += ops.length
   }
 
   settle(ops: readonly SettleOp[]): void {
@@ -175,7 +225,10 @@ export class RedisStore implements RateLimitStore {
   }
 
   async close(): Promise<void> {
-    await this.flush()
+    // Bounded: a paused Redis must not hold a shutdown for the late-answer window.
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.flush(), new Promise<void>((resolve) => (timer = setTimeout(resolve, this.timeoutMs)))])
+    clearTimeout(timer)
     this.closed = true
     clearTimeout(this.timer)
     this.client?.disconnect()
@@ -200,13 +253,19 @@ export class RedisStore implements RateLimitStore {
   }
 
   /**
-   * A failed call may or may not have run: only releases (idempotent) are sent again.
-   * Refunds and spend are dropped rather than risk applying them twice; spend is also
-   * in the SpendLedger, whose floor restores it.
+   * A failed call may or may not have run: only what is idempotent is sent again. Releases
+   * as they were; spend as "at least the total it made" (the sum raised to floor + amount,
+   * which a second application leaves as it is), so spend recorded while Redis was away
+   * reaches the other replicas even if this one gets no other request for the key.
+   * Refunds are dropped rather than risk applying them twice.
    */
   private requeue(ops: readonly SettleOp[]): void {
     if (this.closed) return
-    for (const op of ops) if (op.kind === 'release' && this.pending.length < MAX_PENDING) this.pending.push(op)
+    for (const op of ops) {
+      if (this.pending.length >= MAX_PENDING) break
+      if (op.kind === 'release') this.pending.push(op)
+      else if (op.kind === 'add') this.pending.push(op.amount === 0 ? op : { kind: 'add', id: op.id, amount: 0, floor: op.floor + op.amount })
+    }
     if (this.pending.length > 0) this.timer ??= setTimeout(flushTimer, RETRY_MS, this)
   }
 

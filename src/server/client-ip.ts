@@ -7,9 +7,17 @@ import { BlockList, isIP } from 'node:net'
 import { parseCidr } from '../config/edge.js'
 import type { RequestContext } from './context.js'
 
-/** IPv4-mapped IPv6 (`::ffff:10.0.0.1`) → the IPv4 address; anything else unchanged. */
+/**
+ * IPv4-mapped IPv6 → the IPv4 address, in any of its spellings (`::ffff:10.6.6.8`,
+ * `::ffff:a06:608`, `::FFFF:10.6.6.8`, `0:0:0:0:0:ffff:…`: proxies write all of them), so
+ * one client is one address in per-client limits and logs; anything else unchanged.
+ */
 export function normalizeIp(ip: string): string {
-  return ip.length > 7 && ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip
+  if (ip.length > 7 && ip.startsWith('::ffff:') && ip.includes('.')) return ip.slice(7)
+  if (ip.indexOf(':') === -1 || !/ffff/i.test(ip)) return ip
+  const g = ipv6Groups(ip)
+  if (g === undefined || g[0] !== 0 || g[1] !== 0 || g[2] !== 0 || g[3] !== 0 || g[4] !== 0 || g[5] !== 0xffff) return ip
+  return `${g[6]! >> 8}.${g[6]! & 0xff}.${g[7]! >> 8}.${g[7]! & 0xff}`
 }
 
 /** `fe80::1%eth0` → `fe80::1`: a zone names an interface of the host that wrote it, not the client. */

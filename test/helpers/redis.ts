@@ -22,6 +22,9 @@ export interface RedisServer {
   stop(): Promise<void>
   /** One command on a fresh connection (e.g. INFO commandstats). */
   command(...args: string[]): Promise<unknown>
+  /** SIGSTOP: the server stays connected and answers nothing (a pause, a slow fork); thaw() resumes it. */
+  freeze(): void
+  thaw(): void
 }
 
 /** exitCode stays null for a process ended by a signal. */
@@ -62,6 +65,12 @@ export async function startRedis(): Promise<RedisServer> {
     url,
     kill,
     stop: kill,
+    freeze() {
+      proc.kill('SIGSTOP')
+    },
+    thaw() {
+      proc.kill('SIGCONT')
+    },
     async restart() {
       await kill()
       proc = await launch(port)

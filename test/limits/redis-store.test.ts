@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisStore } from '../../src/limits/redis-store.js'
 import { scriptCalls, startRedis, type RedisServer } from '../helpers/redis.js'
+import { eventually } from '../helpers/sim.js'
 import { rateLimitStoreSuite } from '../suites/rate-limit-store.suite.js'
 
 let redis: RedisServer
@@ -101,6 +102,59 @@ describe('RedisStore', () => {
       if (!ok) await new Promise((r) => setTimeout(r, 100))
     }
     expect(ok).toBe(true)
+    await store.close()
+    await own.stop()
+  })
+
+  it('an admission Redis answers too late fails on time, and what it took is given back once the answer comes', async () => {
+    const own = await startRedis()
+    const store = new RedisStore({ url: own.url, timeoutMs: 150, settleDelayMs: 1 })
+    expect(await store.connect()).toBe(true)
+    const requests = { kind: 'rate', id: 'late', dim: 'requests', limit: 3, periodMs: 60_000, cost: 1 } as const
+    const tokens = { kind: 'rate', id: 'late-t', dim: 'tokens', limit: 1000, periodMs: 60_000, cost: 400 } as const
+    const slot = { kind: 'concurrency', id: 'late-c', dim: 'concurrency', limit: 1, ttlMs: 60_000 } as const
+    expect((await store.admit([requests, tokens])).results[1]!.remaining).toBe(600)
+    own.freeze()
+    try {
+      const t0 = performance.now()
+      await expect(store.admit([requests, tokens, slot])).rejects.toThrow(/did not answer within 150 ms/)
+      expect(performance.now() - t0).toBeLessThan(1000)
+    } finally {
+      own.thaw()
+    }
+    // Redis runs the call when it resumes: the request, the tokens and the slot go back.
+    await eventually(() => store.stats.undone === 3)
+    await store.flush()
+    const after = await store.admit([requests, tokens, slot])
+    expect(after.allowed).toBe(true)
+    const [req, tok, conc] = after.results.map((r) => r.remaining)
+    expect([req, conc]).toEqual([1, 0])
+    // 1000 − 400 − 400, plus what refilled meanwhile (1000 a minute: a few a second).
+    expect(tok).toBeGreaterThanOrEqual(200)
+    expect(tok).toBeLessThan(300)
+    await store.close()
+    await own.stop()
+  })
+
+  it('spend that could not be written while Redis was away is written once it is back (as the total it made)', async () => {
+    const own = await startRedis()
+    const store = new RedisStore({ url: own.url, timeoutMs: 150, settleDelayMs: 1 })
+    expect(await store.connect()).toBe(true)
+    await own.kill()
+    store.settle([{ kind: 'add', id: 'spend', amount: 0.25, floor: 0.5 }])
+    await store.flush()
+    // Back empty (no persistence): the retried write restores the total this replica knew.
+    await own.restart()
+    const quota = { kind: 'quota', id: 'spend', dim: 'budget', limit: 1, floor: 0 } as const
+    let remaining: number | undefined
+    await eventually(async () => {
+      remaining = await store.admit([quota]).then(
+        (r) => r.results[0]!.remaining,
+        () => undefined
+      )
+      return remaining !== undefined
+    }, 10_000)
+    expect(remaining).toBeCloseTo(0.25, 12)
     await store.close()
     await own.stop()
   })

@@ -50,6 +50,12 @@ describe('trusted proxies', () => {
     expect(forwardedAddress('[2001:db8::1]:443')).toBe('2001:db8::1')
     expect(forwardedAddress('[2001:db8::1]')).toBe('2001:db8::1')
     expect(forwardedAddress('::ffff:1.2.3.4')).toBe('1.2.3.4')
+    // Every spelling of an IPv4-mapped address is the IPv4 client (not one shared ::/64).
+    for (const mapped of ['::ffff:a06:608', '::FFFF:10.6.6.8', '::ffff:0a06:0608', '0:0:0:0:0:ffff:10.6.6.8', '[::ffff:a06:608]:443']) {
+      expect(forwardedAddress(mapped), mapped).toBe('10.6.6.8')
+    }
+    expect(normalizeIp('2001:db8::ffff:a06:608')).toBe('2001:db8::ffff:a06:608')
+    expect(normalizeIp('::ffff')).toBe('::ffff')
     expect(forwardedAddress('999.1.1.1')).toBeUndefined()
     expect(forwardedAddress('_hidden')).toBeUndefined()
     // IPv6 zones are dropped: the client is its address, whatever interface reached it.

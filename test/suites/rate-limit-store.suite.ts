@@ -201,6 +201,14 @@ export function rateLimitStoreSuite(name: string, create: (clock: TestClock) => 
       expect((await store.admit([quota('q3', 1)])).allowed).toBe(false)
     })
 
+    it('quota: the floor a check carries is kept, refused or not (spend a replica knew of reaches the others)', async () => {
+      await fresh()
+      expect((await store.admit([quota('qf', 1, 1.5)])).allowed).toBe(false)
+      const later = await store.admit([quota('qf', 2)])
+      expect(later.allowed).toBe(true)
+      expect(later.results[0]!.remaining).toBeCloseTo(0.5, 12)
+    })
+
     it('quota: remaining is the limit minus the sum, to the cent and below (spend is in fractions of a dollar)', async () => {
       await fresh()
       store.settle([{ kind: 'add', id: 'qr', amount: 0.0123, floor: 0 }])

@@ -83,6 +83,44 @@ export function withoutUsageMember(ev: Buffer): Buffer | undefined {
   return undefined
 }
 
+/**
+ * The events without their `"usage": null` members (and one comma each): an upstream asked
+ * for usage by the gateway marks every chunk so (OpenAI, vLLM), which a client that did not
+ * ask would never see. Spliced out of the bytes, nothing re-encoded; the same buffer when
+ * there is none. `"usage"` cannot occur inside a JSON string, so every match is a key.
+ */
+export function withoutNullUsage(buf: Buffer): Buffer {
+  let i = buf.indexOf(USAGE_KEY)
+  if (i === -1) return buf
+  let parts: Buffer[] | undefined
+  let from = 0
+  while (i !== -1) {
+    let v = skipSpace(buf, i + USAGE_KEY.length)
+    let next = i + USAGE_KEY.length
+    if (buf[v] === 0x3a) {
+      v = skipSpace(buf, v + 1)
+      if (buf[v] === 0x6e && buf[v + 1] === 0x75 && buf[v + 2] === 0x6c && buf[v + 3] === 0x6c) {
+        let start = i
+        let end = v + 4
+        let p = start - 1
+        while (isSpace(buf[p])) p--
+        if (buf[p] === 0x2c) start = p
+        else {
+          const n = skipSpace(buf, end)
+          if (buf[n] === 0x2c) end = n + 1
+        }
+        ;(parts ??= []).push(buf.subarray(from, start))
+        from = end
+        next = end
+      }
+    }
+    i = buf.indexOf(USAGE_KEY, next)
+  }
+  if (parts === undefined) return buf
+  parts.push(buf.subarray(from))
+  return Buffer.concat(parts)
+}
+
 function isSpace(c: number | undefined): boolean {
   return c === 0x20 || c === 0x09
 }

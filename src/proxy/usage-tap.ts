@@ -1,12 +1,13 @@
 // Response taps: read token usage off a response on its way to the client without
 // holding it back. Stream events pass through as they came, except the usage the gateway
 // itself asked for, which is removed when the client did not ask for it (the usage-only
-// event whole; a content chunk's `usage` member alone).
+// event whole; a content chunk's `usage` member alone; the `"usage": null` every chunk then
+// carries).
 import { UpstreamAuthError, UpstreamHttpError, type GatewayError } from '../errors.js'
 import { sseErrorFrame } from '../server/reply.js'
 import type { Usage } from '../types.js'
 import { eventData, splitEvents, SseAccumulator } from './sse.js'
-import { hasUsageObject, usageObjectIn, withoutUsageMember } from './usage-json.js'
+import { hasUsageObject, usageObjectIn, withoutNullUsage, withoutUsageMember } from './usage-json.js'
 
 export interface ResponseTap {
   /** Sees each upstream chunk; returns the bytes to send on (the same Buffer when unchanged). */
@@ -89,6 +90,7 @@ export class SseUsageTap implements ResponseTap {
     }
     this.countedTokens += countContentEvents(events)
     if (!this.finished) this.finished = saysFinished(events)
+    if (strip) events = withoutNullUsage(events)
     if (!hasUsageObject(events)) return events
     const kept: Buffer[] = []
     let changed = false

@@ -2,7 +2,7 @@
 // fallback when a stream carries no usage), and a non-streaming body's text is measured.
 import { describe, expect, it } from 'vitest'
 import { countContentEvents, ErrorEventTap, JsonUsageTap, SseUsageTap } from '../../src/proxy/usage-tap.js'
-import { usageObjectIn, withoutUsageMember } from '../../src/proxy/usage-json.js'
+import { usageObjectIn, withoutNullUsage, withoutUsageMember } from '../../src/proxy/usage-json.js'
 
 const chunk = (delta: object, extra = '') => `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":${JSON.stringify(delta)}${extra}}]}\n\n`
 const STREAM =
@@ -156,6 +156,46 @@ describe('usage on a content chunk (choices and usage in one event)', () => {
     const { out, tap } = run(false, 7)
     expect(out).toBe(stream)
     expect(tap.usage).toEqual(USAGE)
+  })
+})
+
+describe('the "usage": null on every chunk of a stream the gateway asked usage for', () => {
+  const USAGE = { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 }
+  const ev = (json: string) => `data: ${json}\n\n`
+  const plain = [
+    '{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}',
+    '{"id":"c","choices":[{"index":0,"delta":{"content":"Hi"}}]}',
+    '{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
+  ]
+  // As OpenAI and vLLM send it with include_usage: a null usage as the last member (or spaced, or first).
+  const marked = [
+    plain[0]!.replace(/}$/, ',"usage":null}'),
+    plain[1]!.replace(/}$/, ', "usage" : null}'),
+    plain[2]!.replace('{"id":"c",', '{"usage":null,"id":"c",'),
+  ]
+  const usageEvent = ev(`{"id":"c","choices":[],"usage":${JSON.stringify(USAGE)}}`)
+  const stream = marked.map(ev).join('') + usageEvent + 'data: [DONE]\n\n'
+
+  it('is removed with the usage event when the client did not ask, however the stream is cut', () => {
+    for (const size of [1, 9, stream.length]) {
+      const bytes = Buffer.from(stream)
+      const tap = new SseUsageTap(true)
+      let out = ''
+      for (let i = 0; i < bytes.length; i += size) out += tap.chunk(bytes.subarray(i, i + size))?.toString() ?? ''
+      out += tap.end()?.toString() ?? ''
+      expect(out, String(size)).toBe(plain.map(ev).join('') + 'data: [DONE]\n\n')
+      expect(tap.usage).toEqual(USAGE)
+    }
+  })
+
+  it('stays when the client asked for usage', () => {
+    const tap = new SseUsageTap(false)
+    expect(tap.chunk(Buffer.from(stream))?.toString()).toBe(stream)
+  })
+
+  it('only a "usage" key with a null value goes: text that merely says usage stays', () => {
+    expect(withoutNullUsage(Buffer.from(ev('{"choices":[{"delta":{"content":"usage: null"}}]}'))).toString()).toBe(ev('{"choices":[{"delta":{"content":"usage: null"}}]}'))
+    expect(withoutNullUsage(Buffer.from(ev('{"usage":null}'))).toString()).toBe(ev('{}'))
   })
 })
 

@@ -44,9 +44,23 @@ function refuseExpectation(req: IncomingMessage, res: ServerResponse): void {
   res.end(body)
 }
 
-/** CONNECT: this is not a forward proxy (Node's default closes the connection without a word). */
-function refuseConnect(_req: IncomingMessage, socket: Duplex): void {
-  socket.end(rawErrorResponse(405, 'method_not_allowed', 'CONNECT is not supported: Switchyard is a reverse proxy.'), () => socket.destroy())
+const CONNECT_REFUSED = 'CONNECT is not supported: Switchyard is a reverse proxy.'
+
+/**
+ * CONNECT: this is not a forward proxy (Node's default closes an HTTP/1.1 connection without
+ * a word, and answers an HTTP/2 one 405 with no body). HTTP/1.1 hands over the socket; HTTP/2
+ * (the compat API, on the same event) a response.
+ */
+function refuseConnect(req: IncomingMessage, socketOrResponse: Duplex | ServerResponse): void {
+  if ((req as { stream?: unknown }).stream !== undefined) {
+    const res = socketOrResponse as ServerResponse
+    const body = edgeErrorBody('method_not_allowed', CONNECT_REFUSED)
+    res.writeHead(405, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+    res.end(body)
+    return
+  }
+  const socket = socketOrResponse as Duplex
+  socket.end(rawErrorResponse(405, 'method_not_allowed', CONNECT_REFUSED), () => socket.destroy())
 }
 
 /** How often Node looks for connections past their header / request deadline. */

@@ -329,6 +329,25 @@ describe('hostile connections to the HTTPS port', () => {
     expect(badH1.json.error.code).toBe('invalid_framing')
     const h2Line = await rawRequest(gw.url, 'GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n', { tls: { alpn: ['http/1.1'] } })
     expect(h2Line.status).toBe(505)
+    const connect1 = await rawRequest(gw.url, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', { tls: { alpn: ['http/1.1'] } })
+    expect(connect1.status).toBe(405)
+    expect(connect1.json.error.code).toBe('method_not_allowed')
+    // CONNECT over HTTP/2: the same answer on its stream, and the session carries on.
+    const h2 = await h2Session()
+    const connect2 = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = h2.request({ ':method': 'CONNECT', ':authority': 'example.com:443' })
+      let status = 0
+      let body = ''
+      req.on('response', (h) => (status = Number(h[':status'])))
+      req.setEncoding('utf8').on('data', (d: string) => (body += d))
+      req.on('end', () => resolve({ status, body }))
+      req.on('error', reject)
+      req.end()
+    })
+    expect(connect2.status).toBe(405)
+    expect(JSON.parse(connect2.body).error.code).toBe('method_not_allowed')
+    expect((await h2Request(h2, '/healthz')).status).toBe(200)
+    h2.close()
     const noHost = await rawRequest(gw.url, 'GET /v1/models HTTP/1.1\r\n\r\n', { tls: { alpn: ['http/1.1'] } })
     expect(noHost.status).toBe(400)
     expect(noHost.json.error.code).toBe('invalid_host')

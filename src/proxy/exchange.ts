@@ -93,6 +93,8 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
   /** Between body chunks after the commit; not running while the client holds us paused. */
   private idleTimer: NodeJS.Timeout | undefined = undefined
   private paused = false
+  /** The last bytes relayed ended inside an event (no blank line yet): an error event must not join it. */
+  private midEvent = false
   private pingTimer: NodeJS.Timeout | undefined = undefined
   /** Keep-alive pings committed a 200 event stream before the upstream's first byte. */
   private pinged = false
@@ -219,6 +221,13 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
   onIdle(): void {
     if (this.finished || this.paused) return
     if (this.held !== undefined) return this.dropHeld()
+    if (this.tap instanceof SseUsageTap && this.tap.finished) {
+      // The answer is whole ([DONE], or every choice finished) and the upstream only keeps
+      // its response open: the client's ends as complete; the upstream's is dropped.
+      this.end()
+      this.abortUpstream(new Error('the answer was complete; the upstream kept its response open'))
+      return
+    }
     const err = new UpstreamTimeoutError(`Upstream ${this.upstream.publicName} stalled between chunks.`, 'idle_timeout')
     this.breakStream(err, 'timeout')
     this.abortUpstream(err)
@@ -277,7 +286,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
     // A coding we cannot decode: the bytes pass untouched and unread (usage is estimated).
     if (status < 300 && coding !== null) {
       this.tap = this.eventStream
-        ? new SseUsageTap(this.ctx.usageInjected)
+        ? new SseUsageTap(this.ctx.usageInjected, choicesOf(this.ctx.body))
         : typeof type === 'string' && type.includes('json')
           ? new JsonUsageTap()
           : undefined
@@ -303,6 +312,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
     const out = this.tap === undefined ? chunk : this.tap.chunk(chunk)
     if (out === undefined || out.length === 0) return
     this.ctx.bytesOut += out.length
+    if (this.eventStream) this.midEvent = !endsEvent(out)
     if (!this.ctx.res.write(out)) {
       this.paused = true
       this.controller!.pause()
@@ -347,7 +357,10 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
     if (tail !== undefined && tail.length > 0) this.ctx.bytesOut += tail.length
     if (tap instanceof SseUsageTap && !tap.finished && this.ctx.endpoint !== 'embeddings') {
       // The body ended cleanly, but the answer did not (no [DONE], no finish_reason): it was cut.
-      if (tail !== undefined) this.ctx.res.write(tail)
+      if (tail !== undefined && tail.length > 0) {
+        this.ctx.res.write(tail)
+        this.midEvent = !endsEvent(tail)
+      }
       return this.breakStream(new UpstreamStreamError(`Upstream ${this.upstream.publicName} ended the stream before the answer was complete.`), 'broken')
     }
     if (tap instanceof ErrorEventTap) {
@@ -417,7 +430,12 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
     const res = this.ctx.res
     this.ctx.error = error
     this.ctx.outcome = 'error'
-    if (this.eventStream && !res.writableEnded) res.end(sseErrorFrame(error))
+    if (this.eventStream && !res.writableEnded) {
+      // A blank line first if the upstream stopped inside an event: else SSE parsers read
+      // the error as part of that half event, and the error's code is lost.
+      if (this.midEvent) res.write(EVENT_END)
+      res.end(sseErrorFrame(error))
+    }
     else res.destroy()
     this.finish(outcome, COMMITTED)
   }
@@ -481,6 +499,22 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
 
 function onTimer(ex: Exchange): void {
   ex.onTimer()
+}
+
+const EVENT_END = Buffer.from('\n\n')
+
+/** Do these bytes end with a blank line (an event's end, in any of SSE's line endings)? */
+function endsEvent(b: Buffer): boolean {
+  const n = b.length
+  const last = b[n - 1]
+  if (last === 0x0a) return b[n - 2] === 0x0a || (b[n - 2] === 0x0d && (b[n - 3] === 0x0a || b[n - 3] === 0x0d))
+  return last === 0x0d && b[n - 2] === 0x0d
+}
+
+/** The choices a request asks for (`n`), each of which must finish for the answer to be whole. */
+function choicesOf(body: Record<string, unknown> | undefined): number {
+  const n = body?.n
+  return typeof n === 'number' && Number.isInteger(n) && n > 1 ? n : 1
 }
 
 function onIdle(ex: Exchange): void {

@@ -41,6 +41,8 @@ export class SseUsageTap implements ResponseTap {
    * that ends without either was cut, however cleanly its HTTP framing ended.
    */
   finished = false
+  /** Choices that ended with a finish_reason so far: the answer is whole when all `choices` have. */
+  private finishes = 0
   private readonly acc = new SseAccumulator()
   /**
    * A removed event's terminator ended on a CR at the end of a read: the LF of a CRLF may
@@ -48,8 +50,21 @@ export class SseUsageTap implements ResponseTap {
    */
   private owesLf = false
 
-  /** @param strip remove the usage (the client did not ask for it) */
-  constructor(private readonly strip: boolean) {}
+  /**
+   * @param strip remove the usage (the client did not ask for it)
+   * @param choices how many choices the answer has (the request's `n`): each must finish
+   */
+  constructor(
+    private readonly strip: boolean,
+    private readonly choices = 1
+  ) {}
+
+  /** Events (complete ones: an unterminated one could hold half a finish_reason) seen for the end of the answer. */
+  private see(buf: Buffer): void {
+    if (this.finished) return
+    this.finishes += countFinishes(buf)
+    this.finished = this.finishes >= this.choices || saysDone(buf)
+  }
 
   chunk(data: Buffer): Buffer | undefined {
     const acc = this.acc
@@ -59,10 +74,10 @@ export class SseUsageTap implements ResponseTap {
       // An event too large to hold (never a usage event) starts here: counted, not read further.
       this.countedTokens += countContentEvents(after)
       this.owesLf = false
-      if (!this.finished) this.finished = saysFinished(after)
+      this.see(after)
     }
     // The rest of an oversized event, unread otherwise (rare: never on the per-chunk path).
-    if (acc.before !== undefined && !this.finished) this.finished = saysFinished(acc.before)
+    if (acc.before !== undefined) this.see(acc.before)
     if (!this.strip) {
       if (complete !== undefined) this.scan(complete, false)
       return data
@@ -78,18 +93,21 @@ export class SseUsageTap implements ResponseTap {
   end(): Buffer | undefined {
     const rest = this.acc.rest()
     if (rest === undefined) return undefined
-    const kept = this.scan(rest, this.strip)
+    const kept = this.scan(rest, this.strip, false)
     return this.strip ? kept : undefined
   }
 
   /** Reads usage out of complete events; returns them without the usage when stripping. */
-  private scan(events: Buffer, strip: boolean): Buffer {
+  private scan(events: Buffer, strip: boolean, complete = true): Buffer {
     if (this.owesLf) {
       this.owesLf = false
       if (events[0] === 0x0a) events = events.subarray(1)
     }
     this.countedTokens += countContentEvents(events)
-    if (!this.finished) this.finished = saysFinished(events)
+    // An unterminated last event (the body's end) may be cut anywhere: only a whole
+    // `data: [DONE]` line counts there, never a finish_reason in half an event.
+    if (complete) this.see(events)
+    else if (!this.finished) this.finished = saysDone(events)
     if (strip) events = withoutNullUsage(events)
     if (!hasUsageObject(events)) return events
     const kept: Buffer[] = []
@@ -174,13 +192,24 @@ const FINISH_REASON = Buffer.from('"finish_reason"')
  * text (its quotes would be escaped), and `[DONE]` counts only as a whole data line.
  */
 export function saysFinished(buf: Buffer): boolean {
+  return countFinishes(buf) > 0 || saysDone(buf)
+}
+
+/** How many finish_reasons that are strings (not null) the events hold: one per choice that ended. */
+export function countFinishes(buf: Buffer): number {
+  let n = 0
   let i = buf.indexOf(FINISH_REASON)
   while (i !== -1) {
     let v = i + FINISH_REASON.length
     while (buf[v] === 0x20 || buf[v] === 0x3a) v++
-    if (buf[v] === 0x22) return true
+    if (buf[v] === 0x22) n++
     i = buf.indexOf(FINISH_REASON, v)
   }
+  return n
+}
+
+/** A whole `data: [DONE]` line. */
+export function saysDone(buf: Buffer): boolean {
   for (let d = buf.indexOf(DONE); d !== -1; d = buf.indexOf(DONE, d + 6)) {
     const s = buf[d - 1] === 0x20 ? d - 1 : d
     const line = s === 5 || buf[s - 6] === 0x0a || buf[s - 6] === 0x0d

@@ -218,6 +218,7 @@ describe('a stream whose body ends cleanly but whose answer did not', () => {
   let gw3: GatewayProcess
   const ev = (delta: object, finish: string | null = null) => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
   const HEAD = ev({ role: 'assistant', content: '' }) + ev({ content: 'Hal' })
+  const evAt = (index: number, delta: object) => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [{ index, delta, finish_reason: null }] })}\n\n`
 
   beforeAll(async () => {
     upstream = createServer((req, res) => {
@@ -228,11 +229,22 @@ describe('a stream whose body ends cleanly but whose answer did not', () => {
         // A complete HTTP body (chunked terminator sent) in every case.
         if (mode === 'cut') res.end(HEAD)
         else if (mode === 'no-done') res.end(HEAD + ev({}, 'stop'))
+        // n = 2: choice 0 finishes, choice 1 is cut.
+        else if (mode === 'one-of-two') res.end(HEAD + ev({}, 'stop') + evAt(1, { content: 'B' }))
+        // The last event cut off inside its finish_reason.
+        else if (mode === 'half-finish') res.end(HEAD + 'data: {"id":"x","choices":[{"index":0,"delta":{"content":"B"},"finish_reason":"st')
+        // The last event cut off inside its text.
+        else if (mode === 'half-text') res.end(HEAD + 'data: {"id":"x","choices":[{"index":0,"delta":{"content":"B')
+        // A whole answer, then the response held open past the idle timeout.
+        else if (mode === 'open-after-done') {
+          res.write(HEAD + ev({}, 'stop') + 'data: [DONE]\n\n')
+          setTimeout(() => res.end(), 3000).unref()
+        }
         else res.end(HEAD + ev({}, 'stop') + 'data: [DONE]\n\n')
       })
     })
     const url = `${await listenLocal(upstream)}/v1`
-    gw3 = await startGateway({ models: [{ name: 'cut', upstreams: [{ url, name: 'cut' }], retries: { attempts: 0 } }] })
+    gw3 = await startGateway({ models: [{ name: 'cut', upstreams: [{ url, name: 'cut' }], retries: { attempts: 0 }, timeouts: { idle: '1s' } }] })
   })
 
   afterAll(async () => {
@@ -240,11 +252,11 @@ describe('a stream whose body ends cleanly but whose answer did not', () => {
     upstream?.close()
   })
 
-  const ask = async (mode: string, id: string) => {
+  const ask = async (mode: string, id: string, extra: Record<string, unknown> = {}) => {
     const res = await fetch(`${gw3.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-mode': mode, 'x-request-id': id },
-      body: JSON.stringify({ model: 'cut', stream: true, messages: [{ role: 'user', content: 'q' }] }),
+      body: JSON.stringify({ model: 'cut', stream: true, messages: [{ role: 'user', content: 'q' }], ...extra }),
     })
     const text = await res.text()
     await eventually(() => gw3.accessLines().some((l) => l.request_id === id))
@@ -264,5 +276,34 @@ describe('a stream whose body ends cleanly but whose answer did not', () => {
     expect(text).toBe(HEAD + ev({}, 'stop'))
     expect(line).toMatchObject({ outcome: 'ok', error: null })
     expect((await ask('whole', 'cut-3')).text).toBe(HEAD + ev({}, 'stop') + 'data: [DONE]\n\n')
+  })
+
+  const lastEvent = (text: string) => JSON.parse(text.trimEnd().split('\n\n').pop()!.replace(/^data: /, '')) as { error: { code: string } }
+
+  it('n = 2 with one choice finished and the other cut: the error event, not a clean end', async () => {
+    const { text, line } = await ask('one-of-two', 'cut-4', { n: 2 })
+    expect(lastEvent(text).error.code).toBe('upstream_stream_error')
+    expect(line).toMatchObject({ outcome: 'error', error: 'upstream_stream_error' })
+  })
+
+  it('a last event cut inside its finish_reason is a cut, not a finish', async () => {
+    const { text, line } = await ask('half-finish', 'cut-5')
+    expect(lastEvent(text).error.code).toBe('upstream_stream_error')
+    expect(line).toMatchObject({ outcome: 'error', error: 'upstream_stream_error' })
+  })
+
+  it('the error event after a half event starts on its own (a blank line first), so SSE parsers read its code', async () => {
+    const { text } = await ask('half-text', 'cut-6')
+    expect(text).toContain('"content":"B\n\ndata: {"error"')
+    expect(lastEvent(text).error.code).toBe('upstream_stream_error')
+  })
+
+  it('an upstream that holds its response open after [DONE]: the client gets a clean end, the upstream no failure', async () => {
+    const t0 = Date.now()
+    const { text, line } = await ask('open-after-done', 'cut-7')
+    expect(text).toBe(HEAD + ev({}, 'stop') + 'data: [DONE]\n\n')
+    expect(line).toMatchObject({ status: 200, outcome: 'ok', error: null })
+    // Ended at the idle timeout (1 s), not when the upstream let go (3 s).
+    expect(Date.now() - t0).toBeLessThan(2800)
   })
 })

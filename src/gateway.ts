@@ -124,6 +124,7 @@ export class Gateway implements HandlerState {
         traces: () => this.traceExporter,
         accessLogDropped: () => this.accessLogWriter?.dropped,
         http2PrematureResetCloses: () => this.listener.prematureResetCloses,
+        retiring: () => this.membership.retiring,
       })
       this.metrics = metrics
       this.hooks.onResponse.push(new RequestMetrics(metrics).record)

@@ -7,7 +7,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import { BoundCounter, BoundHistogram } from './bound-metrics.js'
 import type { Snapshot } from '../config/snapshot.js'
-import type { UpstreamState } from '../routing/upstream.js'
+import type { Upstream, UpstreamState } from '../routing/upstream.js'
 
 /** Labels of the per-request series (OpenTelemetry attribute names, dots as underscores). */
 export const REQUEST_LABELS = ['gen_ai_operation_name', 'gen_ai_request_model', 'gen_ai_response_model', 'upstream'] as const
@@ -45,6 +45,8 @@ export interface MetricsSources {
   accessLogDropped?(): number | undefined
   /** HTTP/2 connections closed for too many premature stream resets. */
   http2PrematureResetCloses?(): number | undefined
+  /** Upstreams still finishing requests after they left their pool (drained, removed), with their model. */
+  retiring?(): ReadonlyMap<Upstream, { readonly model: string }>
 }
 
 /** A counter whose value lives elsewhere (a component's own count), copied in at scrape time. */
@@ -162,11 +164,18 @@ export class Metrics {
       collect() {
         this.reset()
         const now = Date.now()
-        for (const route of sources.snapshot().routes.routes) {
+        const routes = sources.snapshot().routes
+        for (const route of routes.routes) {
           for (const u of route.pool.members) {
             const state = u.state(now)
             for (const s of UPSTREAM_STATES) this.set({ model: route.name, upstream: u.id, state: s }, s === state ? 1 : 0)
           }
+        }
+        // Draining after they left the pool: shown as draining until their last request ends
+        // (unless a member of the same name has taken the series over).
+        for (const [u, { model }] of sources.retiring?.() ?? []) {
+          if (routes.resolve(model)?.pool.members.some((m) => m.id === u.id) === true) continue
+          for (const s of UPSTREAM_STATES) this.set({ model, upstream: u.id, state: s }, s === 'draining' ? 1 : 0)
         }
       },
     })
@@ -180,6 +189,9 @@ export class Metrics {
         for (const route of sources.snapshot().routes.routes) {
           for (const u of route.pool.members) this.set({ model: route.name, upstream: u.id }, u.inflight)
         }
+        // Requests still running on upstreams that left their pool count too (added to a
+        // member of the same name, if one came back meanwhile).
+        for (const [u, { model }] of sources.retiring?.() ?? []) this.inc({ model, upstream: u.id }, u.inflight)
       },
     })
     new Gauge({
@@ -201,7 +213,7 @@ export class Metrics {
       registers,
       collect() {
         this.reset()
-        for (const route of sources.snapshot().routes.routes) this.set({ model: route.name }, queueDepth(route.pool))
+        for (const route of sources.snapshot().routes.routes) this.set({ model: route.name }, route.queue.length)
       },
     })
   }
@@ -232,9 +244,3 @@ export class Metrics {
   }
 }
 
-/** A pool's admission-queue depth when it has one (`queueDepth`: a number or a getter method). */
-function queueDepth(pool: object): number {
-  const q = (pool as { queueDepth?: unknown }).queueDepth
-  const v = typeof q === 'function' ? (q as () => unknown).call(pool) : q
-  return typeof v === 'number' && Number.isFinite(v) ? v : 0
-}

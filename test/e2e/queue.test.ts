@@ -16,11 +16,18 @@ let gw: GatewayProcess
 
 const ADMIN_TOKEN = 'queue-admin-token-5f1c'
 
-/** switchyard_retries_total for `model`, from the admin port's /metrics. */
-async function retriesOf(model: string): Promise<number> {
+/** The value of the series `name` whose labels include every `labels` pair, from the admin port's /metrics (0: none). */
+async function metric(name: string, labels: Record<string, string>): Promise<number> {
   const text = await (await fetch(`${gw.adminUrl}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith('switchyard_retries_total{') && l.includes(`gen_ai_request_model="${model}"`))
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)))
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1))
+}
+
+/** switchyard_retries_total for `model`. */
+function retriesOf(model: string): Promise<number> {
+  return metric('switchyard_retries_total', { gen_ai_request_model: model })
 }
 const ask = { messages: [{ role: 'user', content: 'q' }], max_tokens: 1 }
 
@@ -117,9 +124,12 @@ describe('admission queue', () => {
   it('a client that disconnects while queued leaves the queue at once', async () => {
     const first = post(gw.url, { model: 'leave', ...ask })
     await sleep(100)
+    expect(await metric('switchyard_queue_depth', { model: 'leave' })).toBe(0)
     const controller = new AbortController()
     const queued = post(gw.url, { model: 'leave', ...ask }, {}, undefined, controller.signal).catch((e: unknown) => e)
     await sleep(100)
+    // The waiting request shows in the queue's gauge.
+    expect(await metric('switchyard_queue_depth', { model: 'leave' })).toBe(1)
     controller.abort()
     await queued
     await sleep(50)
@@ -185,6 +195,9 @@ describe('admission queue', () => {
     await sleep(100)
     const drain = await fetch(`${gw.adminUrl}/admin/upstreams/drained/s0/drain`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
     expect(drain.status).toBe(202)
+    // Still finishing its request: shown as draining, its request still in flight.
+    expect(await metric('switchyard_upstream_state', { model: 'drained', upstream: 's0', state: 'draining' })).toBe(1)
+    expect(await metric('switchyard_upstream_requests_in_flight', { model: 'drained', upstream: 's0' })).toBe(1)
     expect((await holder).status).toBe(200)
     const replies = await Promise.all(waiting)
     // The first woken finds nothing up and moves on to 'spare'; each hands the turn to the next.

@@ -3,6 +3,7 @@
 // takes, so run-time changes and reloads cannot disagree (rules in routing/membership.ts).
 import { z } from 'zod'
 import { formatIssue, issueParam } from '../config/load.js'
+import { MAX_TIMER_MS } from '../config/zod-units.js'
 import type { Config } from '../config/schema.js'
 import { upstreamSchema } from '../config/schema.js'
 import type { Snapshot } from '../config/snapshot.js'
@@ -251,6 +252,8 @@ export function registerUpstreamRoutes(admin: AdminServer, fleet: FleetControl):
   const deleteRoute = async ({ params, query }: { params: Readonly<Record<string, string>>; query: URLSearchParams }) => {
     const waitMs = parseDuration(query.get('wait') ?? '30s')
     if (Number.isNaN(waitMs)) throw new AdminError(400, 'wait must be a duration like 30s or 0.', 'invalid_request', { param: 'wait' })
+    // A Node timer past ~24.8 days fires at once: a longer wait would not wait at all.
+    if (waitMs > MAX_TIMER_MS) throw new AdminError(400, 'wait must be at most 24d.', 'invalid_request', { param: 'wait' })
     const { model, upstreams } = drain(fleet, refOf(params))
     const done = Promise.all(upstreams.map((u) => fleet.membership.retire(u, model, fleet.log)))
     await Promise.race([done, sleep(waitMs)])

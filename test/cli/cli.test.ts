@@ -72,6 +72,10 @@ describe('switchyard CLI', () => {
     expect(text).toMatch(/^#/)
     expect((await cli(['init'], dir)).code).toBe(1)
     expect((await cli(['init', '--force'], dir)).code).toBe(0)
+    // A directory that does not exist: one line, no stack trace.
+    const nowhere = await cli(['init', '--config', 'no/such/dir/x.yaml'], dir)
+    expect(nowhere.code).toBe(1)
+    expect(nowhere.stderr.trim()).toBe('switchyard init: cannot write no/such/dir/x.yaml: its directory does not exist')
     const valid = await cli(['validate'], dir)
     expect(valid.code).toBe(0)
     expect(valid.stdout).toContain('valid')

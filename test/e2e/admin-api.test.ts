@@ -180,6 +180,13 @@ describe('changing a pool', () => {
   })
 
   it('deletes a configured upstream and answers once it is removed', async () => {
+    // A wait no Node timer can hold (past ~24.8 days) is refused, not answered at once.
+    for (const wait of ['30d', 'abc']) {
+      const bad = await admin('DELETE', `/admin/upstreams/chat/1?wait=${wait}`)
+      expect(bad.status, wait).toBe(400)
+      expect(bad.body.error).toMatchObject({ param: 'wait', code: 'invalid_request' })
+    }
+    expect(await names()).toEqual(['a', '1'])
     const res = await admin('DELETE', '/admin/upstreams/chat/1')
     expect(res.status).toBe(200)
     expect(res.body).toMatchObject({ id: 'chat/1', removed: true })

@@ -9,7 +9,7 @@ import type { MemberSpec } from '../routing/membership.js'
 import { specIdentity, upstreamId } from '../routing/membership.js'
 import { Pool } from '../routing/pool.js'
 import { RouteTable, type Route } from '../routing/route-table.js'
-import { Upstream } from '../routing/upstream.js'
+import { Upstream, type AttemptObserver } from '../routing/upstream.js'
 import { AdmissionQueue } from '../resilience/admission-queue.js'
 import { RetryBudget } from '../resilience/retry-budget.js'
 import { EdgePolicy } from '../server/edge-policy.js'
@@ -48,6 +48,18 @@ export const configuredMembers: MemberPlan = (model) =>
  */
 function upstreamKey(model: ModelConfig, id: string, spec: MemberSpec['spec']): string {
   return `${model.name}\u0000${id}\u0000${specIdentity(spec)}`
+}
+
+/**
+ * What a pool tells of each ended attempt, made outside buildSnapshot: a closure made in it
+ * would hold its scope, `previous` included, and each snapshot the one before it, for good
+ * (every swap kept a whole snapshot alive, with its pools and connections).
+ */
+function attemptObserver(outlier: OutlierDetector, queue: AdmissionQueue<Pool>): AttemptObserver {
+  return (u, outcome, retryAfterMs) => {
+    outlier.observe(u, outcome, retryAfterMs)
+    queue.release()
+  }
 }
 
 export function buildSnapshot(config: Config, previous?: Snapshot, plan: MemberPlan = configuredMembers): SnapshotChange {
@@ -92,10 +104,7 @@ export function buildSnapshot(config: Config, previous?: Snapshot, plan: MemberP
     // Its waiters pick from this pool from now on (Gateway.swap wakes them).
     queue.pool = pool
     const outlier = new OutlierDetector(pool, model.outlier, undefined, old?.outlier.records)
-    pool.observer = (u, outcome, retryAfterMs) => {
-      outlier.observe(u, outcome, retryAfterMs)
-      queue.release()
-    }
+    pool.observer = attemptObserver(outlier, queue)
     routes.push({ name: model.name, config: model, pool, fallbacks: [], budget, queue, outlier })
   }
   const byName = new Map(routes.map((r) => [r.name, r]))

@@ -1,5 +1,7 @@
 // Snapshots carry live upstreams across a change; members that join a running gateway are
 // ramped in over slow_start, the ones present at start are not.
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/load.js'
 import { buildSnapshot } from '../../src/config/snapshot.js'
@@ -43,5 +45,23 @@ describe('buildSnapshot', () => {
     expect(change.removed).toEqual([])
     expect(a.connectTimeout).toBe(2_000)
     expect(a.latencyEwma).toBeGreaterThan(0)
+  })
+})
+
+describe('memory across swaps', () => {
+  it('a snapshot is collected once two newer ones replaced it (none holds the one before it)', async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const config = parseConfig({ models: [{ name: 'm', upstreams: [{ url: 'http://127.0.0.1:9001/v1', name: 'a' }] }] })
+    let current = buildSnapshot(config).snapshot
+    const ref = new WeakRef(current.routes)
+    const upstream = current.upstreams[0]
+    for (let i = 0; i < 4; i++) current = buildSnapshot(config, current).snapshot
+    // WeakRefs hold their target until the current job ends.
+    await new Promise((r) => setImmediate(r))
+    gc()
+    expect(ref.deref()).toBeUndefined()
+    // The upstream carried over is the same object throughout.
+    expect(current.upstreams[0]).toBe(upstream)
   })
 })

@@ -144,6 +144,9 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
   /** The client went away: stop the upstream at once (it frees the model server's slot). */
   cancel(): void {
     if (this.finished) return
+    // Before the commit too, the request's record names the upstream that was working on it
+    // (access log, usage, metrics): it was tried, whatever came of it.
+    this.ctx.upstream = this.upstream
     this.abortUpstream(new ClientClosed('client closed the connection'))
     this.finish('cancelled', COMMITTED)
   }

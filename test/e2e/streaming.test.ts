@@ -86,6 +86,8 @@ describe('client disconnects cancel the upstream request', () => {
     const line = gw.accessLines().find((l) => l.request_id === 'abort-nonstream-1')!
     expect(line.status).toBe(499)
     expect(line.outcome).toBe('cancelled')
+    // It was tried on an upstream, which the record names (an unnamed upstream's id is its index).
+    expect(line).toMatchObject({ upstream: '0', served_model: 'm', attempts: 1 })
   })
 })
 

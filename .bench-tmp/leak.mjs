@@ -12,7 +12,7 @@ async function cycles(n) {
   for (let i = 0; i < n; i++) {
     if (mode === 'cycle') {
       const r = await fetch(`${A}/admin/models/m1/upstreams`, { method: 'POST', headers: H, body: JSON.stringify({ url: 'http://127.0.0.1:9/v1', name: 'cyc' }) }); await r.text()
-      const d = await fetch(`${A}/admin/upstreams/m1%2Fcyc?wait=5s`, { method: 'DELETE', headers: H }); await d.text()
+      const d = await fetch(`${A}/admin/upstreams/m1%2Fcyc?wait=0`, { method: 'DELETE', headers: H }); await d.text()
     } else {
       const r = await fetch(`${A}/admin/config/reload`, { method: 'POST', headers: H }); await r.text()
     }
@@ -36,6 +36,7 @@ function readAll(stream) { const chunks = []; let c; while ((c = stream.read()) 
 await cycles(50)
 const a = counts()
 await cycles(400)
+await new Promise((r) => setTimeout(r, 6000))
 const b = counts()
 const diff = [...b].map(([k, [n, sz]]) => [k, n - (a.get(k)?.[0] ?? 0), sz - (a.get(k)?.[1] ?? 0)]).filter((x) => x[1] >= 300).sort((x, y) => y[2] - x[2]).slice(0, 25)
 for (const d of diff) console.log(d.join('\t'))

@@ -12,8 +12,11 @@ export interface TlsMaterial {
 
 /** Reads and checks the certificate and key; throws ConfigError naming the field. */
 export function readTlsMaterial(tls: TlsConfig): TlsMaterial {
-  const cert = readPem(tls.cert, 'server.tls.cert')
-  const key = readPem(tls.key, 'server.tls.key')
+  // Both files are tried before either refusal: a config check names every problem at once.
+  const problems: string[] = []
+  const cert = readPem(tls.cert, 'server.tls.cert', problems)
+  const key = readPem(tls.key, 'server.tls.key', problems)
+  if (cert === undefined || key === undefined) throw new ConfigError('server.tls', problems)
   try {
     createSecureContext({ cert, key })
   } catch (err) {
@@ -22,11 +25,12 @@ export function readTlsMaterial(tls: TlsConfig): TlsMaterial {
   return { cert, key }
 }
 
-function readPem(file: string, field: string): Buffer {
+function readPem(file: string, field: string, problems: string[]): Buffer | undefined {
   try {
     return readFileSync(file)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    throw new ConfigError(field, [`${field}: cannot read ${file} (${code ?? String(err)})`])
+    problems.push(`${field}: cannot read ${file} (${code ?? String(err)})`)
+    return undefined
   }
 }

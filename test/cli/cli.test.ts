@@ -138,6 +138,12 @@ describe('switchyard CLI', () => {
     expect(bad.stderr).toContain('store.sqlite: cannot open /nonexistent/dir/k.db: directory /nonexistent/dir does not exist')
     expect(bad.stderr).toContain(`usage.sqlite: cannot open ${dir}: it is a directory`)
 
+    // Neither file readable: both named.
+    const neither = await validate(`server: { tls: { cert: ${join(dir, 'nope.pem')}, key: ${join(dir, 'nokey.pem')} } }\nusage: { sqlite: ${join(dir, 'u2.db')} }\n`)
+    expect(neither.code).toBe(1)
+    expect(neither.stderr).toContain(`server.tls.cert: cannot read ${join(dir, 'nope.pem')} (ENOENT)`)
+    expect(neither.stderr).toContain(`server.tls.key: cannot read ${join(dir, 'nokey.pem')} (ENOENT)`)
+
     const mismatched = await validate(`server: { tls: { cert: ${a.certFile}, key: ${b.keyFile} } }\nusage: { sqlite: /nonexistent/dir/u.db }\n`)
     expect(mismatched.code).toBe(1)
     expect(mismatched.stderr).toContain('server.tls: the certificate and key are not usable together')

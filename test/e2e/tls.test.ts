@@ -126,6 +126,29 @@ describe('the openai SDK over HTTPS', () => {
 })
 
 describe('a node:http2 client', () => {
+  it('HTTP/2 with Expect: 100-continue: 100 once the request may send its body, then the answer', async () => {
+    const session = await h2Session()
+    const body = JSON.stringify(ask('h2 expect'))
+    const req = session.request({ ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json', expect: '100-continue' })
+    let continued = false
+    let status = 0
+    let text = ''
+    req.on('continue', () => {
+      continued = true
+      req.end(body)
+    })
+    req.on('response', (h) => (status = Number(h[':status'])))
+    req.setEncoding('utf8').on('data', (d: string) => (text += d))
+    await new Promise((resolve, reject) => {
+      req.on('end', resolve)
+      req.on('error', reject)
+    })
+    expect(continued).toBe(true)
+    expect(status).toBe(200)
+    expect(JSON.parse(text).object).toBe('chat.completion')
+    session.close()
+  })
+
   it('negotiates h2 by ALPN and is served; pseudo-headers never go upstream', async () => {
     const session = await h2Session()
     expect(session.alpnProtocol).toBe('h2')

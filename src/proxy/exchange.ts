@@ -93,6 +93,8 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
   /** Between body chunks after the commit; not running while the client holds us paused. */
   private idleTimer: NodeJS.Timeout | undefined = undefined
   private paused = false
+  /** An error answer from an upstream with credentials: they are masked out of it, should it quote them. */
+  private masking = false
   /** The last bytes relayed ended inside an event (no blank line yet): an error event must not join it. */
   private midEvent = false
   private pingTimer: NodeJS.Timeout | undefined = undefined
@@ -256,6 +258,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
     if (this.finished) return
     this.status = status
     this.headers = headers
+    this.masking = status >= 400 && this.upstream.secrets.length > 0
     if (status >= 500 || status === 429) {
       if (this.limits.mayRetry && !this.ctx.res.headersSent && !this.pinged) {
         const err = new UpstreamHttpError(status, `Upstream ${this.upstream.publicName} answered ${status}.`, retryAfterMs(headers) / 1000)
@@ -312,8 +315,9 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
 
   /** Through the tap to the client; a full client buffer pauses the upstream (and decoder). */
   private send(chunk: Buffer): void {
-    const out = this.tap === undefined ? chunk : this.tap.chunk(chunk)
+    let out = this.tap === undefined ? chunk : this.tap.chunk(chunk)
     if (out === undefined || out.length === 0) return
+    if (this.masking) out = maskSecrets(out, this.upstream.secrets)
     this.ctx.bytesOut += out.length
     if (this.eventStream) this.midEvent = !endsEvent(out)
     if (!this.ctx.res.write(out)) {
@@ -506,6 +510,23 @@ function onTimer(ex: Exchange): void {
 
 const EVENT_END = Buffer.from('\n\n')
 
+/**
+ * `buf` with every occurrence of a secret overwritten by asterisks, byte for byte (the length
+ * stays, so a Content-Length passed on stays true); the same buffer when none occurs. Only
+ * error answers go through it. A secret split between two reads is not seen: error answers
+ * are small, and come in one.
+ */
+export function maskSecrets(buf: Buffer, secrets: readonly Buffer[]): Buffer {
+  let out = buf
+  for (const secret of secrets) {
+    for (let i = out.indexOf(secret); i !== -1; i = out.indexOf(secret, i + secret.length)) {
+      if (out === buf) out = Buffer.from(buf)
+      out.fill(0x2a, i, i + secret.length)
+    }
+  }
+  return out
+}
+
 /** Do these bytes end with a blank line (an event's end, in any of SSE's line endings)? */
 function endsEvent(b: Buffer): boolean {
   const n = b.length
@@ -548,5 +569,5 @@ export function relayAnswer(ctx: RequestContext, answer: HeldAnswer): void {
   ctx.upstream = answer.upstream
   ctx.bytesOut += answer.body.length
   writeResponseHead(ctx, answer.status, clientResponseHeaders(ctx, answer.upstream, answer.headers, false, false))
-  ctx.res.end(answer.body)
+  ctx.res.end(maskSecrets(answer.body, answer.upstream.secrets))
 }

@@ -54,6 +54,11 @@ export class Upstream implements BalanceTarget {
   readonly authorization: string | undefined
   /** Extra configured headers as a flat name/value list. */
   readonly extraHeaders: readonly string[]
+  /**
+   * The credentials it is configured with (api_key, a URL password, header values of 8 bytes
+   * or more): masked out of any error answer it sends back, should it quote them.
+   */
+  readonly secrets: readonly Buffer[]
   readonly dispatcher: ConnectionPool
 
   configuredWeight: number
@@ -96,6 +101,9 @@ export class Upstream implements BalanceTarget {
     this.query = url.search.slice(1)
     this.authorization = spec.api_key !== undefined ? `Bearer ${spec.api_key}` : basicAuth(url)
     this.extraHeaders = [...host, ...Object.entries(spec.headers ?? {}).flat()]
+    this.secrets = [spec.api_key, url.password === '' ? undefined : decodeURIComponent(url.password), ...Object.values(spec.headers ?? {})]
+      .filter((v): v is string => v !== undefined && Buffer.byteLength(v) >= MIN_SECRET_BYTES)
+      .map((v) => Buffer.from(v))
     this.configuredWeight = spec.weight
     this.maxConcurrency = spec.max_concurrency
     this.connectTimeoutMs = options.connectTimeout
@@ -222,6 +230,9 @@ export class Upstream implements BalanceTarget {
     return this.dispatcher.destroy()
   }
 }
+
+/** Shorter configured values are not masked in answers: too likely to match ordinary text. */
+const MIN_SECRET_BYTES = 8
 
 /** `Basic …` for credentials in the URL (http://user:pass@host), which the origin leaves out. */
 function basicAuth(url: URL): string | undefined {

@@ -8,6 +8,8 @@ import { listenLocal } from '../helpers/ports.js'
 import { post } from '../helpers/requests.js'
 import { eventually } from '../helpers/sim.js'
 
+const UPSTREAM_KEY = 'sk-upstream-echo-5f2a9c'
+const ORG_SECRET = 'org-secret-77b1e4'
 const ERROR_BODY = JSON.stringify({ error: { message: 'the model server is overloaded', type: 'server_error', code: 'overloaded' } })
 const ANSWER = JSON.stringify({
   id: 'x',
@@ -44,6 +46,14 @@ async function scripted(): Promise<Scripted> {
           res.writeHead(401, { 'content-type': 'application/json' })
           res.end(JSON.stringify({ error: { message: 'Incorrect API key provided: sk-proj-****wxyz.', type: 'invalid_request_error', code: 'invalid_api_key' } }))
           return
+        case 'echo-400':
+        case 'echo-500': {
+          // A careless server that quotes the credentials it was sent in its error.
+          const body = JSON.stringify({ error: { message: `bad request from ${req.headers.authorization} / ${req.headers['x-org-secret']}`, type: 'invalid_request_error' } })
+          res.writeHead(req.headers['x-mode'] === 'echo-400' ? 400 : 500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+          res.end(body)
+          return
+        }
         case 'redirect':
           res.writeHead(302, { location: 'http://10.1.2.3:8000/internal/v1/chat/completions', 'content-type': 'text/plain' })
           res.end('moved')
@@ -104,6 +114,11 @@ beforeAll(async () => {
         outlier: { consecutive_failures: 1000 },
       },
       { name: 'redirect', upstreams: [{ url: redirect.url, name: 'r' }] },
+      {
+        name: 'keyed',
+        upstreams: [{ url: solo.url, name: 'k', api_key: UPSTREAM_KEY, headers: { 'x-org-secret': ORG_SECRET } }],
+        retries: { attempts: 1 },
+      },
       { name: 'redirect-once', upstreams: [{ url: redirect.url, name: 'r' }], retries: { attempts: 0 } },
     ],
   })
@@ -138,6 +153,17 @@ describe('non-streaming answers and the timeouts', () => {
     const err = await ask('solo', 'slow-body').catch((e: unknown) => e)
     expect(err).toBeInstanceOf(Error)
     expect(Date.now() - t0).toBeLessThan(1450)
+  })
+})
+
+describe('an upstream error answer that quotes the credentials the gateway sent it', () => {
+  it.each(['echo-400', 'echo-500'])('%s: relayed with them masked, byte for byte', async (mode) => {
+    const r = await ask('keyed', mode)
+    expect(r.status).toBe(mode === 'echo-400' ? 400 : 500)
+    expect(r.text).not.toContain(UPSTREAM_KEY)
+    expect(r.text).not.toContain(ORG_SECRET)
+    expect(r.text).toContain(`bad request from Bearer ${'*'.repeat(UPSTREAM_KEY.length)} / ${'*'.repeat(ORG_SECRET.length)}`)
+    expect(JSON.parse(r.text).error.type).toBe('invalid_request_error')
   })
 })
 

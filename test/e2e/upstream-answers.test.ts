@@ -49,7 +49,7 @@ async function scripted(): Promise<Scripted> {
         case 'echo-400':
         case 'echo-500': {
           // A careless server that quotes the credentials it was sent in its error.
-          const body = JSON.stringify({ error: { message: `bad request from ${req.headers.authorization} / ${req.headers['x-org-secret']}`, type: 'invalid_request_error' } })
+          const body = JSON.stringify({ error: { message: `bad request from ${req.headers.authorization} / ${String(req.headers['x-org-secret'])}`, type: 'invalid_request_error' } })
           res.writeHead(req.headers['x-mode'] === 'echo-400' ? 400 : 500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
           res.end(body)
           return

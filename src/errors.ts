@@ -66,7 +66,7 @@ export class UnsupportedMediaTypeError extends GatewayError {
   override readonly source = 'client'
 }
 
-/** RFC 9112 §6.1: a transfer coding other than chunked (`gzip, chunked`) is not implemented: 501. */
+/** RFC 9112 §6.1: a transfer coding other than chunked (`gzip, chunked`), which the gateway does not decode: 501. */
 export class UnsupportedTransferCodingError extends GatewayError {
   readonly status = 501
   readonly type = 'invalid_request_error'

@@ -187,14 +187,9 @@ const DONE = Buffer.from('[DONE]')
 const FINISH_REASON = Buffer.from('"finish_reason"')
 
 /**
- * Do these events end the answer: a `data: [DONE]` line, or a finish_reason that is a string
- * (not null)? Native searches only. The bytes `"finish_reason"` cannot come from generated
- * text (its quotes would be escaped), and `[DONE]` counts only as a whole data line.
+ * The bytes `"finish_reason"` cannot come from generated text (its quotes would be escaped),
+ * and `[DONE]` counts only as a whole data line: native searches only.
  */
-export function saysFinished(buf: Buffer): boolean {
-  return countFinishes(buf) > 0 || saysDone(buf)
-}
-
 /** How many finish_reasons that are strings (not null) the events hold: one per choice that ended. */
 export function countFinishes(buf: Buffer): number {
   let n = 0

@@ -8,7 +8,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import { onClientError } from './client-error.js'
-import { edgeErrorBody, rawErrorResponse } from './reply.js'
+import { rawErrorResponse, writeEdgeError } from './reply.js'
 import { ConnectionGuard } from './connection-guard.js'
 import { Http2Sessions } from './h2-sessions.js'
 import { listen } from './listen.js'
@@ -31,17 +31,12 @@ function onResponseClose(this: ServerResponse): void {
  */
 function refuseVersion(req: IncomingMessage, res: ServerResponse): void {
   // Through the response, not the socket: a pipelined request before it may still be answering.
-  const body = edgeErrorBody('http_version_not_supported', `HTTP/${req.httpVersion} is not supported: send HTTP/1.1 (or HTTP/2 over TLS).`)
-  res.shouldKeepAlive = false
-  res.writeHead(505, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' })
-  res.end(body)
+  writeEdgeError(res, 505, 'http_version_not_supported', `HTTP/${req.httpVersion} is not supported: send HTTP/1.1 (or HTTP/2 over TLS).`, true)
 }
 
 /** An Expect other than 100-continue: 417, in OpenAI's shape (Node's own has no body). */
 function refuseExpectation(req: IncomingMessage, res: ServerResponse): void {
-  const body = edgeErrorBody('expectation_failed', `Expect '${String(req.headers.expect).slice(0, 64)}' is not supported (only 100-continue is).`)
-  res.writeHead(417, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
-  res.end(body)
+  writeEdgeError(res, 417, 'expectation_failed', `Expect '${String(req.headers.expect).slice(0, 64)}' is not supported (only 100-continue is).`)
 }
 
 const CONNECT_REFUSED = 'CONNECT is not supported: Switchyard is a reverse proxy.'
@@ -53,10 +48,7 @@ const CONNECT_REFUSED = 'CONNECT is not supported: Switchyard is a reverse proxy
  */
 function refuseConnect(req: IncomingMessage, socketOrResponse: Duplex | ServerResponse): void {
   if ((req as { stream?: unknown }).stream !== undefined) {
-    const res = socketOrResponse as ServerResponse
-    const body = edgeErrorBody('method_not_allowed', CONNECT_REFUSED)
-    res.writeHead(405, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
-    res.end(body)
+    writeEdgeError(socketOrResponse as ServerResponse, 405, 'method_not_allowed', CONNECT_REFUSED)
     return
   }
   const socket = socketOrResponse as Duplex

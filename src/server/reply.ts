@@ -49,6 +49,14 @@ export function edgeErrorBody(code: string, message: string): string {
   return JSON.stringify({ error: { message, type: 'invalid_request_error', code, param: null } })
 }
 
+/** Answers an edge error through a response object (HTTP/1.1 or the HTTP/2 compat API); `close`: end the connection after it. */
+export function writeEdgeError(res: ServerResponse, status: number, code: string, message: string, close = false): void {
+  const body = edgeErrorBody(code, message)
+  if (close) res.shouldKeepAlive = false
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(close && { connection: 'close' }) })
+  res.end(body)
+}
+
 /** `data: {"error":{…}}` with no event field: the shape openai-node raises as APIError. */
 export function sseErrorFrame(err: GatewayError): Buffer {
   return Buffer.from(`data: ${JSON.stringify(err.toBody())}\n\n`)

@@ -4,7 +4,7 @@
 // requests, and a graceful close that lets in-flight requests finish (up to a deadline).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest } from 'node:http2'
-import type { AddressInfo, Socket } from 'node:net'
+import { Socket as NetSocket, type AddressInfo, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import { onClientError } from './client-error.js'
@@ -40,6 +40,24 @@ function refuseExpectation(req: IncomingMessage, res: ServerResponse): void {
 }
 
 const CONNECT_REFUSED = 'CONNECT is not supported: Switchyard is a reverse proxy.'
+
+const PLAIN_ON_TLS = rawErrorResponse(
+  400,
+  'http_request_on_https_port',
+  'The plain HTTP request was sent to the HTTPS port: use https:// (or the redirect port, if one is configured).'
+)
+
+/**
+ * A TLS handshake that failed because the client spoke plain HTTP (OpenSSL's "http request"):
+ * answered 400 in plain text on the TCP connection under the TLS socket, as nginx does; a
+ * silent close leaves a curl user guessing. The raw socket is Node's internal `_parent` (no
+ * public way to it): if a later Node moves it, the connection is closed as before.
+ */
+function onTlsClientError(err: Error & { code?: string }, tls: TLSSocket): void {
+  const raw = (tls as unknown as { _parent?: unknown })._parent
+  if (err.code !== 'ERR_SSL_HTTP_REQUEST' || !(raw instanceof NetSocket) || raw.destroyed || !raw.writable) return
+  raw.end(PLAIN_ON_TLS, () => raw.destroy())
+}
 
 /**
  * CONNECT: this is not a forward proxy (Node's default closes an HTTP/1.1 connection without
@@ -147,6 +165,7 @@ export class Listener {
       server.on('secureConnection', (socket: TLSSocket) => {
         if (socket.alpnProtocol !== 'h2') this.trackH1(socket)
       })
+      server.on('tlsClientError', onTlsClientError)
       this.sessions = new Http2Sessions(server, limits, options.log)
       this.server = server
     } else {

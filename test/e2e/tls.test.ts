@@ -341,10 +341,19 @@ describe('hostile connections to the HTTPS port', () => {
     expect(r.closedAfterMs).toBeLessThan(5000)
   })
 
-  it('plain HTTP, TLS garbage and a broken HTTP/2 preface are dropped; the gateway keeps serving', async () => {
-    const plainText = await rawRequest(gw.url, 'GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 5000 })
-    expect(plainText.status).toBe(0)
-    expect(plainText.closedAfterMs).toBeLessThan(4000)
+  it('plain HTTP gets a plain 400 that says so; TLS garbage and a broken HTTP/2 preface are dropped; the gateway keeps serving', async () => {
+    // As nginx does: a user who typed http:// learns why, instead of an empty reply.
+    for (const line of ['GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n', 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}']) {
+      const plainText = await rawRequest(gw.url, line, { timeoutMs: 5000 })
+      expect(plainText.status).toBe(400)
+      expect(plainText.json.error).toMatchObject({ type: 'invalid_request_error', code: 'http_request_on_https_port' })
+      expect(plainText.json.error.message).toContain('https://')
+      expect(plainText.closedAfterMs).toBeLessThan(4000)
+    }
+    // Bytes that are neither TLS nor HTTP are still dropped without a word.
+    const junk = await rawRequest(gw.url, 'hello there, not a protocol at all\r\n\r\n', { timeoutMs: 5000 })
+    expect(junk.text).toBe('')
+    expect(junk.closedAfterMs).toBeLessThan(4000)
     const badPreface = await rawRequest(gw.url, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x99\x00\x00\x00\x00\x00garbage', { tls: { alpn: ['h2'] }, timeoutMs: 5000 })
     expect(badPreface.closedAfterMs).toBeLessThan(4000)
     const badH1 = await rawRequest(gw.url, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', { tls: { alpn: ['http/1.1'] } })

@@ -229,12 +229,10 @@ export class Gateway implements HandlerState {
     // Live settings; listener addresses wait for a restart (config/reload.ts reports them).
     if (config.logging.level !== previous.logging.level) this.log.level = config.logging.level
     if (config.admin.token !== previous.admin.token) this.admin.setToken(config.admin.token)
-    const s = config.server
-    const restart: string[] = (['host', 'port', 'redirect_http_port'] as const).filter((k) => s[k] !== previous.server[k])
-    if ((s.tls === undefined) !== (previous.server.tls === undefined)) restart.push('tls')
-    if (restart.length > 0) this.log.warn({ fields: restart.map((k) => `server.${k}`) }, 'these settings take effect at the next restart')
-    // Renewed certificate files apply now, whatever else waits for a restart.
-    if (s.tls !== undefined && !restart.includes('tls')) this.reloadTls()
+    // Listener addresses and TLS on or off wait for a restart: the reloader says which,
+    // against the config the process started with (config/reload.ts). Renewed certificate
+    // files apply now, to an HTTPS listener, whatever else waits.
+    if (config.server.tls !== undefined) this.reloadTls()
     this.metrics?.configReloads.inc({ result: 'success' })
     this.log.info({ models: this.snapshot.routes.names, removed }, 'config applied')
   }

@@ -18,9 +18,18 @@ export async function runStart(file: string, options: { watch?: boolean } = {}):
     process.exitCode = 1
     return
   }
+  // SIGHUP's default action kills the process. The reloader handles it once the gateway
+  // listens and stops handling it when a drain begins; before and after, this one keeps a
+  // config tool's SIGHUP (a rollout, a renewed certificate) from cutting every live stream.
+  let gateway: Gateway | undefined
+  let started = false
+  let hupWhileStarting = false
+  process.on('SIGHUP', () => {
+    if (!started) hupWhileStarting = true
+    else if (gateway?.draining === true) gateway.log.warn('SIGHUP ignored: shutting down')
+  })
   const config = await loadConfigOrReport(file)
   if (config === undefined) return
-  let gateway: Gateway
   try {
     // Reads server.tls files and opens the key store: what only opening reveals (a bad
     // certificate, an unusable store path) is still the config's fault.
@@ -39,7 +48,10 @@ export async function runStart(file: string, options: { watch?: boolean } = {}):
     console.error(`switchyard: ${err.issues.join('; ')}`)
     process.exit(1)
   }
+  started = true
   installSignals(gateway)
+  // The file may have changed after start read it: read it again now, as the signal asked.
+  if (hupWhileStarting) void gateway.reloader?.reload('signal')
 }
 
 /** SIGTERM / SIGINT: drain, then exit 0 (a second signal exits at once). */

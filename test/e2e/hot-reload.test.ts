@@ -6,6 +6,7 @@ import OpenAI from 'openai'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import type { SimServer } from '../../src/sim/server.js'
 import { configText, startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { freePort } from '../helpers/ports.js'
 import { eventually, simStats, startSims } from '../helpers/sim.js'
 
 let sims: SimServer[] = []
@@ -113,5 +114,20 @@ describe('hot reload', () => {
     await gw.waitForLog(/"fields":\["server.http2_max_streams"\].*only after a restart/)
     const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0 })
     expect(await servedBy(client)).toBe('b')
+  })
+
+  it('a setting changed and then changed back waits for nothing: no restart warning, by either wording', async () => {
+    const port = await freePort()
+    gw = await startGateway({ ...config(['a']), server: { port } })
+    await writeFile(gw.configFile, configText({ ...config(['b']), server: { port: port + 1 } }))
+    await gw.waitForLog(/"fields":\["server.port"\].*only after a restart/)
+    const before = gw.stderr().length
+    // Back to the port the process listens on, with another change so the reload applies.
+    await writeFile(gw.configFile, configText({ ...config(['c']), server: { port } }))
+    await gw.waitForLog(/"reloads":2.*"msg":"config reloaded"/)
+    const after = gw.stderr().slice(before)
+    expect(after, after).not.toMatch(/restart/)
+    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0 })
+    expect(await servedBy(client)).toBe('c')
   })
 })

@@ -45,6 +45,30 @@ describe('SIGTERM', () => {
   })
 })
 
+describe('SIGHUP during the drain', () => {
+  it('is ignored: the stream finishes and the process exits 0 (it used to kill the process, cutting every stream)', async () => {
+    const [sim] = await startSims(1, { ttftMs: 20, tokensPerSecond: 100 })
+    sims.push(sim)
+    const gw = await startGateway({ models: [{ name: 'm', upstreams: [{ url: `${sim.url}/v1` }] }] })
+    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0 })
+    const stream = await client.chat.completions.create({
+      model: 'm',
+      stream: true,
+      max_tokens: 80,
+      messages: [{ role: 'user', content: 'drain' }],
+      ...{ ignore_eos: true },
+    })
+    const exit = gw.stop('SIGTERM')
+    await gw.waitForLog(/"msg":"draining"/)
+    gw.proc.kill('SIGHUP')
+    let n = 0
+    for await (const c of stream) n += c.choices[0]?.delta?.content ? 1 : 0
+    expect(n).toBe(80)
+    expect(await exit).toBe(0)
+    expect(gw.stderr()).toMatch(/SIGHUP ignored: shutting down/)
+  })
+})
+
 describe('SIGTERM past server.drain_timeout', () => {
   it('ends a live stream with an SSE error event and answers requests still waiting (upstream or queue) 503, then exits 0', async () => {
     const [slow, silent] = await startSims(2, { ttftMs: 20, tokensPerSecond: 20 })

@@ -240,6 +240,32 @@ function readsAccessRefs(path: readonly PropertyKey[]): boolean {
   return path[0] === 'models' ? path.length <= 2 || path[2] === 'name' : path.length === 0
 }
 
+/** Hosts that bind every address: a port there is taken on every host. */
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]'])
+
+function sameSocket(hostA: string, portA: number, hostB: string, portB: number): boolean {
+  return portA !== 0 && portA === portB && (hostA === hostB || WILDCARD_HOSTS.has(hostA) || WILDCARD_HOSTS.has(hostB))
+}
+
+/**
+ * The admin listener on the data plane's port (or the redirect's): `start` would fail on an
+ * address in use by itself, which reads like another process holds it. Said by `validate`.
+ */
+function checkAdminPort(cfg: { server: { host: string; port: number; redirect_http_port?: number | undefined }; admin: { host: string; port: number } }, ctx: z.core.$RefinementCtx): void {
+  const { server, admin } = cfg
+  if (sameSocket(admin.host, admin.port, server.host, server.port)) {
+    ctx.addIssue({ code: 'custom', path: ['admin', 'port'], message: 'must differ from server.port (the admin API has its own listener)' })
+  } else if (server.redirect_http_port !== undefined && sameSocket(admin.host, admin.port, server.host, server.redirect_http_port)) {
+    ctx.addIssue({ code: 'custom', path: ['admin', 'port'], message: 'must differ from server.redirect_http_port' })
+  }
+}
+
+function readsListeners(path: readonly PropertyKey[]): boolean {
+  if (path.length <= 1) return path.length === 0 || path[0] === 'server' || path[0] === 'admin'
+  const field = String(path[1])
+  return (path[0] === 'server' || path[0] === 'admin') && (field === 'host' || field === 'port' || field === 'redirect_http_port')
+}
+
 export const configSchema = z
   .strictObject({
     server: serverSchema.prefault({}),
@@ -262,6 +288,7 @@ export const configSchema = z
     store: storeSchema.optional(),
   })
   .superRefine(checkAccessRefs, whenParsed(readsAccessRefs))
+  .superRefine(checkAdminPort, whenParsed(readsListeners))
   .superRefine((cfg, ctx) => {
     const names = new Set<string>()
     cfg.models.forEach((m, i) => {

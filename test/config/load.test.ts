@@ -322,4 +322,23 @@ describe('edge and filter settings', () => {
       'server.redirect_http_port: needs server.tls (it redirects to the HTTPS listener)'
     )
   })
+
+  it('refuses the admin API on the data plane port (start would fail, reading as if another process held it)', () => {
+    const tls = { cert: './c.pem', key: './k.pem' }
+    expect(issuesOf(() => parseConfig({ ...minimal, server: { port: 9000 }, admin: { port: 9000 } }))).toEqual([
+      'admin.port: must differ from server.port (the admin API has its own listener)',
+    ])
+    // A wildcard host takes the port on every address.
+    expect(issuesOf(() => parseConfig({ ...minimal, server: { host: '0.0.0.0', port: 9000 }, admin: { host: '127.0.0.1', port: 9000 } }))).toHaveLength(1)
+    expect(issuesOf(() => parseConfig({ ...minimal, server: { tls, port: 9443, redirect_http_port: 9000 }, admin: { port: 9000 } }))).toEqual([
+      'admin.port: must differ from server.redirect_http_port',
+    ])
+    // Two addresses may share a port number; 0 is any free port.
+    expect(() => parseConfig({ ...minimal, server: { host: '127.0.0.2', port: 9000 }, admin: { host: '127.0.0.1', port: 9000 } })).not.toThrow()
+    expect(() => parseConfig({ ...minimal, server: { port: 0 }, admin: { port: 0 } })).not.toThrow()
+    // Shown with every other problem, not behind them.
+    expect(issuesOf(() => parseConfig({ ...minimal, server: { port: 9000, keep_alive_timeout: 'x' }, admin: { port: 9000 } }))).toContain(
+      'admin.port: must differ from server.port (the admin API has its own listener)'
+    )
+  })
 })

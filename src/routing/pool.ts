@@ -7,7 +7,9 @@ import type { AttemptObserver, Upstream } from './upstream.js'
 /**
  * Which members a pick may use: 'up' ones normally; in panic mode first those only active
  * health checks hold out ('unchecked': live traffic has not ejected or cooled them down), then
- * every member that is not draining ('any').
+ * every member that is not draining or cooling down after a 429 ('any'). A 429's Retry-After
+ * is the upstream asking for a pause: panic does not override it (a fleet that is all rate
+ * limited would get every request once per member, and a provider may lengthen the penalty).
  */
 type Eligibility = 'up' | 'unchecked' | 'any'
 
@@ -28,7 +30,7 @@ class Eligible implements PickFilter<Upstream> {
       case 'unchecked':
         return !u.draining && this.now >= u.ejectedUntil && this.now >= u.cooldownUntil
       case 'any':
-        return !u.draining
+        return !u.draining && this.now >= u.cooldownUntil
     }
   }
 }
@@ -88,7 +90,8 @@ export class Pool {
   /**
    * Panic mode (Envoy): when no member is up, try them all rather than fail everything;
    * members that live traffic has not ejected or cooled down first (the health checks may be
-   * what is wrong, say probes timing out on an overloaded machine).
+   * what is wrong, say probes timing out on an overloaded machine), never one in a 429's
+   * cooldown.
    */
   pickPanic(exclude?: readonly Upstream[], affinityKey?: string): Upstream | undefined {
     const now = Date.now()

@@ -23,7 +23,7 @@ function model(name: string, sims: SimServer[], extra: Record<string, unknown> =
 }
 
 beforeAll(async () => {
-  for (const [name, n] of Object.entries({ kill: 3, killstream: 3, hang: 2, ratelimit: 2, eject: 3, primary: 2, backup: 1, lonely: 2, storm: 3, panic: 2 })) {
+  for (const [name, n] of Object.entries({ kill: 3, killstream: 3, hang: 2, ratelimit: 2, eject: 3, primary: 2, backup: 1, lonely: 2, storm: 3, panic: 2, allthrottled: 2 })) {
     groups[name] = await startSims(n, name === 'killstream' ? { ttftMs: 5, tokensPerSecond: 100 } : {})
   }
   const g = groups
@@ -35,6 +35,7 @@ beforeAll(async () => {
       model('killstream', g.killstream!),
       model('hang', g.hang!, { timeouts: { first_token: '500ms' } }),
       model('ratelimit', g.ratelimit!),
+      model('allthrottled', g.allthrottled!),
       model('eject', g.eject!, { outlier: { consecutive_failures: 3, base_ejection_time: '1s', max_ejection_percent: 50 } }),
       model('primary', g.primary!, { fallback: ['backup'] }),
       model('backup', g.backup!),
@@ -188,6 +189,29 @@ describe('a simulator rate-limits', () => {
     }
     expect(back).toEqual(new Set(['ratelimit-0', 'ratelimit-1']))
     expect((await simStats(other!)).received).toBeGreaterThan(5)
+  })
+})
+
+describe('every simulator rate-limits', () => {
+  it('their Retry-After holds in panic too: 503 no_healthy_upstream with Retry-After, and nothing more reaches them', async () => {
+    const sims = groups.allthrottled!
+    for (const s of sims) await setFault(s, { mode: 'rate-limit', retry_after: 30 })
+    // The first request meets both 429s (one retry); the last 429 is relayed.
+    const first = await post(gw.url, { model: 'allthrottled', messages: [{ role: 'user', content: 'r' }] })
+    expect(first.status).toBe(429)
+    const seen = await Promise.all(sims.map(async (s) => (await simStats(s)).received))
+    expect(seen).toEqual([1, 1])
+    for (let i = 0; i < 5; i++) {
+      const r = await post(gw.url, { model: 'allthrottled', messages: [{ role: 'user', content: 'again' }] })
+      expect(r.status).toBe(503)
+      expect((r.json as { error: { code: string } }).error.code).toBe('no_healthy_upstream')
+      const retryAfter = Number(r.headers.get('retry-after'))
+      expect(retryAfter).toBeGreaterThanOrEqual(25)
+      expect(retryAfter).toBeLessThanOrEqual(30)
+    }
+    // Panic mode used to try every member again on every request: 5 more each.
+    expect(await Promise.all(sims.map(async (s) => (await simStats(s)).received))).toEqual(seen)
+    for (const s of sims) await setFault(s, { mode: 'ok' })
   })
 })
 

@@ -75,7 +75,19 @@ describe('Pool', () => {
     members[1]!.ejectedUntil = Date.now() + 60_000
     members[2]!.cooldownUntil = Date.now() + 60_000
     for (let i = 0; i < 10; i++) expect(pool.pickPanic()).toBe(members[0])
-    expect([members[1], members[2]]).toContain(pool.pickPanic([members[0]!]))
+    // Then the ejected one; never the one a 429 asked for a pause.
+    for (let i = 0; i < 10; i++) expect(pool.pickPanic([members[0]!])).toBe(members[1])
+    expect(pool.pickPanic([members[0]!, members[1]!])).toBeUndefined()
+  })
+
+  it('panic mode sends nothing to members cooling down after a 429: all of them cooling is no pick at all', () => {
+    const members = makeUpstreams(3)
+    const pool = new Pool('m', members, { strategy: 'round-robin' })
+    for (const u of members) u.cooldownUntil = Date.now() + 60_000
+    expect(pool.upCount()).toBe(0)
+    expect(pool.pickPanic()).toBeUndefined()
+    members[1]!.cooldownUntil = Date.now() - 1
+    expect(pool.pick()).toBe(members[1])
   })
 
   it('hands its observer to every member, including ones added later', () => {

@@ -218,6 +218,25 @@ export function registerUpstreamRoutes(admin: AdminServer, fleet: FleetControl):
     if (spec.name !== undefined && taken.has(spec.name)) {
       throw new AdminError(409, `Model '${route.name}' already has an upstream named '${spec.name}'.`, 'upstream_exists', { param: 'name' })
     }
+    // `entry@address` names a DNS entry's discovered endpoints: an upstream of that form would
+    // share an id with one (now or when DNS returns the address), and every later call on it
+    // would act on both.
+    const at = spec.name?.lastIndexOf('@') ?? -1
+    if (at >= 0 && entries.some((e) => e.spec.discovery === 'dns' && e.id === spec.name!.slice(0, at))) {
+      throw new AdminError(
+        400,
+        `'${spec.name}' is the form of the endpoints DNS discovery finds for upstream '${spec.name!.slice(0, at)}' of model '${route.name}': name it otherwise.`,
+        'invalid_upstream',
+        { param: 'name' }
+      )
+    }
+    if (spec.discovery === 'dns' && spec.name !== undefined) {
+      const prefix = `${spec.name}@`
+      const clash = entries.find((e) => e.id.startsWith(prefix))
+      if (clash !== undefined) {
+        throw new AdminError(409, `Model '${route.name}' has an upstream named '${clash.id}', the form this entry's discovered endpoints would take: name it otherwise.`, 'upstream_exists', { param: 'name' })
+      }
+    }
     if (spec.name === undefined) {
       // The index it takes in its pool, as for a configured upstream without a name. Names of
       // configured upstreams removed at run time are skipped too: asked for no name, the

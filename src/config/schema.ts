@@ -313,6 +313,19 @@ export const configSchema = z
         }
         ids.set(id, j)
       })
+      // `entry@address` is how a DNS entry's discovered endpoints are named (routing/membership.ts).
+      m.upstreams.forEach((u, j) => {
+        const at = u.name?.lastIndexOf('@') ?? -1
+        if (at < 0) return
+        const entry = m.upstreams[ids.get(u.name!.slice(0, at)) ?? -1]
+        if (entry?.discovery === 'dns') {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['models', i, 'upstreams', j, 'name'],
+            message: `'${u.name}' is the form of the endpoints DNS discovery finds for upstream '${u.name!.slice(0, at)}': name it otherwise`,
+          })
+        }
+      })
     })
     cfg.models.forEach((m, i) => {
       m.fallback.forEach((f, j) => {

@@ -205,10 +205,24 @@ export class Membership {
     const models = new Map(config.models.map((m) => [m.name, m]))
     // Marks first: whether a configured upstream still stands removed decides below whether a
     // run-time one of its name keeps its place.
-    for (const marks of [this.removed, this.patches]) {
+    for (const [marks, what] of [
+      [this.removed, 'its drain or delete'],
+      [this.patches, 'its PATCH'],
+    ] as const) {
+      // All stale marks out first: one renumbered onto the id of another that moves on too
+      // must find that id free.
+      const stale: [string, string, Mark][] = []
       for (const [key, mark] of marks) {
         const [model, id] = key.split('\u0000') as [string, string]
-        if (!this.stillApplies(models.get(model), id, mark)) marks.delete(key)
+        if (this.stillApplies(models.get(model), id, mark)) continue
+        marks.delete(key)
+        stale.push([model, id, mark])
+      }
+      for (const [model, id, mark] of stale) {
+        const m = models.get(model)
+        const moved = m === undefined ? undefined : this.renumbered(m, id, mark, marks)
+        if (moved !== undefined) marks.set(`${model}\u0000${moved}`, mark)
+        else dropped.push(`${model}/${id}: ${what} no longer applies (${this.whyGone(m, id)})`)
       }
     }
     for (const [model, byId] of this.added) {
@@ -269,6 +283,34 @@ export class Membership {
   private isMarked(marks: Map<string, Mark>, model: string, id: string, base: UpstreamConfig): boolean {
     const mark = marks.get(`${model}\u0000${id}`)
     return mark !== undefined && mark.base === JSON.stringify(base)
+  }
+
+  /**
+   * An unnamed entry's id is its index: an entry inserted or removed before it renumbers it.
+   * The id a mark made on such an entry (or one of its discovered endpoints) has now, when the
+   * same entry is still in the file, unchanged, and not marked under that id already; else
+   * undefined. Without this, a deleted upstream came back as soon as the file grew above it.
+   */
+  private renumbered(m: ModelConfig, id: string, mark: Mark, marks: Map<string, Mark>): string | undefined {
+    const at = id.lastIndexOf('@')
+    const entryId = at < 0 ? id : id.slice(0, at)
+    if (!/^\d+$/.test(entryId)) return undefined
+    const suffix = at < 0 ? '' : id.slice(at)
+    for (let j = 0; j < m.upstreams.length; j++) {
+      const u = m.upstreams[j]!
+      if (u.name !== undefined || String(j) === entryId || JSON.stringify(u) !== mark.base) continue
+      const moved = `${j}${suffix}`
+      if (!marks.has(`${m.name}\u0000${moved}`) && this.stillApplies(m, moved, mark)) return moved
+    }
+    return undefined
+  }
+
+  /** Why a mark stopped applying, for the log. */
+  private whyGone(m: ModelConfig | undefined, id: string): string {
+    if (m === undefined) return 'its model was removed'
+    const at = id.lastIndexOf('@')
+    if (at >= 0 && this.basesOf(m, id.slice(0, at)).length > 0 && this.basesOf(m, id).length === 0) return 'DNS no longer returns its address, or its entry changed'
+    return this.basesOf(m, id).length > 0 ? 'the file changed its entry' : 'the file no longer lists it'
   }
 
   /** Is the entry (or discovered endpoint) a mark was made on still there, unchanged? */

@@ -143,4 +143,28 @@ describe('DNS discovery', () => {
     expect(members()).toEqual(['pool@127.0.0.1'])
     expect((await admin('PATCH', '/admin/upstreams/pool', { weight: 4 })).body).toMatchObject({ name: 'pool@127.0.0.1', weight: 4 })
   })
+
+  it("refuses an upstream named like one of a DNS entry's endpoints (two members with one id, each call acting on both)", async () => {
+    const port = sims[0]!.port
+    const url = `http://127.0.0.1:${port}/v1`
+    // An address DNS does not return (yet): it would collide the moment it does.
+    const r = await admin('POST', '/admin/models/m/upstreams', { url, name: 'pool@127.0.0.9' })
+    expect(r.status).toBe(400)
+    expect(r.body.error).toMatchObject({ code: 'invalid_upstream', param: 'name' })
+    expect(r.body.error.message).toContain("endpoints DNS discovery finds for upstream 'pool'")
+    // One it returns: that member exists.
+    expect((await admin('POST', '/admin/models/m/upstreams', { url, name: 'pool@127.0.0.1' })).status).toBe(409)
+    expect(members()).not.toContain('pool@127.0.0.9')
+    // A name with '@' that is no DNS entry's is fine.
+    const ok = await admin('POST', '/admin/models/m/upstreams', { url, name: 'gpu@rack1' })
+    expect(ok.status).toBe(201)
+    // And a DNS entry whose endpoints would take that form is refused.
+    const dns = await admin('POST', '/admin/models/m/upstreams', { url: `http://sim.test.internal:${port}/v1`, name: 'gpu', discovery: 'dns' })
+    expect(dns.status).toBe(409)
+    expect(dns.body.error).toMatchObject({ code: 'upstream_exists', param: 'name' })
+    expect((await admin('DELETE', '/admin/upstreams/gpu@rack1')).status).toBe(200)
+    expect(() =>
+      parseConfig({ models: [{ name: 'x', upstreams: [{ url: 'http://h.internal:1/v1', name: 'pool', discovery: 'dns' }, { url, name: 'pool@10.0.0.1' }] }] })
+    ).toThrow(/models\[0\]\.upstreams\[1\]\.name: 'pool@10\.0\.0\.1' is the form of the endpoints DNS discovery finds for upstream 'pool'/)
+  })
 })

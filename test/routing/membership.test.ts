@@ -83,12 +83,60 @@ describe('Membership', () => {
     // Added again, then the file edits its own 'a': the file wins.
     m.add('chat', 'a', spec('http://other:1/v1', { name: 'a' }))
     const edited = config([{ name: 'chat', upstreams: [{ url: 'http://a:2/v1', name: 'a' }, { url: 'http://b:1/v1' }] }])
-    expect(m.retain(edited)).toEqual(['chat/a: the config now defines an upstream of that name'])
+    expect(m.retain(edited)).toEqual(['chat/a: its drain or delete no longer applies (the file changed its entry)', 'chat/a: the config now defines an upstream of that name'])
     expect(m.plan(edited.models[0]!).map((s) => [s.id, s.spec.url, s.source])).toEqual([
       ['a', 'http://a:2/v1', 'config'],
       ['1', 'http://b:1/v1', 'config'],
     ])
     expect(m.describe()).toEqual({ added: [], removed: [], patched: {} })
+  })
+
+  it('says when a reload drops a drain, delete or PATCH (the file changed the entry, or no longer lists it)', () => {
+    const m = membership()
+    m.remove('chat', m.locate(base.models[0]!, 'a')!)
+    m.patch('chat', m.locate(base.models[0]!, '1')!, { weight: 5 })
+    expect(m.retain(base)).toEqual([])
+    const edited = config([{ name: 'chat', upstreams: [{ url: 'http://a:2/v1', name: 'a' }, { url: 'http://b:1/v1', weight: 2 }] }])
+    expect(m.retain(edited)).toEqual([
+      'chat/a: its drain or delete no longer applies (the file changed its entry)',
+      'chat/1: its PATCH no longer applies (the file changed its entry)',
+    ])
+    expect(m.describe()).toEqual({ added: [], removed: [], patched: {} })
+    m.remove('chat', m.locate(edited.models[0]!, 'a')!)
+    const gone = config([{ name: 'chat', upstreams: [{ url: 'http://b:1/v1', weight: 2, name: 'b' }] }])
+    expect(m.retain(gone)).toEqual(['chat/a: its drain or delete no longer applies (the file no longer lists it)'])
+  })
+
+  it('follows an unnamed upstream renumbered by an entry inserted above it: a deleted one stays out, a PATCH stays on', () => {
+    const three = config([{ name: 'm3', upstreams: [{ url: 'http://a:1/v1' }, { url: 'http://b:1/v1' }, { url: 'http://c:1/v1' }] }])
+    const m = membership()
+    m.remove('m3', m.locate(three.models[0]!, '1')!)
+    m.patch('m3', m.locate(three.models[0]!, '2')!, { weight: 7 })
+    const urls = (cfg: ReturnType<typeof config>) => m.plan(cfg.models[0]!).map((s) => [s.id, s.spec.url, s.spec.weight])
+    expect(urls(three)).toEqual([
+      ['0', 'http://a:1/v1', 1],
+      ['2', 'http://c:1/v1', 7],
+    ])
+    const grown = config([{ name: 'm3', upstreams: [{ url: 'http://new:1/v1' }, { url: 'http://a:1/v1' }, { url: 'http://b:1/v1' }, { url: 'http://c:1/v1' }] }])
+    expect(m.retain(grown)).toEqual([])
+    expect(urls(grown)).toEqual([
+      ['0', 'http://new:1/v1', 1],
+      ['1', 'http://a:1/v1', 1],
+      ['3', 'http://c:1/v1', 7],
+    ])
+    expect(m.describe()).toEqual({ added: [], removed: ['m3/2'], patched: { 'm3/3': { weight: 7 } } })
+    // Two deleted side by side, then another entry on top: each moves onto the other's old id.
+    const m2 = membership()
+    m2.remove('m3', m2.locate(three.models[0]!, '1')!)
+    m2.remove('m3', m2.locate(three.models[0]!, '2')!)
+    expect(m2.retain(grown)).toEqual([])
+    expect(m2.plan(grown.models[0]!).map((s) => s.spec.url)).toEqual(['http://new:1/v1', 'http://a:1/v1'])
+    // And back down: the entry above removed, the marks follow again.
+    expect(m.retain(three)).toEqual([])
+    expect(urls(three)).toEqual([
+      ['0', 'http://a:1/v1', 1],
+      ['2', 'http://c:1/v1', 7],
+    ])
   })
 
   it('applies a patch until the file changes that entry', () => {

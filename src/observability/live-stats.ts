@@ -2,7 +2,7 @@
 // onResponse hook, O(1) per request, fixed memory (≈0.5 MB for an hour of per-second
 // buckets, plus ≤ maxKeys small key entries). Read by the admin dashboard routes.
 import type { RequestContext } from '../server/context.js'
-import { reportedStatus } from './access-log.js'
+import { errorType, reportedStatus } from './access-log.js'
 import { KeyUsage, type KeyUsageRow } from './key-usage.js'
 import { bucketOf } from './log-histogram.js'
 import { LiveSeries, type Percentiles, type SeriesPoint, type Totals } from './live-series.js'
@@ -120,9 +120,11 @@ export function liveStatsHook(stats: LiveStats): (ctx: RequestContext) => void {
       prompt_tokens: usage?.prompt_tokens ?? null,
       completion_tokens: usage?.completion_tokens ?? null,
       // For a non-streaming answer the first byte is the whole generation: not a TTFT.
-      ttft_ms: ctx.stream && ctx.firstByteMs >= 0 && status < 400 ? Math.round(ctx.firstByteMs * 10) / 10 : null,
+      // Successful streams only, as the metrics and `switchyard usage` report it.
+      ttft_ms: ctx.stream && ctx.firstByteMs >= 0 && status < 400 && ctx.outcome === 'ok' ? Math.round(ctx.firstByteMs * 10) / 10 : null,
       duration_ms: Math.round(ctx.elapsedMs() * 10) / 10,
-      error: ctx.error?.code ?? null,
+      // As the access log names it: the gateway's code, upstream_<status>, client_closed.
+      error: errorType(ctx),
       failed: status >= 500 || ctx.outcome === 'error',
       upstreamRef: ctx.upstream,
     })

@@ -56,7 +56,8 @@ export class RequestMetrics {
 
     const elapsedMs = ctx.durationMs
     s.duration.observe(elapsedMs / 1000)
-    const ok = status >= 200 && status < 300
+    // A stream that broke after its 200 is no successful stream (OpenTelemetry's TTFT and TPOT are over those).
+    const ok = status >= 200 && status < 300 && ctx.outcome === 'ok'
     const usage = ctx.usage
     if (ctx.stream && ok && ctx.firstByteMs >= 0) {
       s.ttft.observe(ctx.firstByteMs / 1000)

@@ -156,7 +156,8 @@ export class Tracer {
         'switchyard.retries': ctx.retries,
         'switchyard.usage_estimated': ctx.usageEstimated || undefined,
       },
-      error: status >= 500,
+      // HTTP's rule for server spans (5xx), and a stream that broke after its 200: the answer failed.
+      error: status >= 500 || (status < 400 && ctx.outcome === 'error'),
     })
     this.options.sink.add(trace.spans)
   }

@@ -64,9 +64,10 @@ export function groupExpression(by: GroupBy, dialect: Dialect): string {
   }
 }
 
-/** Which rows time to first token is reported over: successful streams. */
-export const TTFT_ROWS = 'stream = 1 AND status >= 200 AND status < 300 AND ttft_ms IS NOT NULL'
-const ERROR = 'CASE WHEN status >= 400 AND status <> 499 THEN 1 ELSE 0 END'
+/** Which rows time to first token is reported over: successful streams (not one that broke after its 200). */
+export const TTFT_ROWS = 'stream = 1 AND status >= 200 AND status < 300 AND error IS NULL AND ttft_ms IS NOT NULL'
+/** Errors: answered ≥ 400 but for 499 (the client left), or a 200 stream that broke. */
+const ERROR = 'CASE WHEN (status >= 400 AND status <> 499) OR (status < 400 AND error IS NOT NULL) THEN 1 ELSE 0 END'
 
 /** Totals per group; `$1` is the since-time (SQLite reads it as a numbered parameter too). */
 export function totalsSql(by: GroupBy, dialect: Dialect, withPercentiles: boolean): string {

@@ -452,6 +452,8 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
     this.committed = true
     const { ctx, upstream } = this
     if (!this.pinged) ctx.status = this.status
+    // An upstream's error answer, relayed: the request failed, as one the gateway answers does.
+    if (this.status >= 400) ctx.outcome = 'error'
     ctx.upstream = upstream
     ctx.firstByteMs = ctx.elapsedMs()
     upstream.observeLatency(performance.now() - this.startedAt)

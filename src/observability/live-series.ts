@@ -1,7 +1,7 @@
 // Per-second buckets over a sliding window (an hour by default): requests, errors,
 // completion tokens and a small TTFT histogram per second. Preallocated typed arrays, so
 // recording is O(1) with no allocation and memory is fixed by the window length.
-import { BUCKETS, quantile } from './log-histogram.js'
+import { BUCKETS, bucketOf, quantile } from './log-histogram.js'
 
 /** One point of a series: the seconds [t, t + span) aggregated. */
 export interface SeriesPoint {
@@ -42,6 +42,9 @@ export class LiveSeries {
   /** `seconds` histograms of BUCKETS counts each (saturating at 65535 per bucket-second). */
   private readonly ttft: Uint16Array
   private readonly ttftCount: Uint32Array
+  /** Each second's smallest and largest TTFT (ms): the percentiles never leave that range. */
+  private readonly ttftMin: Float64Array
+  private readonly ttftMax: Float64Array
   private readonly scratch = new Float64Array(BUCKETS)
   /** The newest second written; a clock that steps back writes here instead. */
   private latest = 0
@@ -53,17 +56,21 @@ export class LiveSeries {
     this.tokens = new Float64Array(seconds)
     this.ttft = new Uint16Array(seconds * BUCKETS)
     this.ttftCount = new Uint32Array(seconds)
+    this.ttftMin = new Float64Array(seconds)
+    this.ttftMax = new Float64Array(seconds)
   }
 
-  /** Counts one finished request in second `sec`; `ttftBucket` < 0 when it has no TTFT. */
-  add(sec: number, error: boolean, tokens: number, ttftBucket: number): void {
+  /** Counts one finished request in second `sec`; `ttftMs` < 0 when it has no TTFT. */
+  add(sec: number, error: boolean, tokens: number, ttftMs: number): void {
     const i = this.slot(sec)
     this.requests[i]!++
     if (error) this.errors[i]!++
     this.tokens[i]! += tokens
-    if (ttftBucket >= 0) {
-      const j = i * BUCKETS + ttftBucket
+    if (ttftMs >= 0) {
+      const j = i * BUCKETS + bucketOf(ttftMs)
       if (this.ttft[j]! < U16_MAX) this.ttft[j]!++
+      if (this.ttftCount[i] === 0 || ttftMs < this.ttftMin[i]!) this.ttftMin[i] = ttftMs
+      if (this.ttftCount[i] === 0 || ttftMs > this.ttftMax[i]!) this.ttftMax[i] = ttftMs
       this.ttftCount[i]!++
     }
   }
@@ -102,15 +109,19 @@ export class LiveSeries {
   percentiles(from: number, to: number, nowSec: number): Percentiles {
     const acc = this.scratch.fill(0)
     let count = 0
+    let min = Number.POSITIVE_INFINITY
+    let max = 0
     for (let s = Math.max(from, nowSec - this.seconds + 1); s <= to; s++) {
       const i = s % this.seconds
       if (this.stamp[i] !== s || this.ttftCount[i] === 0) continue
       count += this.ttftCount[i]!
+      if (this.ttftMin[i]! < min) min = this.ttftMin[i]!
+      if (this.ttftMax[i]! > max) max = this.ttftMax[i]!
       const base = i * BUCKETS
       for (let b = 0; b < BUCKETS; b++) acc[b]! += this.ttft[base + b]!
     }
     if (count === 0) return { count, p50: null, p95: null, p99: null }
-    return { count, p50: round(quantile(acc, 0.5)), p95: round(quantile(acc, 0.95)), p99: round(quantile(acc, 0.99)) }
+    return { count, p50: round(quantile(acc, 0.5, min, max)), p95: round(quantile(acc, 0.95, min, max)), p99: round(quantile(acc, 0.99, min, max)) }
   }
 
   /**

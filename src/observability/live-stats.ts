@@ -4,7 +4,6 @@
 import type { RequestContext } from '../server/context.js'
 import { errorType, reportedStatus } from './access-log.js'
 import { KeyUsage, type KeyUsageRow } from './key-usage.js'
-import { bucketOf } from './log-histogram.js'
 import { LiveSeries, type Percentiles, type SeriesPoint, type Totals } from './live-series.js'
 import { RecentRequests, type RecentRequest } from './recent-requests.js'
 import { UpstreamThroughput, type UpstreamRates } from './upstream-throughput.js'
@@ -50,7 +49,7 @@ export class LiveStats {
     const sec = Math.floor(now / 1000)
     const completion = r.completion_tokens ?? 0
     const tokens = completion + (r.prompt_tokens ?? 0)
-    const ttft = r.ttft_ms === null ? -1 : bucketOf(r.ttft_ms)
+    const ttft = r.ttft_ms === null ? -1 : r.ttft_ms
     this.series.add(sec, r.failed, completion, ttft)
     this.keys.add(r.key, sec, tokens, r.failed)
     if (r.upstreamRef !== undefined) {

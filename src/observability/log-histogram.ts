@@ -21,9 +21,12 @@ export function bucketOf(ms: number): number {
 
 /**
  * The q-quantile (0 < q ≤ 1) of the counts in `counts[0..BUCKETS)`, interpolated
- * geometrically inside the bucket that holds it; null when the histogram is empty.
+ * geometrically inside the bucket that holds it; null when the histogram is empty. `min` and
+ * `max`, the smallest and largest value counted when known, narrow the end buckets: a few
+ * close values (one model's TTFT) all share one bucket, and spreading them over its whole
+ * width put a p95 a fifth above the largest value seen.
  */
-export function quantile(counts: ArrayLike<number>, q: number): number | null {
+export function quantile(counts: ArrayLike<number>, q: number, min = 0, max = Number.POSITIVE_INFINITY): number | null {
   let total = 0
   for (let i = 0; i < BUCKETS; i++) total += counts[i]!
   if (total === 0) return null
@@ -33,11 +36,14 @@ export function quantile(counts: ArrayLike<number>, q: number): number | null {
     const c = counts[i]!
     if (c === 0) continue
     if (seen + c >= rank) {
-      const hi = BOUNDS[i]!
-      const lo = i === 0 ? 0 : BOUNDS[i - 1]!
+      let hi = BOUNDS[i]!
+      let lo = i === 0 ? 0 : BOUNDS[i - 1]!
+      if (min > lo) lo = min
+      if (max < hi) hi = max
+      if (hi <= lo) return lo
       // Samples are taken as spread evenly through the bucket; this one sits at fraction f.
       const f = (rank - seen - 0.5) / c
-      return i === 0 ? hi * f : lo * (hi / lo) ** f
+      return lo === 0 ? hi * f : lo * (hi / lo) ** f
     }
     seen += c
   }

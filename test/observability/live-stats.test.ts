@@ -98,6 +98,22 @@ describe('LiveStats per-second buckets', () => {
     const recent = s.ttft(3)
     expect(recent.count).toBe(20)
     expect(recent.p50!).toBeGreaterThan(700)
+    // Never past the largest value seen in the range.
+    expect(recent.p99!).toBeLessThanOrEqual(1000)
+  })
+
+  it('keeps TTFT percentiles within the values seen: a tight spread, a single stream', () => {
+    const c = clock()
+    const s = new LiveStats({ now: c.now })
+    for (const t of [1070.33, 1041.65, 1044.54, 1046.07, 1015.09, 1025.7]) s.record(req({ ttft_ms: t }))
+    const p = s.ttft(300)
+    for (const v of [p.p50!, p.p95!, p.p99!]) {
+      expect(v).toBeGreaterThanOrEqual(1015.09)
+      expect(v).toBeLessThanOrEqual(1070.4)
+    }
+    c.advance(20_000)
+    s.record(req({ ttft_ms: 203.39 }))
+    expect(s.points(10).at(-1)!.ttft_p50).toBeCloseTo(203.4, 1)
   })
 
   it('records no TTFT for requests without one', () => {

@@ -354,5 +354,12 @@ function edgeLimits(snapshot: Snapshot): EdgeLimits {
 function openAccessLog(config: Config): LineWriter | undefined {
   const target = config.logging.access_log
   if (target === 'off') return undefined
-  return LineWriter.open(target === 'stdout' ? 1 : target === 'stderr' ? 2 : target)
+  if (target === 'stdout' || target === 'stderr') return LineWriter.open(target === 'stdout' ? 1 : 2)
+  try {
+    return LineWriter.open(target)
+  } catch (err) {
+    // A path that cannot be opened is the config's fault: one line at start, as for TLS files.
+    const why = (err as NodeJS.ErrnoException).code ?? String(err)
+    throw new ConfigError('logging.access_log', [`logging.access_log: cannot open ${target} (${why})`])
+  }
 }

@@ -3,6 +3,7 @@
 import { ConfigError } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { readTlsMaterial } from '../server/tls.js'
+import { appendPathIssue } from '../util/append-path.js'
 import { sqlitePathIssue } from '../util/sqlite-path.js'
 
 /** Every start-time problem of `config`, each as `field: why` (empty when there is none). */
@@ -17,6 +18,8 @@ export function startTimeIssues(config: Config): string[] {
       issues.push(...err.issues)
     }
   }
+  const accessLog = config.logging.access_log
+  if (accessLog !== 'off' && accessLog !== 'stdout' && accessLog !== 'stderr') issues.push(...present(appendPathIssue(accessLog, 'logging.access_log')))
   if (config.store !== undefined) issues.push(...present(sqlitePathIssue(config.store.sqlite, 'store.sqlite')))
   const usage = config.usage
   if (usage.enabled && usage.postgres === undefined) issues.push(...present(sqlitePathIssue(usage.sqlite, 'usage.sqlite')))

@@ -50,13 +50,23 @@ export async function runUsage(opts: UsageOptions): Promise<void> {
       return
     }
   }
-  const store = await openUsageStore(config, { readonly: true })
+  // The PostgreSQL URL may carry a password: named by its field, never shown.
+  const source = config.postgres === undefined ? config.sqlite : 'usage.postgres'
+  let rows: ReportRow[]
   try {
-    const rows = await store.report({ by: opts.by, since: Date.now() - opts.since })
-    process.stdout.write(formatReport(rows, opts.by, opts.format))
-  } finally {
-    await store.close()
+    const store = await openUsageStore(config, { readonly: true })
+    try {
+      rows = await store.report({ by: opts.by, since: Date.now() - opts.since })
+    } finally {
+      await store.close()
+    }
+  } catch (err) {
+    // Not a database, a corrupt one, a server that refuses: one line, not a stack.
+    console.error(`switchyard: cannot read usage from ${source}: ${err instanceof Error ? err.message : String(err)}`)
+    process.exitCode = 1
+    return
   }
+  process.stdout.write(formatReport(rows, opts.by, opts.format))
 }
 
 export function formatReport(rows: readonly ReportRow[], by: GroupBy, format: ReportFormat): string {

@@ -113,6 +113,19 @@ describe('switchyard CLI', () => {
     }
   })
 
+  it('usage names a usage file that is not a database in one line, exit 1', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
+    await writeFile(join(dir, 'switchyard.yaml'), 'usage: { sqlite: ./junk.db }\nmodels:\n  - name: m\n    upstreams: [{ url: "http://127.0.0.1:1/v1" }]\n')
+    for (const junk of ['garbage\n', 'SQLite format 3\u0000garbage']) {
+      await writeFile(join(dir, 'junk.db'), junk)
+      const r = await cli(['usage', '--by', 'key'], dir, 10_000)
+      expect(r.code).toBe(1)
+      expect(r.stdout).toBe('')
+      expect(r.stderr).toMatch(/^switchyard: cannot read usage from \.\/junk\.db: .*not a database/)
+      expect(r.stderr).not.toMatch(/\n\s+at /)
+    }
+  })
+
   it('validate runs the checks start makes when it opens files: TLS pair, store and usage paths', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
     const a = await makeCert(dir, 'a')
@@ -162,6 +175,28 @@ describe('switchyard CLI', () => {
     expect(start.stderr).toContain(issue)
     expect(start.stderr).not.toMatch(/\n\s+at /)
     expect((await cli(['validate'], dir)).stderr).toContain(issue)
+  })
+
+  it('start refuses an access_log it cannot open, in one line naming the field, as validate does', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'))
+    const notDir = join(dir, 'plain-file')
+    await writeFile(notDir, 'x')
+    const model = 'models:\n  - name: m\n    upstreams: [{ url: "http://127.0.0.1:1/v1" }]\n'
+    for (const [path, why] of [
+      [join(notDir, 'a.log'), `${notDir} is not a directory`],
+      [join(notDir, 'sub', 'a.log'), `${notDir} is not a directory`],
+      [dir, 'it is a directory'],
+    ] as const) {
+      await writeFile(join(dir, 'switchyard.yaml'), `server: { port: 0 }\nadmin: { port: 0 }\nusage: { enabled: false }\nlogging: { access_log: ${path} }\n${model}`)
+      expect((await cli(['validate'], dir)).stderr).toContain(`logging.access_log: cannot open ${path}: ${why}`)
+      const start = await cli(['start'], dir, 4000)
+      expect(start.code).toBe(1)
+      expect(start.stderr).toContain(`logging.access_log: cannot open ${path}`)
+      expect(start.stderr).not.toMatch(/\n\s+at /)
+    }
+    // A directory that is not there yet is made.
+    await writeFile(join(dir, 'switchyard.yaml'), `usage: { enabled: false }\nlogging: { access_log: ${join(dir, 'logs', 'day', 'a.log')} }\n${model}`)
+    expect(await cli(['validate'], dir)).toMatchObject({ code: 0, stderr: '' })
   })
 
   it('start and demo name a busy port by its field in one line, exit 1', async () => {

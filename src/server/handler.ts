@@ -112,6 +112,8 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
       if (pending !== undefined) await pending
       const body = parseJsonObject(ctx.rawBody)
       ctx.body = body
+      // Named in the request's record even when another required field is what is wrong.
+      if (typeof body.model === 'string' && body.model !== '') ctx.model = body.model
       const model = checkRequiredFields(def.endpoint, body)
       ctx.model = model
       ctx.stream = body.stream === true

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
 import type { SimServer } from '../../src/sim/server.js'
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
-import { simStats, startSims } from '../helpers/sim.js'
+import { eventually, simStats, startSims } from '../helpers/sim.js'
 
 let sim: SimServer
 let gw: GatewayProcess
@@ -70,6 +70,17 @@ describe('bad input: status, error JSON, and nothing sent upstream', () => {
     expect(r.status).toBe(400)
     expect(r.json).toEqual({ error: { message: expect.any(String), type: 'invalid_request_error', code, param } })
     expect((await simStats(sim)).received).toBe(before)
+  })
+
+  it('the access log names the model of a request refused for another field (empty messages)', async () => {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'filters-empty-messages' },
+      body: JSON.stringify({ model: 'chat', messages: [] }),
+    })
+    expect(res.status).toBe(400)
+    await eventually(() => gw.accessLines().some((l) => l.request_id === 'filters-empty-messages'))
+    expect(gw.accessLines().find((l) => l.request_id === 'filters-empty-messages')).toMatchObject({ status: 400, model: 'chat', error: 'empty_array' })
   })
 
   it('the openai SDK raises them as BadRequestError with code and param', async () => {

@@ -120,6 +120,8 @@ beforeAll(async () => {
         retries: { attempts: 1 },
       },
       { name: 'redirect-once', upstreams: [{ url: redirect.url, name: 'r' }], retries: { attempts: 0 } },
+      // Its own pool: 'solo' cools down after the 429 test, and then gets nothing.
+      { name: 'creds', upstreams: [{ url: solo.url, name: 'solo' }], retries: { attempts: 2 } },
     ],
   })
 })
@@ -178,6 +180,13 @@ describe('upstream error answers that may be retried', () => {
     expect(r429.status).toBe(429)
     expect(r429.text).toBe(ERROR_BODY)
     expect(r429.headers.get('retry-after')).toBe('7')
+    // Its Retry-After holds: the lone member cools down, and nothing reaches it meanwhile.
+    const seen = solo.requests
+    const cooling = await ask('solo', '500')
+    expect(cooling.status).toBe(503)
+    expect(cooling.json).toMatchObject({ error: { code: 'no_healthy_upstream' } })
+    expect(Number(cooling.headers.get('retry-after'))).toBeGreaterThanOrEqual(6)
+    expect(solo.requests).toBe(seen)
     // The access log is written once a second.
     const solo500 = () => gw.accessLines().filter((l) => l.model === 'solo' && l.error === 'upstream_500')
     await eventually(async () => solo500().length > 0)
@@ -203,8 +212,8 @@ describe('upstream error answers that may be retried', () => {
 
 describe("an upstream that refuses the gateway's credentials", () => {
   it('is a 502 of the gateway: not the client\'s key, and its body (quoting the upstream key) never shown', async () => {
-    for (const model of ['solo', 'redirect-once']) {
-      const r = await post(gw.url, { model: model === 'solo' ? 'solo' : 'redirect-once', messages: [{ role: 'user', content: 'q' }] }, { 'x-mode': '401' })
+    for (const model of ['creds', 'redirect-once']) {
+      const r = await post(gw.url, { model, messages: [{ role: 'user', content: 'q' }] }, { 'x-mode': '401' })
       expect(r.status).toBe(502)
       expect(r.json).toMatchObject({ error: { code: 'upstream_auth_error', type: 'api_error' } })
       expect(r.text).not.toContain('wxyz')

@@ -12,6 +12,22 @@ export interface LineWriterOptions {
   readonly max?: number
 }
 
+/**
+ * `dir` and its missing parents, one level at a time: Node's recursive mkdir never returns
+ * under /proc (a path there cannot be made, and it retries for good), which hung the start.
+ */
+function makeDirectories(dir: string): void {
+  try {
+    mkdirSync(dir)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') return
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw err
+    makeDirectories(dirname(dir))
+    mkdirSync(dir)
+  }
+}
+
 export class LineWriter {
   /** Lines dropped because the destination could not keep up. */
   dropped = 0
@@ -37,7 +53,7 @@ export class LineWriter {
   /** 1 = stdout, 2 = stderr, or a file path (appended to; its directory is created). */
   static open(destination: number | string, options?: LineWriterOptions): LineWriter {
     if (typeof destination === 'number') return new LineWriter(destination, options)
-    mkdirSync(dirname(destination), { recursive: true })
+    makeDirectories(dirname(destination))
     return new LineWriter(openSync(destination, 'a'), options)
   }
 

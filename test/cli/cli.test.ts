@@ -194,6 +194,12 @@ describe('switchyard CLI', () => {
       expect(start.stderr).toContain(`logging.access_log: cannot open ${path}`)
       expect(start.stderr).not.toMatch(/\n\s+at /)
     }
+    // Under /proc no directory can be made: Node's recursive mkdir never returned there, and
+    // the start hung (spinning, deaf to SIGTERM).
+    await writeFile(join(dir, 'switchyard.yaml'), `server: { port: 0 }\nadmin: { port: 0 }\nusage: { enabled: false }\nlogging: { access_log: /proc/switchyard-nope/a.log }\n${model}`)
+    const proc = await cli(['start'], dir, 4000)
+    expect(proc.code).toBe(1)
+    expect(proc.stderr).toContain('logging.access_log: cannot open /proc/switchyard-nope/a.log')
     // A directory that is not there yet is made.
     await writeFile(join(dir, 'switchyard.yaml'), `usage: { enabled: false }\nlogging: { access_log: ${join(dir, 'logs', 'day', 'a.log')} }\n${model}`)
     expect(await cli(['validate'], dir)).toMatchObject({ code: 0, stderr: '' })

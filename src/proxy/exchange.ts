@@ -95,8 +95,11 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
   private paused = false
   /** An error answer from an upstream with credentials: they are masked out of it, should it quote them. */
   private masking = false
-  /** The last bytes relayed ended inside an event (no blank line yet): an error event must not join it. */
-  private midEvent = false
+  /**
+   * The last three bytes relayed, packed (the newest lowest), across chunks: whether they end
+   * an event says if an error event must first close a half one. Starts as an event's end.
+   */
+  private lastBytes = BLANK_LINE
   private pingTimer: NodeJS.Timeout | undefined = undefined
   /** Keep-alive pings committed a 200 event stream before the upstream's first byte. */
   private pinged = false
@@ -319,7 +322,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
     if (out === undefined || out.length === 0) return
     if (this.masking) out = maskSecrets(out, this.upstream.secrets)
     this.ctx.bytesOut += out.length
-    if (this.eventStream) this.midEvent = !endsEvent(out)
+    if (this.eventStream) this.lastBytes = lastBytesAfter(this.lastBytes, out)
     if (!this.ctx.res.write(out)) {
       this.paused = true
       this.controller!.pause()
@@ -366,7 +369,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
       // The body ended cleanly, but the answer did not (no [DONE], no finish_reason): it was cut.
       if (tail !== undefined && tail.length > 0) {
         this.ctx.res.write(tail)
-        this.midEvent = !endsEvent(tail)
+        this.lastBytes = lastBytesAfter(this.lastBytes, tail)
       }
       return this.breakStream(new UpstreamStreamError(`Upstream ${this.upstream.publicName} ended the stream before the answer was complete.`), 'broken')
     }
@@ -440,7 +443,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
     if (this.eventStream && !res.writableEnded) {
       // A blank line first if the upstream stopped inside an event: else SSE parsers read
       // the error as part of that half event, and the error's code is lost.
-      if (this.midEvent) res.write(EVENT_END)
+      if (!endsEvent(this.lastBytes)) res.write(EVENT_END)
       res.end(sseErrorFrame(error))
     }
     else res.destroy()
@@ -529,12 +532,23 @@ export function maskSecrets(buf: Buffer, secrets: readonly Buffer[]): Buffer {
   return out
 }
 
-/** Do these bytes end with a blank line (an event's end, in any of SSE's line endings)? */
-function endsEvent(b: Buffer): boolean {
+const BLANK_LINE = 0x000a0a
+
+/** The last three bytes of what was relayed, `packed` then `b`; a chunk of one or two bytes (`\r\n`) shifts in. */
+function lastBytesAfter(packed: number, b: Buffer): number {
   const n = b.length
-  const last = b[n - 1]
-  if (last === 0x0a) return b[n - 2] === 0x0a || (b[n - 2] === 0x0d && (b[n - 3] === 0x0a || b[n - 3] === 0x0d))
-  return last === 0x0d && b[n - 2] === 0x0d
+  if (n >= 3) return (b[n - 3]! << 16) | (b[n - 2]! << 8) | b[n - 1]!
+  for (let i = 0; i < n; i++) packed = ((packed << 8) | b[i]!) & 0xffffff
+  return packed
+}
+
+/** Do the last bytes (packed, as lastBytesAfter) end with a blank line, an event's end in any of SSE's line endings? */
+function endsEvent(packed: number): boolean {
+  const last = packed & 0xff
+  const b2 = (packed >> 8) & 0xff
+  const b3 = packed >> 16
+  if (last === 0x0a) return b2 === 0x0a || (b2 === 0x0d && (b3 === 0x0a || b3 === 0x0d))
+  return last === 0x0d && b2 === 0x0d
 }
 
 /** The choices a request asks for (`n`), each of which must finish for the answer to be whole. */

@@ -237,6 +237,11 @@ describe('a stream whose body ends cleanly but whose answer did not', () => {
         else if (mode === 'half-finish') res.end(HEAD + 'data: {"id":"x","choices":[{"index":0,"delta":{"content":"B"},"finish_reason":"st')
         // The last event cut off inside its text.
         else if (mode === 'half-text') res.end(HEAD + 'data: {"id":"x","choices":[{"index":0,"delta":{"content":"B')
+        // CRLF line endings, an event's blank line in a read of its own, then the end.
+        else if (mode === 'crlf-split') {
+          res.write('data: {"id":"x","choices":[{"index":0,"delta":{"content":"A"},"finish_reason":null}]}\r\n')
+          setTimeout(() => res.end('\r\n'), 60).unref()
+        }
         // A whole answer, then the response held open past the idle timeout.
         else if (mode === 'open-after-done') {
           res.write(HEAD + ev({}, 'stop') + 'data: [DONE]\n\n')
@@ -298,6 +303,13 @@ describe('a stream whose body ends cleanly but whose answer did not', () => {
     const { text } = await ask('half-text', 'cut-6')
     expect(text).toContain('"content":"B\n\ndata: {"error"')
     expect(lastEvent(text).error.code).toBe('upstream_stream_error')
+  })
+
+  it('the error event after a whole CRLF event whose blank line came in a read of its own: no extra blank line', async () => {
+    const { text } = await ask('crlf-split', 'cut-8')
+    expect(text).toContain('"finish_reason":null}]}\r\n\r\ndata: {"error"')
+    const error = JSON.parse(text.slice(text.lastIndexOf('data: {"error"') + 6)) as { error: { code: string } }
+    expect(error.error.code).toBe('upstream_stream_error')
   })
 
   it('an upstream that holds its response open after [DONE]: the client gets a clean end, the upstream no failure', async () => {

@@ -42,7 +42,9 @@ async function replica(sqlite: string, state: Record<string, unknown>, extra: Re
     models: [{ name: 'chat-small', upstreams: [{ url: `${sim.url}/v1`, model: 'sim-model' }] }],
     auth: { keys: [] },
     store: { sqlite },
-    state,
+    // A loaded machine can hold a Redis reply past the default 250 ms, and on_error: open then
+    // admits unchecked, by design: these tests are about what replicas share, not that timeout.
+    state: { timeout: '5s', ...state },
     ...extra,
   })
   gateways.push(gw)

@@ -2,7 +2,7 @@
 // response taps read (and the client receives) the plain bytes. Made only for such an
 // answer: an uncompressed one never meets this file.
 import type { Transform } from 'node:stream'
-import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib'
+import { brotliDecompressSync, createBrotliDecompress, createGunzip, createInflate, createInflateRaw, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib'
 
 /** The content-codings node:zlib decodes. */
 export type Coding = 'gzip' | 'deflate' | 'br'
@@ -92,5 +92,22 @@ export class BodyDecoder {
     })
     this.stream = s
     return s
+  }
+}
+
+/**
+ * A small body (an error answer held whole, at most 64 KiB) decoded at once, its output
+ * bounded by `maxBytes`; undefined when it does not decode within that. Held error answers
+ * are relayed decoded, so the credentials masked out of them are found.
+ */
+export function decodeWhole(coding: Coding, body: Buffer, maxBytes: number): Buffer | undefined {
+  if (body.length === 0) return body
+  const options = { maxOutputLength: maxBytes }
+  try {
+    if (coding === 'gzip') return gunzipSync(body, options)
+    if (coding === 'br') return brotliDecompressSync(body, options)
+    return (body[0]! & 0x0f) === 0x08 ? inflateSync(body, options) : inflateRawSync(body, options)
+  } catch {
+    return undefined
   }
 }

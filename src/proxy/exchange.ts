@@ -18,7 +18,7 @@ import type { AttemptOutcome, Upstream } from '../routing/upstream.js'
 import type { RequestContext } from '../server/context.js'
 import { retryAfterMs } from '../resilience/retry-after.js'
 import { sseErrorFrame } from '../server/reply.js'
-import { BodyDecoder, codingOf, type DecoderSink } from './body-decoder.js'
+import { BodyDecoder, codingOf, decodeWhole, type DecoderSink } from './body-decoder.js'
 import { clientResponseHeaders, keepaliveHeaders } from './headers.js'
 import { writeResponseHead } from '../server/response-head.js'
 import { ErrorEventTap, JsonUsageTap, SseUsageTap, type ResponseTap } from './usage-tap.js'
@@ -292,6 +292,13 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
       return
     }
     this.eventStream ||= this.pinged
+    if (status >= 400 && coding !== undefined) {
+      // An error answer is read for credentials to mask: decoded on the way; one in a coding
+      // we cannot decode is not relayed at all (our own error names its status).
+      if (coding === null && this.masking) return this.hold(new UpstreamHttpError(status, `Upstream ${this.upstream.publicName} answered ${status}.`), headers, false)
+      if (coding !== null) this.decoder = new BodyDecoder(coding, this)
+      return
+    }
     // A coding we cannot decode: the bytes pass untouched and unread (usage is estimated).
     if (status < 300 && coding !== null) {
       this.tap = this.eventStream
@@ -579,11 +586,32 @@ function classify(err: Error, id: string, committed: boolean): GatewayError {
   return new UpstreamConnectionError(`Upstream ${id} ${what} (${code ?? err.name}).`)
 }
 
-/** No retry followed a held error answer: the client gets the upstream's own answer. */
-export function relayAnswer(ctx: RequestContext, answer: HeldAnswer): void {
+/**
+ * No retry followed a held error answer: the client gets the upstream's own answer, decoded
+ * if it came compressed (so its credentials are masked, and the client gets what it can
+ * read). False when it cannot be relayed safely (a coding that does not decode, with
+ * credentials to mask): the caller answers with its own error.
+ */
+export function relayAnswer(ctx: RequestContext, answer: HeldAnswer): boolean {
+  const encoding = answer.headers['content-encoding']
+  const coding = encoding === undefined ? undefined : codingOf(encoding)
+  let body = answer.body
+  if (coding !== undefined) {
+    const decoded = coding === null ? undefined : decodeWhole(coding, body, DECODED_ANSWER_BYTES)
+    if (decoded === undefined && answer.upstream.secrets.length > 0) return false
+    if (decoded !== undefined) body = decoded
+  }
+  const decoded = body !== answer.body
   ctx.status = answer.status
+  ctx.outcome = 'error'
   ctx.upstream = answer.upstream
-  ctx.bytesOut += answer.body.length
-  writeResponseHead(ctx, answer.status, clientResponseHeaders(ctx, answer.upstream, answer.headers, false, false))
-  ctx.res.end(maskSecrets(answer.body, answer.upstream.secrets))
+  ctx.bytesOut += body.length
+  const headers = clientResponseHeaders(ctx, answer.upstream, answer.headers, false, decoded, decoded)
+  if (decoded) headers.push('content-length', String(body.length))
+  writeResponseHead(ctx, answer.status, headers)
+  ctx.res.end(maskSecrets(body, answer.upstream.secrets))
+  return true
 }
+
+/** A held error answer (at most HOLD_BYTES) decodes to at most this. */
+const DECODED_ANSWER_BYTES = 1 << 20

@@ -120,7 +120,7 @@ function fail(
   route: Route,
   panicFailed: boolean
 ): void {
-  if (lastAnswer !== undefined && !panicFailed && !ctx.res.headersSent) return relayAnswer(ctx, lastAnswer)
+  if (lastAnswer !== undefined && !panicFailed && !ctx.res.headersSent && relayAnswer(ctx, lastAnswer)) return
   throwLast(lastError, route, panicFailed)
 }
 

@@ -12,6 +12,7 @@ import { listenLocal } from '../helpers/ports.js'
 import { eventually } from '../helpers/sim.js'
 
 const USAGE = { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 }
+const UPSTREAM_KEY = 'sk-upstream-compressed-5d1e77a0'
 const ev = (delta: object, finish: string | null = null) => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
 const CONTENT = ev({ role: 'assistant', content: '' }) + ['Hel', 'lo'].map((t) => ev({ content: t })).join('') + ev({}, 'stop')
 const USAGE_EVENT = `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [], usage: USAGE })}\n\n`
@@ -62,6 +63,14 @@ beforeAll(async () => {
       const mode = req.headers['x-mode'] as string
       const coding = (req.headers['x-coding'] as string | undefined) ?? 'gzip'
       const encoding = coding === 'deflate-raw' ? 'deflate' : coding
+      if (mode.startsWith('err')) {
+        // An error answer quoting the credentials it got, compressed (a CDN in front may do it).
+        const [, status, how] = mode.split('-') as [string, string, string]
+        const text = JSON.stringify({ error: { message: `invalid key ${String(req.headers.authorization)}`, type: 'invalid_request_error' } })
+        const bytes = how === 'zstd' ? Buffer.from(text) : compress[how]!(Buffer.from(text))
+        res.writeHead(Number(status), { 'content-type': 'application/json', 'content-encoding': how, 'content-length': bytes.length })
+        return res.end(bytes)
+      }
       if (mode === 'json') {
         const bytes = gzipSync(ANSWER)
         res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': bytes.length })
@@ -105,7 +114,13 @@ beforeAll(async () => {
     })
   })
   const url = `${await listenLocal(upstream)}/v1`
-  gw = await startGateway({ models: [{ name: 'z', upstreams: [{ url, name: 'z' }], retries: { attempts: 0 } }] })
+  gw = await startGateway({
+    models: [
+      { name: 'z', upstreams: [{ url, name: 'z' }], retries: { attempts: 0 } },
+      // With credentials; a retry allowed but no other member: a 5xx is held, then relayed.
+      { name: 'zk', upstreams: [{ url, name: 'zk', api_key: UPSTREAM_KEY }], retries: { attempts: 1 } },
+    ],
+  })
 })
 
 afterAll(async () => {
@@ -120,7 +135,7 @@ interface Raw {
 }
 
 /** node:http, which (unlike fetch) shows the bytes and headers as they came, undecoded. */
-function ask(mode: string, id: string, extra: Record<string, unknown> = { stream: true }, coding = 'gzip'): Promise<Raw> {
+function ask(mode: string, id: string, extra: Record<string, unknown> = { stream: true }, coding = 'gzip', model = 'z'): Promise<Raw> {
   return new Promise((resolve, reject) => {
     const headers = { 'content-type': 'application/json', 'x-mode': mode, 'x-coding': coding, 'x-request-id': id }
     const req = request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers }, (res) => {
@@ -130,7 +145,7 @@ function ask(mode: string, id: string, extra: Record<string, unknown> = { stream
       res.on('error', reject)
     })
     req.on('error', reject)
-    req.end(JSON.stringify({ model: 'z', messages: [{ role: 'user', content: 'q' }], ...extra }))
+    req.end(JSON.stringify({ model, messages: [{ role: 'user', content: 'q' }], ...extra }))
   })
 }
 
@@ -138,6 +153,34 @@ const line = async (id: string) => {
   await eventually(() => gw.accessLines().some((l) => l.request_id === id))
   return gw.accessLines().find((l) => l.request_id === id)!
 }
+
+describe('a compressed error answer that quotes the upstream key', () => {
+  it.each([
+    ['400', 'gzip'],
+    ['400', 'br'],
+    ['503', 'gzip'],
+    ['503', 'deflate'],
+  ])('%s in %s: decoded and relayed with the key masked (it used to reach the client compressed, key and all)', async (status, how) => {
+    const id = `zk-${status}-${how}`
+    const r = await ask(`err-${status}-${how}`, id, {}, 'gzip', 'zk')
+    expect(r.status).toBe(Number(status))
+    expect(r.headers['content-encoding']).toBeUndefined()
+    // Held whole (a 5xx that could have been retried): its decoded length; else decoded on the way, chunked.
+    if (status === '503') expect(Number(r.headers['content-length'])).toBe(r.body.length)
+    else expect(r.headers['transfer-encoding']).toBe('chunked')
+    const text = r.body.toString()
+    expect(text).not.toContain(UPSTREAM_KEY)
+    expect(JSON.parse(text).error.message).toBe(`invalid key Bearer ${'*'.repeat(UPSTREAM_KEY.length)}`)
+    expect(await line(id)).toMatchObject({ status: Number(status), outcome: 'error', error: `upstream_${status}` })
+  })
+
+  it.each(['400', '503'])('%s in a coding that does not decode: not relayed; the gateway answers its own error with that status', async (status) => {
+    const r = await ask(`err-${status}-zstd`, `zk-${status}-zstd`, {}, 'gzip', 'zk')
+    expect(r.status).toBe(Number(status))
+    expect(r.body.toString()).not.toContain(UPSTREAM_KEY)
+    expect(JSON.parse(r.body.toString()).error).toMatchObject({ code: 'upstream_error' })
+  })
+})
 
 describe('a compressed answer is decoded on the way', () => {
   it.each(['gzip', 'deflate', 'deflate-raw', 'br'])('%s stream: identity to the client, usage read, the usage event it did not ask for removed', async (coding) => {

@@ -59,10 +59,13 @@ export function upstreamRequestHeaders(ctx: RequestContext, upstream: Upstream):
   const connectionTokens = ctx.headers.connection
   const out: string[] = []
   const trace = ctx.trace
+  const configured = upstream.extraHeaderNames
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase()
     // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not headers to forward.
     if (name.charCodeAt(0) === COLON || DROP_REQUEST.has(name) || name.startsWith('x-switchyard-')) continue
+    // The upstream's configured value replaces the client's (an OpenAI-Organization billed under the gateway's key).
+    if (configured.size > 0 && configured.has(name)) continue
     // A traced request names its own attempt span as the parent (W3C Trace Context).
     if (trace !== undefined && name === 'traceparent') continue
     if (connectionTokens !== undefined && listsToken(connectionTokens, name)) continue

@@ -54,6 +54,8 @@ export class Upstream implements BalanceTarget {
   readonly authorization: string | undefined
   /** Extra configured headers as a flat name/value list. */
   readonly extraHeaders: readonly string[]
+  /** Their names, lower case: a client's header of one of these names is not forwarded (the configured value replaces it). */
+  readonly extraHeaderNames: ReadonlySet<string>
   /**
    * The credentials it is configured with (api_key, a URL password, header values of 8 bytes
    * or more): masked out of any error answer it sends back, should it quote them.
@@ -101,6 +103,7 @@ export class Upstream implements BalanceTarget {
     this.query = url.search.slice(1)
     this.authorization = spec.api_key !== undefined ? `Bearer ${spec.api_key}` : basicAuth(url)
     this.extraHeaders = [...host, ...Object.entries(spec.headers ?? {}).flat()]
+    this.extraHeaderNames = new Set(Object.keys(spec.headers ?? {}).map((n) => n.toLowerCase()))
     this.secrets = [spec.api_key, url.password === '' ? undefined : decodeURIComponent(url.password), ...Object.values(spec.headers ?? {})]
       .filter((v): v is string => v !== undefined && Buffer.byteLength(v) >= MIN_SECRET_BYTES)
       .map((v) => Buffer.from(v))

@@ -27,6 +27,8 @@ beforeAll(async () => {
         upstreams: upstreams.map((u, i) => ({ ...u, weight: i === 0 ? 5 : 1 })),
       },
       { name: 'chat-lor', strategy: 'least-outstanding', upstreams },
+      // Configured headers, for the replacement test below.
+      { name: 'chat-org', upstreams: [{ url: `${sims[0]!.url}/v1`, name: 'org', model: 'sim-model', headers: { 'OpenAI-Organization': 'org-gateway', 'x-tenant': 'tenant-gateway' } }] },
     ],
   })
   client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 })
@@ -98,7 +100,7 @@ describe('OpenAI-compatible proxying', () => {
     expect(e.data).toHaveLength(2)
     expect(e.data[0]!.embedding.length).toBeGreaterThan(0)
     const models = await client.models.list()
-    expect(models.data.map((m) => m.id).sort()).toEqual(['chat-lor', 'chat-small', 'chat-weighted'])
+    expect(models.data.map((m) => m.id).sort()).toEqual(['chat-lor', 'chat-org', 'chat-small', 'chat-weighted'])
     const one = await client.models.retrieve('chat-small')
     expect(one.id).toBe('chat-small')
   })
@@ -261,6 +263,20 @@ describe('headers and secrets', () => {
     expect((seen.body as { model: string }).model).toBe('sim-model')
     const all = text + JSON.stringify([...res.headers])
     expect(all).not.toContain(UPSTREAM_SECRET)
+  })
+
+  it("a configured upstream header replaces the client's of the same name, whatever its case (never both)", async () => {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'openai-organization': 'org-attacker', 'X-Tenant': 'tenant-attacker', 'x-other': 'kept' },
+      body: JSON.stringify({ model: 'chat-org', messages: [{ role: 'user', content: 'org test' }] }),
+    })
+    expect(res.status).toBe(200)
+    await res.text()
+    const seen = (await simStats(sims[0]!)).lastRequest!
+    expect(seen.headers['openai-organization']).toBe('org-gateway')
+    expect(seen.headers['x-tenant']).toBe('tenant-gateway')
+    expect(seen.headers['x-other']).toBe('kept')
   })
 
   it('an upstream error body reaches the client without the upstream key', async () => {

@@ -2,8 +2,16 @@
 // x-ratelimit-reset-* headers. Feeds the 429 cooldown and the Retry-After we pass on.
 import type { IncomingHttpHeaders } from 'node:http'
 
-/** Retry-After (seconds or HTTP date) or OpenAI's x-ratelimit-reset-* ("1s", "6m0s"), in ms. */
+/**
+ * retry-after-ms (Azure OpenAI's, which the openai SDKs read first), Retry-After (seconds or
+ * HTTP date) or OpenAI's x-ratelimit-reset-* ("1s", "6m0s"), in ms.
+ */
 export function retryAfterMs(headers: IncomingHttpHeaders): number {
+  const raMs = headers['retry-after-ms']
+  if (typeof raMs === 'string') {
+    const ms = Number(raMs)
+    if (Number.isFinite(ms) && ms >= 0 && raMs.trim() !== '') return ms
+  }
   const ra = headers['retry-after']
   if (typeof ra === 'string') {
     const secs = Number(ra)

@@ -16,6 +16,15 @@ describe('retryAfterMs', () => {
     expect(retryAfterMs({ 'x-ratelimit-reset-requests': '20ms' })).toBe(20)
   })
 
+  it("reads Azure OpenAI's retry-after-ms first, as the openai SDKs do", () => {
+    expect(retryAfterMs({ 'retry-after-ms': '6000' })).toBe(6000)
+    expect(retryAfterMs({ 'retry-after-ms': '1500', 'retry-after': '2' })).toBe(1500)
+    // Unusable: the next header decides.
+    expect(retryAfterMs({ 'retry-after-ms': 'soon', 'retry-after': '2' })).toBe(2000)
+    expect(retryAfterMs({ 'retry-after-ms': '', 'retry-after': '3' })).toBe(3000)
+    expect(retryAfterMs({ 'retry-after-ms': '-5', 'retry-after': '3' })).toBe(3000)
+  })
+
   it('is 0 when nothing usable is there', () => {
     expect(retryAfterMs({})).toBe(0)
     expect(retryAfterMs({ 'retry-after': 'soon' })).toBe(0)

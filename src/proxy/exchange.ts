@@ -384,6 +384,14 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
       this.ctx.error = tap.error
       this.ctx.outcome = 'error'
     }
+    if (tap instanceof SseUsageTap && tap.errored) {
+      // The client has the upstream's own error event (its SDK raises it); the request and
+      // the upstream are recorded as failed, not as a whole answer.
+      this.ctx.error = new UpstreamStreamError(`Upstream ${this.upstream.publicName} sent an error event in the stream.`)
+      this.ctx.outcome = 'error'
+      this.ctx.res.end(tail)
+      return this.finish('broken', COMMITTED)
+    }
     this.ctx.res.end(tail)
     const s = this.status
     this.finish(s >= 500 ? 'http_error' : s === 429 ? 'rate_limited' : s >= 400 ? 'client_error' : 'success', COMMITTED, s === 429 ? retryAfterMs(this.headers ?? {}) : 0)

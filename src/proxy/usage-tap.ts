@@ -41,6 +41,12 @@ export class SseUsageTap implements ResponseTap {
    * that ends without either was cut, however cleanly its HTTP framing ended.
    */
   finished = false
+  /**
+   * An event was an error object (`{"error":…}`, llama.cpp's; `{"object":"error",…}`, vLLM's
+   * when the engine fails mid-stream, which it follows with `[DONE]`): the answer failed,
+   * however it ended.
+   */
+  errored = false
   /** Choices that ended with a finish_reason so far: the answer is whole when all `choices` have. */
   private finishes = 0
   private readonly acc = new SseAccumulator()
@@ -61,6 +67,7 @@ export class SseUsageTap implements ResponseTap {
 
   /** Events (complete ones: an unterminated one could hold half a finish_reason) seen for the end of the answer. */
   private see(buf: Buffer): void {
+    if (!this.errored) this.errored = hasErrorEvent(buf)
     if (this.finished) return
     this.finishes += countFinishes(buf)
     this.finished = this.finishes >= this.choices || saysDone(buf)
@@ -107,7 +114,10 @@ export class SseUsageTap implements ResponseTap {
     // An unterminated last event (the body's end) may be cut anywhere: only a whole
     // `data: [DONE]` line counts there, never a finish_reason in half an event.
     if (complete) this.see(events)
-    else if (!this.finished) this.finished = saysDone(events)
+    else {
+      if (!this.errored) this.errored = hasErrorEvent(events)
+      if (!this.finished) this.finished = saysDone(events)
+    }
     if (strip) events = withoutNullUsage(events)
     if (!hasUsageObject(events)) return events
     const kept: Buffer[] = []
@@ -201,6 +211,34 @@ export function countFinishes(buf: Buffer): number {
     i = buf.indexOf(FINISH_REASON, v)
   }
   return n
+}
+
+const ERROR = Buffer.from('"error"')
+const OBJECT = Buffer.from('"object"')
+
+/**
+ * An event that is an error object: `"error"` as the data's first key, or as the value of its
+ * top-level `"object"`. Generated text cannot hold these bytes (its quotes are escaped), and
+ * no ordinary chunk has them: one native search per read, which finds nothing.
+ */
+export function hasErrorEvent(buf: Buffer): boolean {
+  for (let i = buf.indexOf(ERROR); i !== -1; i = buf.indexOf(ERROR, i + ERROR.length)) {
+    let b = i - 1
+    while (buf[b] === 0x20) b--
+    // {"error": … as the event's data
+    if (buf[b] === 0x7b) {
+      let d = b - 1
+      while (buf[d] === 0x20) d--
+      if (buf[d] === 0x3a && buf.compare(DATA, 0, 4, d - 4, d) === 0) return true
+    }
+    // "object": "error"
+    if (buf[b] === 0x3a) {
+      b--
+      while (buf[b] === 0x20) b--
+      if (b >= OBJECT.length - 1 && buf.compare(OBJECT, 0, OBJECT.length, b - OBJECT.length + 1, b + 1) === 0) return true
+    }
+  }
+  return false
 }
 
 /** A whole `data: [DONE]` line. */

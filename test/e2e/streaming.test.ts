@@ -220,6 +220,7 @@ describe('a stream whose body ends cleanly but whose answer did not', () => {
   let gw3: GatewayProcess
   const ev = (delta: object, finish: string | null = null) => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
   const HEAD = ev({ role: 'assistant', content: '' }) + ev({ content: 'Hal' })
+  const VLLM_ERROR = 'data: {"object":"error","message":"engine dead","type":"InternalServerError","param":null,"code":500}\n\n'
   const evAt = (index: number, delta: object) => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [{ index, delta, finish_reason: null }] })}\n\n`
 
   beforeAll(async () => {
@@ -237,6 +238,8 @@ describe('a stream whose body ends cleanly but whose answer did not', () => {
         else if (mode === 'half-finish') res.end(HEAD + 'data: {"id":"x","choices":[{"index":0,"delta":{"content":"B"},"finish_reason":"st')
         // The last event cut off inside its text.
         else if (mode === 'half-text') res.end(HEAD + 'data: {"id":"x","choices":[{"index":0,"delta":{"content":"B')
+        // vLLM when its engine fails mid-stream: an error object, then [DONE], no finish_reason.
+        else if (mode === 'vllm-error') res.end(HEAD + VLLM_ERROR + 'data: [DONE]\n\n')
         // CRLF line endings, an event's blank line in a read of its own, then the end.
         else if (mode === 'crlf-split') {
           res.write('data: {"id":"x","choices":[{"index":0,"delta":{"content":"A"},"finish_reason":null}]}\r\n')
@@ -311,6 +314,12 @@ describe('a stream whose body ends cleanly but whose answer did not', () => {
     expect(text).toContain('"finish_reason":null}]}\r\n\r\ndata: {"error"')
     const error = JSON.parse(text.slice(text.lastIndexOf('data: {"error"') + 6)) as { error: { code: string } }
     expect(error.error.code).toBe('upstream_stream_error')
+  })
+
+  it("an upstream's own error event followed by [DONE] (vLLM): relayed as it came, recorded as a failure", async () => {
+    const { text, line } = await ask('vllm-error', 'cut-9')
+    expect(text).toBe(HEAD + VLLM_ERROR + 'data: [DONE]\n\n')
+    expect(line).toMatchObject({ status: 200, outcome: 'error', error: 'upstream_stream_error' })
   })
 
   it('an upstream that holds its response open after [DONE]: the client gets a clean end, the upstream no failure', async () => {

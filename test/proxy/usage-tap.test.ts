@@ -250,6 +250,27 @@ describe('SseUsageTap.finished: did the upstream say its answer is over?', () =>
     }
   })
 
+  it('errored: an error event, as vLLM (then [DONE]) and llama.cpp send it mid-stream, however the stream is cut', () => {
+    const vllm = 'data: {"object":"error","message":"engine dead","type":"InternalServerError","param":null,"code":500}\n\n'
+    for (const size of [1, 5, 1000]) {
+      expect(run(content + vllm + 'data: [DONE]\n\n', size)).toMatchObject({ errored: true, finished: true })
+      expect(run(content + 'data: {"error":{"code":500,"message":"llama died","type":"server_error"}}\n\n', size).errored).toBe(true)
+      expect(run(content + 'data:{"error": {"message":"x"}}\r\n\r\n', size).errored).toBe(true)
+      expect(run(content + 'data: {"object": "error", "message": "spaced"}\n\n', size).errored).toBe(true)
+      // The last event unterminated: still read at the end.
+      expect(run(content + 'data: {"error":{"message":"x"}}', size).errored).toBe(true)
+    }
+  })
+
+  it('errored: not set by text that speaks of errors, or by an error key below the top', () => {
+    for (const size of [1, 5, 1000]) {
+      expect(run(STREAM, size).errored).toBe(false)
+      expect(run(content + chunk({ content: '{"error": "quoted", "object": "error"}' }) + 'data: [DONE]\n\n', size).errored).toBe(false)
+      expect(run(content + chunk({}, ',"finish_reason":"error"') + 'data: [DONE]\n\n', size).errored).toBe(false)
+      expect(run(content + chunk({ tool_calls: [{ index: 0, function: { arguments: '{"object":"error"}' } }] }), size).errored).toBe(false)
+    }
+  })
+
   it('is set by a finish_reason inside an event too large to hold', () => {
     const huge = `data: {"choices":[{"index":0,"delta":{"content":"${'x'.repeat(1_100_000)}"},"finish_reason":"stop"}]}\n\n`
     expect(run(content + huge, 64 << 10).finished).toBe(true)

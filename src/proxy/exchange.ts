@@ -327,6 +327,8 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
   private send(chunk: Buffer): void {
     let out = this.tap === undefined ? chunk : this.tap.chunk(chunk)
     if (out === undefined || out.length === 0) return
+    // An error event in a 200 stream may quote the credentials too: masked from then on.
+    if (!this.masking && this.eventStream && (this.tap as SseUsageTap | undefined)?.errored === true) this.masking = this.upstream.secrets.length > 0
     if (this.masking) out = maskSecrets(out, this.upstream.secrets)
     this.ctx.bytesOut += out.length
     if (this.eventStream) this.lastBytes = lastBytesAfter(this.lastBytes, out)
@@ -389,7 +391,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
       // the upstream are recorded as failed, not as a whole answer.
       this.ctx.error = new UpstreamStreamError(`Upstream ${this.upstream.publicName} sent an error event in the stream.`)
       this.ctx.outcome = 'error'
-      this.ctx.res.end(tail)
+      this.ctx.res.end(tail !== undefined && this.masking ? maskSecrets(tail, this.upstream.secrets) : tail)
       return this.finish('broken', COMMITTED)
     }
     this.ctx.res.end(tail)

@@ -54,6 +54,14 @@ async function scripted(): Promise<Scripted> {
           res.end(body)
           return
         }
+        case 'echo-stream': {
+          // llama.cpp's way: a 200 stream, then an error event quoting the credentials.
+          res.writeHead(200, { 'content-type': 'text/event-stream' })
+          res.write('data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"A"},"finish_reason":null}]}\n\n')
+          const error = JSON.stringify({ error: { message: `bad request from ${req.headers.authorization} / ${String(req.headers['x-org-secret'])}`, type: 'server_error' } })
+          setTimeout(() => res.end(`data: ${error}\n\n`), 30)
+          return
+        }
         case 'redirect':
           res.writeHead(302, { location: 'http://10.1.2.3:8000/internal/v1/chat/completions', 'content-type': 'text/plain' })
           res.end('moved')
@@ -166,6 +174,23 @@ describe('an upstream error answer that quotes the credentials the gateway sent 
     expect(r.text).not.toContain(ORG_SECRET)
     expect(r.text).toContain(`bad request from Bearer ${'*'.repeat(UPSTREAM_KEY.length)} / ${'*'.repeat(ORG_SECRET.length)}`)
     expect(JSON.parse(r.text).error.type).toBe('invalid_request_error')
+  })
+})
+
+describe('an error event in a 200 stream that quotes the credentials the gateway sent', () => {
+  it('is relayed with them masked, and the request recorded as failed', async () => {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-mode': 'echo-stream', 'x-request-id': 'echo-stream-1' },
+      body: JSON.stringify({ model: 'keyed', stream: true, messages: [{ role: 'user', content: 'q' }] }),
+    })
+    const text = await res.text()
+    expect(res.status).toBe(200)
+    expect(text).not.toContain(UPSTREAM_KEY)
+    expect(text).not.toContain(ORG_SECRET)
+    expect(text).toContain(`bad request from Bearer ${'*'.repeat(UPSTREAM_KEY.length)} / ${'*'.repeat(ORG_SECRET.length)}`)
+    await eventually(async () => gw.accessLines().some((l) => l.request_id === 'echo-stream-1'))
+    expect(gw.accessLines().find((l) => l.request_id === 'echo-stream-1')).toMatchObject({ outcome: 'error', error: 'upstream_stream_error' })
   })
 })
 

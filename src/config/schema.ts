@@ -70,6 +70,12 @@ export const upstreamSchema = z.strictObject({
   discovery_interval: timerDuration(100, 'must be at least 100ms').optional(),
   /** Extra headers sent upstream (e.g. OpenAI-Organization); never returned to clients. */
   headers: upstreamHeaders.optional(),
+  /**
+   * Ask it for stream usage (`stream_options.include_usage`, put into streaming requests that
+   * lack it). Off for servers that refuse the field (older Azure OpenAI api-versions): their
+   * streams' usage is then estimated.
+   */
+  stream_usage: z.boolean().default(true),
 })
   .refine((u) => u.discovery_interval === undefined || u.discovery !== undefined, {
     message: 'only applies with discovery: dns',

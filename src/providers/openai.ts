@@ -11,6 +11,7 @@ const BODY_CACHE = 'openai.body'
 
 interface BodyCache {
   readonly model: string
+  readonly askUsage: boolean
   readonly bytes: Buffer
 }
 
@@ -21,7 +22,7 @@ export const openAiProvider: Provider = {
       path: upstream.requestPath(ctx.path.slice(3), ctx.search),
       method: 'POST',
       headers: upstreamRequestHeaders(ctx, upstream),
-      body: bodyFor(ctx, model),
+      body: bodyFor(ctx, model, ctx.usageInjected && upstream.spec.stream_usage),
     }
   },
 }
@@ -32,14 +33,13 @@ export const openAiProvider: Provider = {
  * a client's own stream_options) is one re-serialisation per distinct upstream model name
  * that keeps the client's numbers as written (json-body.ts). Cached, so retries do not redo it.
  */
-function bodyFor(ctx: RequestContext, model: string): Buffer {
+function bodyFor(ctx: RequestContext, model: string, askUsage: boolean): Buffer {
   const body = ctx.body!
   const raw = ctx.rawBody!
-  const askUsage = ctx.usageInjected
   const rename = model !== body.model
   if (!rename && !askUsage && !ctx.bodyChanged) return raw
   const cached = ctx.locals[BODY_CACHE] as BodyCache | undefined
-  if (cached !== undefined && cached.model === model) return cached.bytes
+  if (cached !== undefined && cached.model === model && cached.askUsage === askUsage) return cached.bytes
   let bytes = !rename && !ctx.bodyChanged && body.stream_options === undefined ? withUsageRequest(raw) : undefined
   if (bytes === undefined) {
     const out: Record<string, unknown> = { ...body }
@@ -50,6 +50,6 @@ function bodyFor(ctx: RequestContext, model: string): Buffer {
     }
     bytes = Buffer.from(serializeBody(out, raw))
   }
-  ctx.locals[BODY_CACHE] = { model, bytes } satisfies BodyCache
+  ctx.locals[BODY_CACHE] = { model, askUsage, bytes } satisfies BodyCache
   return bytes
 }

@@ -302,7 +302,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
     // A coding we cannot decode: the bytes pass untouched and unread (usage is estimated).
     if (status < 300 && coding !== null) {
       this.tap = this.eventStream
-        ? new SseUsageTap(this.ctx.usageInjected, choicesOf(this.ctx.body))
+        ? new SseUsageTap(this.ctx.usageInjected && this.upstream.spec.stream_usage, choicesOf(this.ctx.body))
         : typeof type === 'string' && type.includes('json')
           ? new JsonUsageTap()
           : undefined
@@ -483,7 +483,7 @@ export class Exchange implements Dispatcher.DispatchHandler, DecoderSink {
     if (this.limits.idle > 0 && ctx.stream) this.idleTimer = setTimeout(onIdle, this.limits.idle, this)
     if (ctx.res.headersSent) return
     const decoded = this.decoder !== undefined
-    const dropLength = decoded || (this.tap instanceof SseUsageTap && ctx.usageInjected)
+    const dropLength = decoded || (this.tap instanceof SseUsageTap && ctx.usageInjected && upstream.spec.stream_usage)
     writeResponseHead(ctx, this.status, clientResponseHeaders(ctx, upstream, this.headers!, this.eventStream, dropLength, decoded))
   }
 

@@ -331,3 +331,60 @@ describe('a stream whose body ends cleanly but whose answer did not', () => {
     expect(Date.now() - t0).toBeLessThan(2800)
   })
 })
+
+describe('an upstream that refuses stream_options (older Azure OpenAI api-versions)', () => {
+  let upstream: Server
+  let gw4: GatewayProcess
+  const bodies: string[] = []
+  const ev = (delta: object, finish: string | null = null) => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
+  const STREAM = ev({ role: 'assistant', content: '' }) + ev({ content: 'Hi' }) + ev({}, 'stop') + 'data: [DONE]\n\n'
+
+  beforeAll(async () => {
+    upstream = createServer((req, res) => {
+      let body = ''
+      req.setEncoding('utf8').on('data', (d: string) => (body += d))
+      req.on('end', () => {
+        bodies.push(body)
+        if ((JSON.parse(body) as Record<string, unknown>).stream_options !== undefined) {
+          res.writeHead(400, { 'content-type': 'application/json' })
+          return res.end(JSON.stringify({ error: { message: 'Unrecognized request argument supplied: stream_options', type: 'invalid_request_error', param: null, code: null } }))
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.end(STREAM)
+      })
+    })
+    const url = `${await listenLocal(upstream)}/v1`
+    gw4 = await startGateway({
+      models: [
+        { name: 'asks', upstreams: [{ url, name: 'asks' }], retries: { attempts: 0 } },
+        { name: 'quiet', upstreams: [{ url, name: 'quiet', stream_usage: false }], retries: { attempts: 0 } },
+      ],
+    })
+  })
+
+  afterAll(async () => {
+    await gw4?.stop()
+    upstream?.close()
+  })
+
+  const ask = async (model: string, id: string) => {
+    const raw = JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: 'q' }] })
+    const res = await fetch(`${gw4.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': id }, body: raw })
+    return { raw, status: res.status, text: await res.text() }
+  }
+
+  it('by default the usage request is added, and such a server refuses the stream', async () => {
+    const r = await ask('asks', 'so-1')
+    expect(r.status).toBe(400)
+    expect(bodies.at(-1)).toContain('"stream_options":{"include_usage":true}')
+  })
+
+  it('with stream_usage: false the body goes as the client sent it, the stream comes whole, its usage estimated', async () => {
+    const r = await ask('quiet', 'so-2')
+    expect(r.status).toBe(200)
+    expect(bodies.at(-1)).toBe(r.raw)
+    expect(r.text).toBe(STREAM)
+    await eventually(() => gw4.accessLines().some((l) => l.request_id === 'so-2'))
+    expect(gw4.accessLines().find((l) => l.request_id === 'so-2')).toMatchObject({ status: 200, outcome: 'ok', usage_estimated: true })
+  })
+})

@@ -8,7 +8,7 @@ function config(models: ConfigInput['models']) {
   return parseConfig({ models })
 }
 
-const spec = (url: string, extra: Partial<UpstreamConfig> = {}): UpstreamConfig => ({ url, weight: 1, ...extra })
+const spec = (url: string, extra: Partial<UpstreamConfig> = {}): UpstreamConfig => ({ url, weight: 1, stream_usage: true, ...extra })
 
 function membership(addresses: Record<string, string[]> = {}): Membership {
   return new Membership({ addresses: (host) => addresses[host] })

@@ -535,8 +535,8 @@ const EVENT_END = Buffer.from('\n\n')
 /**
  * `buf` with every occurrence of a secret overwritten by asterisks, byte for byte (the length
  * stays, so a Content-Length passed on stays true); the same buffer when none occurs. Only
- * error answers go through it. A secret split between two reads is not seen: error answers
- * are small, and come in one.
+ * error answers go through it, and a stream from its first error event on. A secret split
+ * between two reads is not seen: error answers are small, and come in one.
  */
 export function maskSecrets(buf: Buffer, secrets: readonly Buffer[]): Buffer {
   let out = buf

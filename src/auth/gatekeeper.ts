@@ -4,6 +4,7 @@
 //   onRequest   authenticate          key → ctx.key                        401
 //   preHandler  checkModelAccess      allow-list                            403
 //               limiter.admit         every limit in one store call         429 / 503
+//   onFallback  limiter.admitFallback the fallback model's own limits       429 / 503 (skipped)
 //   onResponse  limiter.settle        tokens corrected, leases freed, spend added
 import { isIP } from 'node:net'
 import { AdminError, type AdminServer } from '../admin/server.js'
@@ -69,6 +70,7 @@ export class Gatekeeper {
     this.limiter = new RateLimiter({ store: this.limitStore, ledger: this.ledger, estimator: this.estimator, log: this.log })
     options.hooks.onRequest.push(authenticate(this.ring))
     options.hooks.preHandler.push(checkModelAccess, this.limiter.admit)
+    options.hooks.onFallback.push(this.limiter.admitFallback)
     options.hooks.onResponse.push(this.limiter.settle)
     this.registerRoutes(options.admin)
   }
@@ -165,8 +167,6 @@ function adminCall<T>(fn: () => T): T {
     throw err
   }
 }
-
-/** Does any limit count tokens (then the tokenizer vocabularies are loaded up front)? */
 
 function isLoopback(host: string): boolean {
   if (host === 'localhost') return true

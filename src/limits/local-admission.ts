@@ -48,14 +48,15 @@ export function admitLocal(s: MemoryStore, t: Ticket): boolean {
 
 /**
  * Settles an admitted request: `usd` spent (added to the budget's quota when checked), tokens
- * `used` against each scope's estimate (-1: as estimated), leases freed. `at`: as settle().
+ * `used` against the key's and the client's estimates and `modelUsed` against the model's
+ * (-1: as estimated; 0 for a model a fallback served instead), leases freed. `at`: as settle().
  */
-export function settleLocal(s: MemoryStore, t: Ticket, usd: number, spentBefore: number, used: number, at: number): void {
+export function settleLocal(s: MemoryStore, t: Ticket, usd: number, spentBefore: number, used: number, modelUsed: number, at: number): void {
   const now = s.settleTime(at)
   if (t.budget && usd > 0) quotaAdd(usdOf(s, t.keyIds!), usd, spentBefore)
   for (let i = 0; i < SCOPES; i++) {
     const ids = idsOf(t, i)
-    if (ids !== undefined) settleScope(s, ids, setOf(t, i), costOf(t, i), leaseOf(t, i), used, now)
+    if (ids !== undefined) settleScope(s, ids, setOf(t, i), costOf(t, i), leaseOf(t, i), i === 2 ? modelUsed : used, now)
   }
 }
 

@@ -86,6 +86,37 @@ export class RateLimiter {
     this.admitted(ctx, t, checks, result)
   }
 
+  /**
+   * A fallback hook (forward): before a request is served by the fallback model `model`, that
+   * model's own limits (per_model) are checked and taken, as for a request that asked for it;
+   * over them, the fallback is skipped with the 429 it would have had. The key's and the
+   * client's limits were taken once, at admission.
+   */
+  readonly admitFallback = (ctx: RequestContext, model: string): void | Promise<void> => {
+    const set = this.limitsFor(ctx.snapshot.config).perModel.get(model)
+    if (set === undefined) return
+    const route = ctx.snapshot.routes.resolve(model)!
+    const countTokens = set.tokens_per_minute !== undefined
+    const prompt = countTokens ? this.options.estimator.estimate(route.config, ctx.endpoint!, ctx.body!) : 0
+    const output = countTokens ? requestedOutputTokens(ctx.body!) : 0
+    const t = new Ticket(undefined, undefined, undefined, undefined, this.ids.models.of(model), set, false, 0, 0, route.config.timeouts.total + LEASE_MARGIN_MS)
+    t.modelCost = tokenCost(set, prompt, output)
+    const checks = checksOf(t)
+    let result: AdmitResult | Promise<AdmitResult>
+    try {
+      result = this.options.store.admit(checks)
+    } catch (err) {
+      return this.storeFailed(ctx, err)
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (r) => this.fallbackAdmitted(ctx, model, t, checks, r),
+        (err: unknown) => this.storeFailed(ctx, err)
+      )
+    }
+    this.fallbackAdmitted(ctx, model, t, checks, result)
+  }
+
   /** onResponse: spend, token correction and lease release, however the request ended. */
   readonly settle = (ctx: RequestContext): void => {
     const key = ctx.key
@@ -98,33 +129,40 @@ export class RateLimiter {
       this.options.ledger.record(key.name, usd)
     }
     const t = ctx.admission as Ticket | undefined
-    if (t === undefined) return
+    const fallbacks = ctx.fallbackAdmissions as FallbackAdmission[] | undefined
+    if (t === undefined && fallbacks === undefined) return
     // Tokens used: the upstream's figure; else the estimate if the model worked on it
     // (an answer without usage, or a client that left mid-way, -1 here); else none.
     const worked = ctx.attempts > 0 && (ctx.cancelled || (ctx.upstream !== undefined && ctx.status < 400))
     const used = usage !== undefined ? usage.total_tokens : worked ? -1 : 0
     // The response's end, as the handler measured it: no second clock read.
     const at = ctx.startedAt + ctx.durationMs
-    if (this.local !== undefined) return settleLocal(this.local, t, usd, floor, used, at)
+    // A model that did not serve (a fallback did) gets back every token it reserved.
+    const served = ctx.servedModel
+    const modelUsed = served === undefined || served === ctx.model ? used : 0
+    if (t !== undefined) this.settleTicket(t, usd, floor, used, modelUsed, at)
+    if (fallbacks !== undefined) for (const f of fallbacks) this.settleTicket(f.ticket, 0, 0, used, f.model === served ? used : 0, at)
+  }
+
+  /** One ticket's settlement: `used` for the key's and the client's limits, `modelUsed` for the model's. */
+  private settleTicket(t: Ticket, usd: number, floor: number, used: number, modelUsed: number, at: number): void {
+    if (this.local !== undefined) return settleLocal(this.local, t, usd, floor, used, modelUsed, at)
     const ops: SettleOp[] = []
     if (t.budget && usd > 0) ops.push({ kind: 'add', id: t.keyIds!.usd, amount: usd, floor })
     if (t.keyIds !== undefined) settleScope(ops, t.keyIds, t.keySet, t.keyCost, t.keyLease, used)
     if (t.ipIds !== undefined) settleScope(ops, t.ipIds, t.ipSet, t.ipCost, t.ipLease, used)
-    if (t.modelIds !== undefined) settleScope(ops, t.modelIds, t.modelSet, t.modelCost, t.modelLease, used)
+    if (t.modelIds !== undefined) settleScope(ops, t.modelIds, t.modelSet, t.modelCost, t.modelLease, modelUsed)
     if (ops.length > 0) this.options.store.settle(ops, at)
   }
 
   /** This request's limits, in a new ticket; undefined when none applies. */
   private ticketFor(ctx: RequestContext): Ticket | undefined {
     const config = ctx.snapshot.config
-    if (config !== this.limitsOf) {
-      this.configLimits = new ConfigLimits(config.limits)
-      this.limitsOf = config
-    }
     const key = ctx.key
     const model = ctx.model!
-    const perIp = this.configLimits.perIp
-    const perModel = this.configLimits.perModel.get(model)
+    const limits = this.limitsFor(config)
+    const perIp = limits.perIp
+    const perModel = limits.perModel.get(model)
     // The key ring keeps a key's limits in the same shape (undefined when it sets none).
     const keyLimits = key?.limits
     const budget = key !== undefined && key.budgetUsd !== undefined
@@ -150,6 +188,15 @@ export class RateLimiter {
     t.ipCost = tokenCost(perIp, prompt, output)
     t.modelCost = tokenCost(perModel, prompt, output)
     return t
+  }
+
+  /** The per-IP and per-model limits of `config`, made into the limiter's shape once per config. */
+  private limitsFor(config: Config): ConfigLimits {
+    if (config !== this.limitsOf) {
+      this.configLimits = new ConfigLimits(config.limits)
+      this.limitsOf = config
+    }
+    return this.configLimits
   }
 
   /** The client's per-IP identity (server/client-ip.ts clientGroup), the last one remembered: IPv4 costs one scan for ':'. */
@@ -188,6 +235,21 @@ export class RateLimiter {
     ctx.admission = t
   }
 
+  /** A fallback's admission answered: its ticket kept for settlement (and its figures in the headers), or its refusal thrown. */
+  private fallbackAdmitted(ctx: RequestContext, model: string, t: Ticket, checks: readonly Check[], r: AdmitResult): void {
+    if (this.degraded) {
+      this.degraded = false
+      this.options.log.info('rate limit store answering again; limits enforced')
+    }
+    if (!r.allowed) throw this.refusal(checks, r)
+    // The tightest figures of every limit that applies, as for one admission.
+    const headers = ctx.lateHeaders instanceof Ticket ? ctx.lateHeaders : (ctx.lateHeaders = t)
+    takeFigures(headers, checks, r.results)
+    for (let i = 0; i < checks.length; i++) if (checks[i]!.kind === 'concurrency') t.modelLease = r.results[i]!.lease
+    const admissions = (ctx.fallbackAdmissions ??= []) as FallbackAdmission[]
+    admissions.push({ model, ticket: t })
+  }
+
   private refusal(checks: readonly Check[], r: AdmitResult): RateLimitedError {
     // A refusal for good (a budget spent, a request larger than a tokens-per-minute limit)
     // wins over one that waiting cures: telling the client to retry would only repeat it.
@@ -223,6 +285,12 @@ export class RateLimiter {
     if (onError === 'closed') throw new LimitsUnavailableError()
     this.stats.admittedUnchecked++
   }
+}
+
+/** What a fallback model's limits took for a request (settled with the rest). */
+interface FallbackAdmission {
+  readonly model: string
+  readonly ticket: Ticket
 }
 
 /** The tokens a set's tokens-per-minute limit takes (0: no such limit). The reserved output never makes a request impossible on its own: it is capped at the limit. */

@@ -2,15 +2,16 @@
 // Retries and fallbacks happen only before the commit point (the first byte to the client).
 import { performance } from 'node:perf_hooks'
 import {
+  GatewayError,
   NoHealthyUpstreamError,
   UpstreamConnectionError,
   UpstreamTimeoutError,
-  type GatewayError,
 } from '../errors.js'
 import { openAiProvider } from '../providers/openai.js'
 import type { Route } from '../routing/route-table.js'
 import type { Upstream } from '../routing/upstream.js'
 import type { RequestContext } from '../server/context.js'
+import type { FallbackHook } from '../server/hooks.js'
 import { mayUseModel } from '../auth/authenticate.js'
 import { affinityKey } from './affinity-key.js'
 import { Exchange, relayAnswer, type HeldAnswer } from './exchange.js'
@@ -35,8 +36,12 @@ function fallbacksFor(ctx: RequestContext, first: Route): readonly Route[] {
   return all
 }
 
-/** Forwards ctx (body parsed, route resolved) and relays the response; throws only before commit. */
-export async function forward(ctx: RequestContext): Promise<void> {
+/**
+ * Forwards ctx (body parsed, route resolved) and relays the response; throws only before
+ * commit. `gates` run before each fallback model is tried (its own limits): one that refuses
+ * skips that model, and its refusal is the request's error if no later model serves.
+ */
+export async function forward(ctx: RequestContext, gates: readonly FallbackHook[] = []): Promise<void> {
   const first = ctx.route!
   const deadline = ctx.startedAt + first.config.timeouts.total
   const tried: Upstream[] = []
@@ -50,6 +55,15 @@ export async function forward(ctx: RequestContext): Promise<void> {
   for (let i = -1; i < fallbacks.length; i++) {
     const route: Route = i < 0 ? first : fallbacks[i]!
     const isLast = i === fallbacks.length - 1
+    if (i >= 0 && gates.length > 0) {
+      const refusal = await passGates(gates, ctx, route.name)
+      if (ctx.cancelled) return
+      if (refusal !== undefined) {
+        lastError = refusal
+        lastAnswer = undefined
+        continue
+      }
+    }
     const key = route.config.strategy === 'affinity' ? affinityKey(ctx, route.config.affinity.header) : undefined
     let retriesLeft = route.config.retries.attempts
     // Counted when the retry attempt starts, not when it is decided: the pick may find nothing.
@@ -110,6 +124,17 @@ export async function forward(ctx: RequestContext): Promise<void> {
     }
   }
   return fail(ctx, lastError, lastAnswer, first, panicFailed)
+}
+
+/** Runs the fallback gates for `model`; the refusal, if one refused. */
+async function passGates(gates: readonly FallbackHook[], ctx: RequestContext, model: string): Promise<GatewayError | undefined> {
+  try {
+    for (const gate of gates) await gate(ctx, model)
+    return undefined
+  } catch (err) {
+    if (err instanceof GatewayError) return err
+    throw err
+  }
 }
 
 /** No retry follows: the upstream's own error answer if one was held, else the error. */

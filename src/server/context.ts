@@ -102,6 +102,8 @@ export class RequestContext {
    * when the request ends, long after admission.
    */
   admission: object | undefined = undefined
+  /** The same for each fallback model whose own limits the request took (rare: a field, not a list per request). */
+  fallbackAdmissions: object[] | undefined = undefined
   /** This request's trace, when tracing is on: attempts open child spans on it. */
   trace: RequestTrace | undefined = undefined
   /** Per-request state owned by hooks (a provider's serialised body, …). */

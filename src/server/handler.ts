@@ -124,7 +124,7 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
       pending = runHooks(s.hooks.preHandler, ctx)
       if (pending !== undefined) await pending
       if (ctx.cancelled) return
-      await forward(ctx)
+      await forward(ctx, s.hooks.onFallback)
     }
   } catch (err) {
     if (!ctx.cancelled) writeError(ctx, toGatewayError(err))

@@ -5,6 +5,12 @@ import type { RequestContext } from './context.js'
 /** May throw a GatewayError to refuse the request; may be async (e.g. a Redis round trip). */
 export type Hook = (ctx: RequestContext) => void | Promise<void>
 
+/**
+ * Before a fallback model is tried (`model`: its name): may throw a GatewayError to keep the
+ * request from it (the next fallback is tried; the error is the request's if none serves).
+ */
+export type FallbackHook = (ctx: RequestContext, model: string) => void | Promise<void>
+
 /** Runs once the response has ended, however it ended; must not throw. */
 export type DoneHook = (ctx: RequestContext) => void
 
@@ -15,12 +21,14 @@ export interface Hooks {
   readonly preParsing: Hook[]
   /** Body parsed and route resolved: allow-lists, request filters, token and rate limits. */
   readonly preHandler: Hook[]
+  /** Before each fallback model is tried: that model's own limits. */
+  readonly onFallback: FallbackHook[]
   /** After the response: access log, metrics, usage records, limit settlement. */
   readonly onResponse: DoneHook[]
 }
 
 export function emptyHooks(): Hooks {
-  return { onRequest: [], preParsing: [], preHandler: [], onResponse: [] }
+  return { onRequest: [], preParsing: [], preHandler: [], onFallback: [], onResponse: [] }
 }
 
 /**

@@ -180,3 +180,83 @@ describe('RateLimiter refusals', () => {
     })
   }
 })
+
+describe('RateLimiter and fallback models', () => {
+  const LIMIT = { tokens_per_minute: 1000, concurrency: 1 }
+  const snapshot = buildSnapshot(
+    parseConfig({
+      server: { port: 0 },
+      models: [
+        { name: 'm', upstreams: [{ url: 'http://127.0.0.1:9/v1' }], fallback: ['f'] },
+        { name: 'f', upstreams: [{ url: 'http://127.0.0.1:9/v1' }] },
+      ],
+      limits: { per_model: { m: LIMIT, f: LIMIT } },
+    })
+  ).snapshot
+  const req = { headers: {}, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage
+
+  for (const path of ['memory', 'asynchronous'] as const) {
+    it(`a fallback takes its own model's limits; at the end the model that did not serve gets back every token it reserved (${path} store)`, async () => {
+      const store = new MemoryStore({ now: () => 1_000_000, sweepMs: 0 })
+      // A store that answers later, as Redis does: the limiter's generic path.
+      const seen: RateLimitStore =
+        path === 'memory' ? store : { admit: (c) => Promise.resolve(store.admit(c)), settle: (o, at) => store.settle(o, at), close: () => store.close() }
+      const limiter = new RateLimiter({ store: seen, ledger: new SpendLedger(undefined, log), estimator: new TokenEstimator(log), log })
+      const request = (model: string): RequestContext => {
+        const ctx = new RequestContext(req, {} as ServerResponse, snapshot, '/v1/chat/completions', '')
+        ctx.endpoint = 'chat'
+        ctx.body = { model, max_tokens: 100, messages: [{ role: 'user', content: 'Hello there' }] }
+        ctx.model = model
+        ctx.route = snapshot.routes.resolve(model)!
+        return ctx
+      }
+      const remaining = (ctx: RequestContext): number => {
+        const h: string[] = []
+        ctx.pushResponseHeaders(h)
+        return Number(h[h.indexOf('x-ratelimit-remaining-tokens') + 1])
+      }
+      const ctx = request('m')
+      await limiter.admit(ctx)
+      const reserved = 1000 - remaining(ctx)
+      expect(reserved).toBeGreaterThan(100)
+      await limiter.admitFallback(ctx, 'f')
+      // f's single slot is held by the fallback: a request for f itself waits for it.
+      await expect(async () => limiter.admit(request('f'))).rejects.toThrow(/1 concurrent requests/)
+      // Served by f, 20 tokens.
+      ctx.attempts = 2
+      ctx.servedModel = 'f'
+      ctx.upstream = {} as Upstream
+      ctx.status = 200
+      ctx.usage = { prompt_tokens: 19, completion_tokens: 1, total_tokens: 20 }
+      ctx.durationMs = 1
+      limiter.settle(ctx)
+      // m did not serve: all of its reservation is back. f keeps the 20 used, and its slot is free.
+      const onM = request('m')
+      await limiter.admit(onM)
+      expect(remaining(onM)).toBe(1000 - reserved)
+      const onF = request('f')
+      await limiter.admit(onF)
+      expect(remaining(onF)).toBe(1000 - 20 - reserved)
+    })
+  }
+
+  it('a fallback over its model limit is refused with 429 and holds nothing', async () => {
+    const store = new MemoryStore({ now: () => 1_000_000, sweepMs: 0 })
+    const limiter = new RateLimiter({ store, ledger: new SpendLedger(undefined, log), estimator: new TokenEstimator(log), log })
+    const ctx = (model: string): RequestContext => {
+      const c = new RequestContext(req, {} as ServerResponse, snapshot, '/v1/chat/completions', '')
+      c.endpoint = 'chat'
+      c.body = { model, messages: [{ role: 'user', content: 'Hi' }] }
+      c.model = model
+      c.route = snapshot.routes.resolve(model)!
+      return c
+    }
+    const holder = ctx('f')
+    void limiter.admit(holder)
+    const falling = ctx('m')
+    void limiter.admit(falling)
+    expect(() => limiter.admitFallback(falling, 'f')).toThrow(RateLimitedError)
+    expect(falling.fallbackAdmissions).toBeUndefined()
+    expect(limiter.stats.refused.concurrency).toBe(1)
+  })
+})

@@ -28,7 +28,7 @@ import { usageFallbackHook } from './observability/usage-fallback.js'
 import { UsageRecorder } from './observability/usage-recorder.js'
 import { openUsageStore } from './observability/usage-store.js'
 import type { Upstream } from './routing/upstream.js'
-import { createHandler, type HandlerState } from './server/handler.js'
+import { createHandler, type HandlerState, type ReadinessCheck } from './server/handler.js'
 import { emptyHooks, type Hooks } from './server/hooks.js'
 import { Listener, type EdgeLimits } from './server/listener.js'
 import { LiveRequests } from './server/live-requests.js'
@@ -59,6 +59,8 @@ export class Gateway implements HandlerState {
   draining = false
   /** Requests in progress (the handler keeps it), for the drain deadline. */
   readonly live = new LiveRequests()
+  /** What /readyz requires besides the models' upstreams (features add to it). */
+  readonly readiness: ReadinessCheck[] = []
   readonly log: Logger
   private readonly accessLog: AccessLogSink | null
   private readonly accessLogWriter: LineWriter | undefined
@@ -145,7 +147,7 @@ export class Gateway implements HandlerState {
     }
     // Keys and limits: after the filters (token estimates see a capped max_tokens) and after
     // the usage fallback among onResponse hooks (settlement sees the same figures).
-    this.gatekeeper = new Gatekeeper(config, { log: this.log, hooks: this.hooks, admin: this.admin, config: () => this.config, estimator: this.estimator })
+    this.gatekeeper = new Gatekeeper(config, { log: this.log, hooks: this.hooks, readiness: this.readiness, admin: this.admin, config: () => this.config, estimator: this.estimator })
     this.hooks.onResponse.push(liveStatsHook(this.liveStats))
     this.dashboardFeed = registerDashboard(this.admin, { snapshot: () => this.snapshot, stats: this.liveStats })
     const limits = edgeLimits(this.snapshot)

@@ -17,6 +17,7 @@ import { SpendLedger } from '../limits/spend-ledger.js'
 import type { RateLimitStore } from '../limits/store.js'
 import type { TokenEstimator } from '../tokens/token-estimate.js'
 import type { Logger } from '../observability/logger.js'
+import type { ReadinessCheck } from '../server/handler.js'
 import type { Hooks } from '../server/hooks.js'
 import { authenticate, checkModelAccess } from './authenticate.js'
 import { createKey, KeyAdminError, listKeys, revokeKey } from './key-admin.js'
@@ -29,6 +30,8 @@ const SYNC_MS = 1000
 export interface GatekeeperOptions {
   readonly log: Logger
   readonly hooks: Hooks
+  /** /readyz's conditions: the limits store, when it is Redis and on_error is closed. */
+  readonly readiness: ReadinessCheck[]
   readonly admin: AdminServer
   /** The config in force (it changes on reload). */
   readonly config: () => Config
@@ -72,7 +75,15 @@ export class Gatekeeper {
     options.hooks.preHandler.push(checkModelAccess, this.limiter.admit)
     options.hooks.onFallback.push(this.limiter.admitFallback)
     options.hooks.onResponse.push(this.limiter.settle)
+    options.readiness.push(() => this.limitsReadiness())
     this.registerRoutes(options.admin)
+  }
+
+  /** With Redis down and on_error closed every request is refused (503): not ready. */
+  private limitsReadiness(): Record<string, unknown> | undefined {
+    const store = this.limitStore
+    if (!(store instanceof RedisStore) || store.reachable || this.options.config().state.on_error !== 'closed') return undefined
+    return { limits_store: 'unavailable' }
   }
 
   async start(): Promise<void> {

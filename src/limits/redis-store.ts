@@ -78,6 +78,11 @@ export class RedisStore implements RateLimitStore {
     this.timeoutMs = options.timeoutMs ?? 250
   }
 
+  /** Connected and answering, as far as the client knows (for /readyz). */
+  get reachable(): boolean {
+    return this.client?.status === 'ready'
+  }
+
   /** Connects, waiting at most `waitMs`; false if Redis is not there (it keeps trying). */
   async connect(waitMs = 2000): Promise<boolean> {
     const { Redis } = await import('ioredis')

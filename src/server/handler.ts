@@ -14,12 +14,20 @@ import { runHooks, type Hooks } from './hooks.js'
 import { writeError, writeJson } from './reply.js'
 
 /** What the handler needs from the gateway; read once per request. */
+/**
+ * A readiness condition besides the models' upstreams (GET /readyz): undefined when it holds,
+ * else the fields that say why not (merged into the 503's body).
+ */
+export type ReadinessCheck = () => Record<string, unknown> | undefined
+
 export interface HandlerState {
   readonly snapshot: Snapshot
   readonly hooks: Hooks
   readonly draining: boolean
   /** Requests in progress, for the drain deadline (gateway.stop). */
   readonly live: LiveRequests
+  /** What else /readyz requires (e.g. the limits store, when on_error is closed). */
+  readonly readiness: readonly ReadinessCheck[]
 }
 
 const kCtx = Symbol('switchyard.ctx')
@@ -97,7 +105,7 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
         const pending = runHooks(s.hooks.onRequest, ctx)
         if (pending !== undefined) await pending
       }
-      serveLocal(ctx, def)
+      serveLocal(ctx, def, s)
     } else {
       if (s.draining) throw new ShuttingDownError()
       ctx.endpoint = def.endpoint
@@ -147,15 +155,22 @@ function clientWantsUsage(body: Record<string, unknown>): boolean {
   return typeof opts === 'object' && opts !== null && (opts as { include_usage?: unknown }).include_usage === true
 }
 
-function serveLocal(ctx: RequestContext, def: Extract<EndpointDef, { kind: 'local' }>): void {
+function serveLocal(ctx: RequestContext, def: Extract<EndpointDef, { kind: 'local' }>, s: HandlerState): void {
   const routes = ctx.snapshot.routes
   switch (def.name) {
     case 'healthz':
       writeJson(ctx, 200, { status: 'ok' })
       return
     case 'readyz': {
+      // Not ready: draining (load balancers stop sending new work), a model with no usable
+      // upstream, or a condition a feature adds (every request would be refused).
+      const why: Record<string, unknown> = {}
+      if (s.draining) why.draining = true
       const notReady = [...routes.routes].filter((r) => r.pool.upCount() === 0).map((r) => r.name)
-      writeJson(ctx, notReady.length === 0 ? 200 : 503, notReady.length === 0 ? { status: 'ready' } : { status: 'not_ready', models_without_upstream: notReady })
+      if (notReady.length > 0) why.models_without_upstream = notReady
+      for (const check of s.readiness) Object.assign(why, check())
+      const ready = Object.keys(why).length === 0
+      writeJson(ctx, ready ? 200 : 503, ready ? { status: 'ready' } : { status: 'not_ready', ...why })
       return
     }
     case 'models':

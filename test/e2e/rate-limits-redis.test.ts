@@ -132,7 +132,7 @@ describe('two gateways sharing one Redis', () => {
 })
 
 describe('Redis going away', () => {
-  it('on_error open admits, closed refuses with 503; no crash; both recover when it returns', async () => {
+  it('on_error open admits, closed refuses with 503 (and /readyz says not ready); no crash; both recover when it returns', async () => {
     const own = await startRedis()
     const a = testKey('outage', { limits: { requests_per_minute: 1000 } })
     const open = await gateway([a], { redis: own.url, on_error: 'open', timeout: '200ms' })
@@ -144,7 +144,18 @@ describe('Redis going away', () => {
       expect(response.headers.get('x-ratelimit-limit-requests')).toBe('1000')
     }
 
+    const ready = async (g: typeof open): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const r = await fetch(`${g.url}/readyz`)
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> }
+    }
+    expect((await ready(closed)).status).toBe(200)
+
     await own.kill()
+    // closed: every request would be refused, so not ready (a load balancer sends its
+    // traffic to a replica that can serve); open: still serving, so ready.
+    await eventually(async () => (await ready(closed)).status === 503)
+    expect((await ready(closed)).body).toEqual({ status: 'not_ready', limits_store: 'unavailable' })
+    expect(await ready(open)).toEqual({ status: 200, body: { status: 'ready' } })
     // open: served, unchecked (no rate-limit headers); closed: 503 limits_unavailable, quickly.
     const t0 = performance.now()
     const served = await co.chat.completions.create({ model: 'chat-small', max_tokens: 1, messages: HELLO }).withResponse()
@@ -178,6 +189,7 @@ describe('Redis going away', () => {
     }
     expect((await limitsStatus(closed)).degraded).toBe(false)
     await closed.waitForLog(/limits enforced/)
+    expect((await ready(closed)).status).toBe(200)
     await own.stop()
   })
 })

@@ -1,4 +1,5 @@
 // Graceful shutdown: SIGTERM stops new work, lets in-flight streams finish, exits 0.
+import { connect } from 'node:net'
 import OpenAI from 'openai'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { SimServer } from '../../src/sim/server.js'
@@ -41,6 +42,33 @@ describe('SIGTERM', () => {
       })
     )
     for (const r of results) expect(r).toEqual({ n: 60, finish: 'length' })
+    expect(await exit).toBe(0)
+  })
+})
+
+describe('/readyz during the drain', () => {
+  it('answers 503 draining, so a load balancer stops sending new work (asked on a connection kept busy by a stream)', async () => {
+    const [sim] = await startSims(1, { ttftMs: 20, tokensPerSecond: 100 })
+    sims.push(sim)
+    const gw = await startGateway({ models: [{ name: 'm', upstreams: [{ url: `${sim.url}/v1` }] }] })
+    const { hostname, port } = new URL(gw.url)
+    const socket = connect({ host: hostname, port: Number(port) })
+    let text = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (d: string) => (text += d))
+    const closed = new Promise((r) => socket.on('close', r))
+    const body = JSON.stringify({ model: 'm', stream: true, max_tokens: 50, messages: [{ role: 'user', content: 'drain' }], ignore_eos: true })
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+    await eventually(() => text.includes('data: '))
+    const exit = gw.stop('SIGTERM')
+    await gw.waitForLog(/"msg":"draining"/)
+    // Pipelined behind the stream: answered once it ends, from the draining gateway.
+    socket.write('GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n')
+    await closed
+    expect(text).toContain('data: [DONE]')
+    const second = text.slice(text.lastIndexOf('HTTP/1.1 '))
+    expect(second).toMatch(/^HTTP\/1\.1 503 /)
+    expect(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4))).toMatchObject({ status: 'not_ready', draining: true })
     expect(await exit).toBe(0)
   })
 })

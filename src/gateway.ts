@@ -31,6 +31,7 @@ import type { Upstream } from './routing/upstream.js'
 import { createHandler, type HandlerState, type ReadinessCheck } from './server/handler.js'
 import { emptyHooks, type Hooks } from './server/hooks.js'
 import { Listener, type EdgeLimits } from './server/listener.js'
+import { flushDoneHooks } from './server/done-hooks.js'
 import { LiveRequests } from './server/live-requests.js'
 import { RedirectListener } from './server/redirect.js'
 import { listenAs } from './server/listen-error.js'
@@ -312,6 +313,8 @@ export class Gateway implements HandlerState {
     await this.health.stop()
     clearInterval(this.flushTimer)
     this.dashboardFeed.close()
+    // The requests the drain ended are reported before the reporters close.
+    flushDoneHooks()
     await Promise.all([this.usage?.stop(), this.traceExporter?.stop(), this.accessLogWriter?.end()])
     await this.admin.close()
     await this.gatekeeper.close()

@@ -10,6 +10,7 @@ import { checkIdentityEncoding, checkJsonContentType, parseJsonObject, readBody 
 import { RequestContext } from './context.js'
 import type { LiveRequests } from './live-requests.js'
 import { checkRequiredFields, matchEndpoint, type EndpointDef } from './endpoints.js'
+import { runDoneHooksSoon } from './done-hooks.js'
 import { runHooks, type Hooks } from './hooks.js'
 import { writeError, writeJson } from './reply.js'
 
@@ -139,14 +140,7 @@ async function run(ctx: RequestContext, s: HandlerState): Promise<void> {
   } finally {
     s.live.delete(ctx)
     ctx.durationMs = ctx.elapsedMs()
-    const done = s.hooks.onResponse
-    for (let i = 0; i < done.length; i++) {
-      try {
-        done[i]!(ctx)
-      } catch {
-        // A reporting hook must never take a request down with it.
-      }
-    }
+    runDoneHooksSoon(s.hooks.onResponse, ctx)
   }
 }
 

@@ -81,18 +81,39 @@ export function pushFigures(f: RateLimitFigures, out: string[]): void {
 /** The same headers as head lines (server/response-head.ts): names ours, values digits and durations. */
 export function figuresText(f: RateLimitFigures): string {
   let text = ''
-  if (f.requestsLimit >= 0) text += lines(REQUESTS, f.requestsLimit, f.requestsRemaining, f.requestsResetMs)
-  if (f.tokensLimit >= 0) text += lines(TOKENS, f.tokensLimit, f.tokensRemaining, f.tokensResetMs)
+  if (f.requestsLimit >= 0) text = REQUESTS_LINES.text(f.requestsLimit, f.requestsRemaining, f.requestsResetMs)
+  if (f.tokensLimit >= 0) text += TOKENS_LINES.text(f.tokensLimit, f.tokensRemaining, f.tokensResetMs)
   return text
 }
 
-function lines(names: Names, limit: number, remaining: number, resetMs: number): string {
-  return `${names[0]}: ${limitText(limit)}\r\n${names[1]}: ${remaining}\r\n${names[2]}: ${formatReset(resetMs)}\r\n`
+/**
+ * One dimension's three head lines. The limit's line and the next line's name are one string,
+ * made again only when the limit changes (consecutive requests mostly share it): three joins
+ * per request instead of eight.
+ */
+class HeadLines {
+  private limit = -1
+  private head = ''
+  private readonly resetName: string
+
+  constructor(private readonly names: Names) {
+    this.resetName = `\r\n${names[2]}: `
+  }
+
+  text(limit: number, remaining: number, resetMs: number): string {
+    if (limit !== this.limit) {
+      this.head = `${this.names[0]}: ${limit}\r\n${this.names[1]}: `
+      this.limit = limit
+    }
+    return `${this.head}${remaining}${this.resetName}${formatReset(resetMs)}\r\n`
+  }
 }
 
 type Names = readonly [limit: string, remaining: string, reset: string]
 const REQUESTS: Names = ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests']
 const TOKENS: Names = ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens']
+const REQUESTS_LINES = new HeadLines(REQUESTS)
+const TOKENS_LINES = new HeadLines(TOKENS)
 
 /** Limits as text: a handful of configured numbers, each converted once. */
 const LIMIT_TEXT = new Map<number, string>()

@@ -93,6 +93,7 @@ export class RateLimiter {
    * client's limits were taken once, at admission.
    */
   readonly admitFallback = (ctx: RequestContext, model: string): void | Promise<void> => {
+    this.releaseTriedModel(ctx)
     const set = this.limitsFor(ctx.snapshot.config).perModel.get(model)
     if (set === undefined) return
     const route = ctx.snapshot.routes.resolve(model)!
@@ -115,6 +116,25 @@ export class RateLimiter {
       )
     }
     this.fallbackAdmitted(ctx, model, t, checks, result)
+  }
+
+  /**
+   * The model tried before a fallback is done with the request (forward never goes back to
+   * it): its concurrency slot is freed now rather than when the fallback's answer ends, so a
+   * long stream from the fallback does not keep that model's own clients out.
+   */
+  private releaseTriedModel(ctx: RequestContext): void {
+    const fallbacks = ctx.fallbackAdmissions as FallbackAdmission[] | undefined
+    const t = fallbacks !== undefined && fallbacks.length > 0 ? fallbacks[fallbacks.length - 1]!.ticket : (ctx.admission as Ticket | undefined)
+    const lease = t?.modelLease
+    if (t === undefined || lease === undefined) return
+    t.modelLease = undefined
+    try {
+      this.options.store.settle([{ kind: 'release', id: t.modelIds!.conc, lease }])
+    } catch {
+      // Redis queues it; a store that failed frees the slot by the lease's expiry.
+      this.stats.storeErrors++
+    }
   }
 
   /** onResponse: spend, token correction and lease release, however the request ended. */

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SimServer } from '../../src/sim/server.js'
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
-import { setFault, simStats, startSims } from '../helpers/sim.js'
+import { eventually, setFault, simStats, startSims } from '../helpers/sim.js'
 
 let small: SimServer
 let large: SimServer
@@ -59,5 +59,68 @@ describe("a fallback model's own limits", () => {
     // The model's own clients share the same limit.
     expect((await ask('chat-large')).status).toBe(429)
     expect((await simStats(large)).received - before).toBe(3)
+  })
+})
+
+describe('a model a request fell back from', () => {
+  let small2: SimServer
+  let large2: SimServer
+  let gw2: GatewayProcess
+
+  beforeAll(async () => {
+    ;[small2, large2] = await startSims(2)
+    gw2 = await startGateway({
+      logging: { access_log: 'off' },
+      limits: { per_model: { 'chat-small': { concurrency: 1 } } },
+      models: [
+        { name: 'chat-small', upstreams: [{ url: `${small2.url}/v1` }], retries: { attempts: 0 }, fallback: ['chat-large'] },
+        { name: 'chat-large', upstreams: [{ url: `${large2.url}/v1` }], timeouts: { first_token: '60s' } },
+      ],
+    })
+  })
+
+  afterAll(async () => {
+    await gw2?.stop()
+    await small2?.close()
+    await large2?.close()
+  })
+
+  it('frees its concurrency slot as the fallback takes over, not when the fallback answer ends', async () => {
+    await setFault(small2, { mode: 'down' })
+    await setFault(large2, { mode: 'hang' })
+    // Falls back to chat-large, which holds it (no answer yet).
+    const held = new AbortController()
+    const first = fetch(`${gw2.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'chat-small', max_tokens: 5, messages: [{ role: 'user', content: 'Hello' }] }),
+      signal: held.signal,
+    }).catch(() => undefined)
+    await eventually(async () => (await simStats(large2)).received === 1)
+    // chat-small answers again: its one slot is free for its own clients.
+    await setFault(small2, { mode: 'ok' })
+    const r = await fetch(`${gw2.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'chat-small', max_tokens: 5, messages: [{ role: 'user', content: 'Hello' }] }),
+    })
+    const text = await r.text()
+    expect(r.status, text).toBe(200)
+    expect(r.headers.get('x-switchyard-model')).toBe('chat-small')
+    held.abort()
+    await first
+    // The held request's end frees nothing twice: still one request at a time.
+    await eventually(async () => (await simStats(large2)).cancelled === 1)
+    await setFault(small2, { mode: 'slow', latency_ms: 500 })
+    const two = await Promise.all(
+      [1, 2].map(() =>
+        fetch(`${gw2.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'chat-small', max_tokens: 5, messages: [{ role: 'user', content: 'Hello' }] }),
+        }).then(async (res) => [res.status, await res.text()] as const)
+      )
+    )
+    expect(two.map(([status]) => status).sort()).toEqual([200, 429])
   })
 })

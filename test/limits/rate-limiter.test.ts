@@ -196,7 +196,7 @@ describe('RateLimiter and fallback models', () => {
   const req = { headers: {}, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage
 
   for (const path of ['memory', 'asynchronous'] as const) {
-    it(`a fallback takes its own model's limits; at the end the model that did not serve gets back every token it reserved (${path} store)`, async () => {
+    it(`a fallback takes its own model's limits and frees the slot of the model it left; at the end the model that did not serve gets back every token it reserved (${path} store)`, async () => {
       const store = new MemoryStore({ now: () => 1_000_000, sweepMs: 0 })
       // A store that answers later, as Redis does: the limiter's generic path.
       const seen: RateLimitStore =
@@ -220,6 +220,11 @@ describe('RateLimiter and fallback models', () => {
       const reserved = 1000 - remaining(ctx)
       expect(reserved).toBeGreaterThan(100)
       await limiter.admitFallback(ctx, 'f')
+      // m is done with it (forward never goes back): m's one slot is free for m's own clients.
+      const onMMeanwhile = request('m')
+      await limiter.admit(onMMeanwhile)
+      onMMeanwhile.durationMs = 1
+      limiter.settle(onMMeanwhile)
       // f's single slot is held by the fallback: a request for f itself waits for it.
       await expect(async () => limiter.admit(request('f'))).rejects.toThrow(/1 concurrent requests/)
       // Served by f, 20 tokens.

@@ -1,7 +1,11 @@
 // The onResponse hooks run in a batch per event-loop turn (server/done-hooks.ts): every
 // request's hooks, in order, once; a throwing hook stops nothing; and a client that sends its
 // next request after reading the last answer finds that answer settled (its concurrency slot
-// free), streaming or not, on one kept-alive connection.
+// free), streaming or not, on one kept-alive HTTP/1.1 connection and on one HTTP/2 session.
+import { mkdtemp } from 'node:fs/promises'
+import { connect as h2connect, type ClientHttp2Session } from 'node:http2'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Agent, request } from 'undici'
 import { flushDoneHooks, runDoneHooksSoon } from '../../src/server/done-hooks.js'
@@ -10,6 +14,7 @@ import type { DoneHook } from '../../src/server/hooks.js'
 import type { SimServer } from '../../src/sim/server.js'
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
 import { startSims } from '../helpers/sim.js'
+import { makeCert } from '../helpers/tls-cert.js'
 
 function fakeCtx(id: number): RequestContext {
   return { id } as unknown as RequestContext
@@ -100,5 +105,51 @@ describe('a client on one connection, one request after another, under a concurr
       if (stream) expect(text).toContain('data: [DONE]')
     }
     expect(statuses.every((s) => s === 200)).toBe(true)
+  })
+})
+
+describe('a client on one HTTP/2 session, one stream after another, under a concurrency limit of 1', () => {
+  let sim: SimServer
+  let gw: GatewayProcess
+  let session: ClientHttp2Session
+
+  beforeAll(async () => {
+    ;[sim] = await startSims(1)
+    const cert = await makeCert(await mkdtemp(join(tmpdir(), 'switchyard-done-')), 'switchyard-done')
+    gw = await startGateway({
+      server: { tls: { cert: cert.certFile, key: cert.keyFile } },
+      logging: { access_log: 'off' },
+      limits: { per_ip: { concurrency: 1 } },
+      models: [{ name: 'chat-small', upstreams: [{ url: `${sim.url}/v1` }] }],
+    })
+    session = h2connect(gw.url, { ca: cert.pem })
+  })
+
+  afterAll(async () => {
+    session?.close()
+    await gw?.stop()
+    await sim?.close()
+  })
+
+  function ask(stream: boolean, i: number): Promise<[number, string]> {
+    return new Promise((resolve, reject) => {
+      const req = session.request({ ':method': 'POST', ':path': '/v1/chat/completions', 'content-type': 'application/json' })
+      let status = 0
+      let text = ''
+      req.on('response', (h) => (status = Number(h[':status'])))
+      req.setEncoding('utf8')
+      req.on('data', (chunk: string) => (text += chunk))
+      req.on('end', () => resolve([status, text]))
+      req.on('error', reject)
+      req.end(JSON.stringify({ model: 'chat-small', max_tokens: 3, stream, messages: [{ role: 'user', content: `hi ${i}` }] }))
+    })
+  }
+
+  it('finds the slot of the stream it just read free every time', async () => {
+    for (let i = 0; i < 30; i++) {
+      const [status, text] = await ask(i % 2 === 1, i)
+      if (status !== 200) throw new Error(`stream ${i}: ${status} ${text}`)
+    }
+    expect(session.alpnProtocol).toBe('h2')
   })
 })

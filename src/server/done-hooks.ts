@@ -20,7 +20,7 @@ export function runDoneHooksSoon(hooks: readonly DoneHook[], ctx: RequestContext
 
 /** Runs the hooks still waiting now: a gateway that stops closes its access log and usage store next. */
 export function flushDoneHooks(): void {
-  if (contexts.length > 0) runDone()
+  runDone()
 }
 
 /** Hook by hook across the batch, so each hook's code runs for every request while warm. */

@@ -28,11 +28,12 @@ afterAll(async () => {
   await large?.close()
 })
 
-function ask(model: string): Promise<Response> {
-  return fetch(`${gw.url}/v1/chat/completions`, {
+function ask(model: string, url = gw.url, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model, max_tokens: 5, messages: [{ role: 'user', content: 'Hello' }] }),
+    signal,
   })
 }
 
@@ -90,20 +91,11 @@ describe('a model a request fell back from', () => {
     await setFault(large2, { mode: 'hang' })
     // Falls back to chat-large, which holds it (no answer yet).
     const held = new AbortController()
-    const first = fetch(`${gw2.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'chat-small', max_tokens: 5, messages: [{ role: 'user', content: 'Hello' }] }),
-      signal: held.signal,
-    }).catch(() => undefined)
+    const first = ask('chat-small', gw2.url, held.signal).catch(() => undefined)
     await eventually(async () => (await simStats(large2)).received === 1)
     // chat-small answers again: its one slot is free for its own clients.
     await setFault(small2, { mode: 'ok' })
-    const r = await fetch(`${gw2.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'chat-small', max_tokens: 5, messages: [{ role: 'user', content: 'Hello' }] }),
-    })
+    const r = await ask('chat-small', gw2.url)
     const text = await r.text()
     expect(r.status, text).toBe(200)
     expect(r.headers.get('x-switchyard-model')).toBe('chat-small')
@@ -113,13 +105,7 @@ describe('a model a request fell back from', () => {
     await eventually(async () => (await simStats(large2)).cancelled === 1)
     await setFault(small2, { mode: 'slow', latency_ms: 500 })
     const two = await Promise.all(
-      [1, 2].map(() =>
-        fetch(`${gw2.url}/v1/chat/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ model: 'chat-small', max_tokens: 5, messages: [{ role: 'user', content: 'Hello' }] }),
-        }).then(async (res) => [res.status, await res.text()] as const)
-      )
+      [1, 2].map(() => ask('chat-small', gw2.url).then(async (res) => [res.status, await res.text()] as const))
     )
     expect(two.map(([status]) => status).sort()).toEqual([200, 429])
   })

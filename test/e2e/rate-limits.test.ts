@@ -9,7 +9,7 @@ import { estimatePromptTokens } from '../../src/tokens/token-estimate.js'
 import type { SimServer } from '../../src/sim/server.js'
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
 import { expectExactBurst, tally, testKey } from '../helpers/keys.js'
-import { eventually, startSims } from '../helpers/sim.js'
+import { eventually, simStats, startSims } from '../helpers/sim.js'
 
 let sim: SimServer
 const gateways: GatewayProcess[] = []
@@ -151,6 +151,44 @@ describe('tokens per minute', () => {
     const expected4 = remaining(r2.response) - r2.data.usage!.total_tokens - used1
     expect(remaining(r4.response)).toBeGreaterThanOrEqual(expected4)
     expect(remaining(r4.response)).toBeLessThanOrEqual(expected4 + Math.ceil(((performance.now() - t2) * 1000) / 60_000))
+  })
+
+  it('a stream the client leaves before its first token keeps only its prompt, not its reserved output', async () => {
+    // The model behind 'slow' takes 30 s to its first token; 'fast' answers at once. One key, one tokens limit.
+    const [slowSim] = await startSims(1, { ttftMs: 30_000 })
+    try {
+      const a = testKey('left', { limits: { tokens_per_minute: 1000 } })
+      const gw = await startGateway({
+        logging: { access_log: 'off' },
+        auth: { keys: [a.entry] },
+        models: [
+          { name: 'slow', upstreams: [{ url: `${slowSim.url}/v1`, model: 'sim-model' }] },
+          { name: 'fast', upstreams: [{ url: `${sim.url}/v1`, model: 'sim-model' }] },
+        ],
+      })
+      gateways.push(gw)
+      const c = client(gw, a.key)
+      const b1 = { model: 'slow', stream: true as const, max_tokens: 400, messages: HELLO }
+      const ac = new AbortController()
+      const t0 = performance.now()
+      const left = c.chat.completions.create(b1, { signal: ac.signal }).catch((e: unknown) => e)
+      await eventually(async () => (await simStats(slowSim)).inflight === 1)
+      ac.abort()
+      expect(await left).toBeInstanceOf(OpenAI.APIUserAbortError)
+      // The gateway cancelled the model's work: the reservation is settled by then.
+      await eventually(async () => (await simStats(slowSim)).cancelled === 1)
+
+      const b2 = { model: 'fast', max_tokens: 1, messages: HELLO }
+      const r2 = await c.chat.completions.create(b2).withResponse()
+      const prompt1 = estimatePromptTokens('chat', b1)
+      const expected = 1000 - prompt1 - (estimatePromptTokens('chat', b2) + 1)
+      const remaining = Number(r2.response.headers.get('x-ratelimit-remaining-tokens'))
+      // Plus the refill since the first request (1000 a minute); kept, the 400 reserved would be far below.
+      expect(remaining).toBeGreaterThanOrEqual(expected)
+      expect(remaining).toBeLessThanOrEqual(expected + Math.ceil(((performance.now() - t0) * 1000) / 60_000))
+    } finally {
+      await slowSim.close()
+    }
   })
 
   it('refuses what does not fit, and a prompt over the whole limit for good', async () => {
